@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Understudy's two entry points on a fresh Debian bookworm machine (run as root):
+#
+#   ./quickstart.sh demo   install what is missing, build, run the end-to-end demonstration
+#   ./quickstart.sh test   install what is missing, build, run every test; the last line is
+#                          "N passed, N failed[, N skipped]" and the exit status is non-zero
+#                          on any failure
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages the build, the tests and the demo need. Only apt-get reaches the network.
+PACKAGES=(
+  bazel-bootstrap gcc g++ gcc-multilib binutils python3
+  qemu-system-x86
+  libssl-dev openssl libzmq3-dev cppzmq-dev liblz4-dev prometheus-cpp-dev
+  libibverbs-dev librdmacm-dev libgtest-dev nlohmann-json3-dev
+  iproute2 procps
+)
+
+install_missing_packages() {
+  local missing=()
+  for package in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "Installing missing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+qemu_pids() { pgrep -x 'qemu-system-x86_64' 2>/dev/null | sort || true; }
+
+run_tests() {
+  local log before after stray extra_failures=0
+  log=$(mktemp)
+  before=$(qemu_pids)
+  set +e
+  bazel test //... --keep_going --test_summary=short "$@" 2>&1 | tee "$log"
+  local bazel_status=${PIPESTATUS[0]}
+  set -e
+  # Every QEMU the suite started must be gone: a stray one means a teardown bug.
+  after=$(qemu_pids)
+  stray=$(comm -13 <(echo "$before") <(echo "$after") | grep -v '^$' || true)
+  if [ -n "$stray" ]; then
+    echo "FAILED: qemu-system processes left behind by the suite: $(echo $stray)"
+    for pid in $stray; do ps -o pid=,args= -p "$pid" | cut -c1-160 || true; kill -9 "$pid" 2>/dev/null || true; done
+    extra_failures=1
+  else
+    echo "No qemu-system process was left behind by the suite."
+  fi
+  if [ "$bazel_status" -ne 0 ] && [ "$bazel_status" -ne 3 ]; then
+    # 3 means "some tests failed", which the summary counts; anything else (build or
+    # infrastructure failure) must fail the run even if no test result says so.
+    echo "FAILED: bazel test exited with status $bazel_status"
+    extra_failures=$((extra_failures + 1))
+  fi
+  python3 tools/test_summary.py "$log" "$(bazel info bazel-testlogs 2>/dev/null)" "$extra_failures"
+  local summary_status=$?
+  rm -f "$log"
+  return $summary_status
+}
+
+run_demo() {
+  bazel build //tests/demo:counter_demo
+  bazel run //tests/demo:counter_demo
+}
+
+case "${1:-}" in
+  demo) install_missing_packages; run_demo ;;
+  test) shift; install_missing_packages; run_tests "$@" ;;
+  deps) install_missing_packages ;;
+  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac

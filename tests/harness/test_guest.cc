@@ -1,0 +1,72 @@
+#include "tests/harness/test_guest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace understudy::testing {
+
+std::optional<std::string> KvmUnavailableReason() {
+  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return std::string("cannot open /dev/kvm: ") + std::strerror(errno);
+  ::close(fd);
+  return std::nullopt;
+}
+
+std::string RunfilePath(std::string_view workspace_relative) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* workspace = std::getenv("TEST_WORKSPACE");
+  std::string base = srcdir ? std::string(srcdir) + "/" + (workspace ? workspace : "understudy") : ".";
+  return base + "/" + std::string(workspace_relative);
+}
+
+Result<ScratchDir> ScratchDir::Create(std::string_view prefix) {
+  std::string pattern = "/tmp/" + std::string(prefix) + "-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) return Status::FromErrno("mkdtemp " + pattern, errno);
+  return ScratchDir(pattern);
+}
+
+ScratchDir::~ScratchDir() {
+  if (path_.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, const std::string& serial_socket_path) {
+  qemu::VmDefinition definition;
+  definition.name = "counter";
+  definition.memory_mib = options.memory_mib;
+  definition.kernel = RunfilePath("tests/guests/counter.elf");
+  definition.append = "pages=" + std::to_string(options.pages) + " every=" + std::to_string(options.every);
+  definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
+  definition.serial.path = serial_socket_path;
+  return definition;
+}
+
+Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
+  std::unique_ptr<TestGuest> guest(new TestGuest(std::move(dir)));
+  qemu::VmDefinition local = definition;
+  if (local.serial.kind == qemu::SerialBackend::Kind::kUnixSocketServer) local.serial.path = guest->dir_.path() + "/serial.sock";
+
+  qemu::LaunchOptions options;
+  options.runtime_dir = guest->dir_.path();
+  options.start_paused = true;
+  UNDERSTUDY_ASSIGN_OR_RETURN(guest->process_, qemu::QemuProcess::Launch(local, options));
+  if (local.serial.kind == qemu::SerialBackend::Kind::kUnixSocketServer) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(guest->console_, SerialConsole::Connect(local.serial.path, Deadline::AfterMillis(5000)));
+  }
+  Result<nlohmann::json> resumed = guest->process_->qmp().Execute("cont", Deadline::AfterMillis(5000));
+  if (!resumed.ok()) return resumed.status().WithContext("starting the guest's CPUs");
+  return guest;
+}
+
+Result<std::unique_ptr<TestGuest>> TestGuest::StartCounter(const CounterGuestOptions& options, std::string_view name) {
+  return Start(CounterGuestDefinition(options, /*serial_socket_path=*/"set by Start"), name);
+}
+
+}  // namespace understudy::testing
