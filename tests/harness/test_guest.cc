@@ -47,7 +47,8 @@ qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, co
   return definition;
 }
 
-Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name) {
+Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name,
+                                                  StartMode mode) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::unique_ptr<TestGuest> guest(new TestGuest(std::move(dir)));
   qemu::VmDefinition local = definition;
@@ -55,11 +56,13 @@ Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& de
 
   qemu::LaunchOptions options;
   options.runtime_dir = guest->dir_.path();
-  options.start_paused = true;
+  options.start_paused = mode == StartMode::kRun;
+  if (mode == StartMode::kIncomingDefer) options.extra_args = {"-incoming", "defer"};
   UNDERSTUDY_ASSIGN_OR_RETURN(guest->process_, qemu::QemuProcess::Launch(local, options));
   if (local.serial.kind == qemu::SerialBackend::Kind::kUnixSocketServer) {
     UNDERSTUDY_ASSIGN_OR_RETURN(guest->console_, SerialConsole::Connect(local.serial.path, Deadline::AfterMillis(5000)));
   }
+  if (mode == StartMode::kIncomingDefer) return guest;
   Result<nlohmann::json> resumed = guest->process_->qmp().Execute("cont", Deadline::AfterMillis(5000));
   if (!resumed.ok()) return resumed.status().WithContext("starting the guest's CPUs");
   return guest;

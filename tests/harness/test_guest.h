@@ -50,11 +50,17 @@ struct CounterGuestOptions {
 // The counter guest's definition with COM1 on a UNIX socket server at `serial_socket_path`.
 qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, const std::string& serial_socket_path);
 
+enum class StartMode {
+  kRun,             // boot the guest
+  kIncomingDefer,   // wait in `-incoming defer` for a migration stream (a standby)
+};
+
 class TestGuest {
  public:
-  // Starts QEMU paused, attaches the console, then lets the guest run, so the console sees
-  // every byte from the first.
-  static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name);
+  // Starts QEMU paused, attaches the console, then lets the guest run (kRun), so the console
+  // sees every byte from the first. kIncomingDefer leaves it waiting for migrate-incoming.
+  static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name,
+                                                  StartMode mode = StartMode::kRun);
   static Result<std::unique_ptr<TestGuest>> StartCounter(const CounterGuestOptions& options, std::string_view name);
 
   qemu::QemuProcess& process() { return *process_; }
