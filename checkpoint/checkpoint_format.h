@@ -1,0 +1,45 @@
+// Constants of Understudy's checkpoint format, version 1. The format is specified, with byte
+// tables and a worked example, in checkpoint/FORMAT.md; change both together.
+#ifndef UNDERSTUDY_CHECKPOINT_CHECKPOINT_FORMAT_H_
+#define UNDERSTUDY_CHECKPOINT_CHECKPOINT_FORMAT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace understudy::checkpoint::format {
+
+inline constexpr uint32_t kMagic = 0x50435355;  // "USCP" read as little-endian
+inline constexpr uint16_t kVersion = 1;
+inline constexpr size_t kHeaderBytes = 32;
+inline constexpr size_t kSectionHeaderBytes = 12;
+inline constexpr uint32_t kMaxSectionBytes = 256u << 20;
+inline constexpr uint32_t kPageBytes = 4096;
+
+inline constexpr uint32_t kHeaderFlagFull = 1u << 0;
+inline constexpr uint16_t kSectionFlagIgnorable = 1u << 0;
+
+// Section types. Numbers are never reused.
+enum class SectionType : uint16_t {
+  kMachineDefinition = 1,
+  kStreamInfo = 2,
+  kRamBlocks = 3,
+  kPages = 4,
+  kDeviceState = 5,
+  kOutput = 6,
+  kCommit = 0x7fff,
+};
+
+enum class PageEncoding : uint8_t {
+  kRaw = 0,
+  kZero = 1,
+  kLz4 = 2,
+  kXorLz4 = 3,
+};
+
+std::string_view SectionTypeName(uint16_t type);
+std::string_view PageEncodingName(PageEncoding encoding);
+
+}  // namespace understudy::checkpoint::format
+
+#endif  // UNDERSTUDY_CHECKPOINT_CHECKPOINT_FORMAT_H_
