@@ -1,0 +1,57 @@
+#include "transport/channel.h"
+
+#include "transport/tcp_channel.h"
+
+namespace understudy::transport {
+
+namespace {
+
+struct Endpoint {
+  std::string scheme;
+  std::string host;
+  uint16_t port = 0;
+};
+
+Result<Endpoint> ParseUri(const std::string& uri) {
+  size_t scheme_end = uri.find("://");
+  size_t colon = uri.rfind(':');
+  if (scheme_end == std::string::npos || colon == std::string::npos || colon < scheme_end + 3) {
+    return Status::InvalidArgument("channel address '" + uri + "' is not scheme://host:port");
+  }
+  Endpoint endpoint;
+  endpoint.scheme = uri.substr(0, scheme_end);
+  endpoint.host = uri.substr(scheme_end + 3, colon - scheme_end - 3);
+  std::string port = uri.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535) {
+    return Status::InvalidArgument("channel address '" + uri + "' has a bad port");
+  }
+  endpoint.port = static_cast<uint16_t>(std::stoul(port));
+  return endpoint;
+}
+
+Status CheckScheme(const Endpoint& endpoint, const ChannelOptions& options, const std::string& uri) {
+  if (endpoint.scheme == "tcp") {
+    if (!options.insecure) {
+      return Status::InvalidArgument("'" + uri + "' is plain TCP (unencrypted, unauthenticated); set insecure: true to allow it");
+    }
+    return Status::Ok();
+  }
+  return Status::InvalidArgument("unknown channel scheme '" + endpoint.scheme + "' in '" + uri + "'");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Channel>> Dial(const std::string& uri, const ChannelOptions& options, Deadline deadline) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(Endpoint endpoint, ParseUri(uri));
+  UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
+  return DialTcp(endpoint.host, endpoint.port, options, deadline);
+}
+
+Result<std::unique_ptr<Listener>> Listen(const std::string& uri, const ChannelOptions& options) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(Endpoint endpoint, ParseUri(uri));
+  UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
+  return ListenTcp(endpoint.host, endpoint.port, options);
+}
+
+}  // namespace understudy::transport

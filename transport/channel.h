@@ -1,0 +1,79 @@
+// Channel: an ordered, framed, bidirectional message pipe between two Understudy agents.
+//
+// Every transport (plain TCP for tests, TLS 1.3, ZeroMQ with CURVE, RDMA) implements this
+// interface; the agents never see which one they use. A message is an opaque byte string:
+// transport/ never parses a checkpoint.
+//
+//  * Send takes the message as a list of parts (scatter-gather), so page payloads are not
+//    copied into one big buffer first.
+//  * Every blocking call takes a Deadline and returns kDeadlineExceeded instead of hanging.
+//  * The end of a conversation is explicit: Close() sends an end-of-stream marker, and the
+//    peer's Receive returns kPeerClosed. A connection that dies without it — process killed,
+//    cable cut — is kBroken. Agents treat the two very differently (a clean goodbye never
+//    triggers a failover).
+//
+// Thread safety: one thread may Send while another Receives; two concurrent Sends (or two
+// Receives) are not allowed.
+#ifndef UNDERSTUDY_TRANSPORT_CHANNEL_H_
+#define UNDERSTUDY_TRANSPORT_CHANNEL_H_
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/deadline.h"
+#include "common/result.h"
+#include "common/status.h"
+
+namespace understudy::transport {
+
+using MessagePart = std::span<const std::byte>;
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+
+  // Sends the concatenation of `parts` as one message. kBroken if the connection is gone.
+  virtual Status Send(std::span<const MessagePart> parts, Deadline deadline) = 0;
+  Status Send(MessagePart message, Deadline deadline) { return Send(std::span<const MessagePart>(&message, 1), deadline); }
+
+  // Receives the next message into `message` (replacing its contents; its capacity is
+  // reused). kPeerClosed after the peer's Close(), kBroken if the connection died,
+  // kCorruption for a malformed frame (the connection is then unusable).
+  virtual Status Receive(std::vector<std::byte>& message, Deadline deadline) = 0;
+
+  // Ends the conversation cleanly: the peer's next Receive returns kPeerClosed.
+  virtual Status Close(Deadline deadline) = 0;
+
+  // Who the peer proved to be during the handshake (certificate subject, CURVE key); for
+  // plain TCP, its address.
+  virtual const std::string& peer_identity() const = 0;
+};
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  // Waits for the next peer. Peers that fail the handshake are refused and logged, and
+  // Accept keeps waiting until the deadline.
+  virtual Result<std::unique_ptr<Channel>> Accept(Deadline deadline) = 0;
+  // The address actually bound, e.g. "tcp://127.0.0.1:40123" when port 0 was asked for.
+  virtual std::string address() const = 0;
+};
+
+struct ChannelOptions {
+  // Plain TCP carries checkpoints unencrypted and unauthenticated: refused unless set.
+  bool insecure = false;
+  // Messages larger than this are refused before anything is allocated.
+  size_t max_message_bytes = 1ull << 30;
+};
+
+// Connects to `uri` ("tcp://host:port", ...). kInvalidArgument for an unknown scheme or an
+// insecure scheme without options.insecure.
+Result<std::unique_ptr<Channel>> Dial(const std::string& uri, const ChannelOptions& options, Deadline deadline);
+Result<std::unique_ptr<Listener>> Listen(const std::string& uri, const ChannelOptions& options);
+
+}  // namespace understudy::transport
+
+#endif  // UNDERSTUDY_TRANSPORT_CHANNEL_H_

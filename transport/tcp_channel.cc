@@ -1,0 +1,204 @@
+#include "transport/tcp_channel.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "common/byte_order.h"
+#include "common/fd_io.h"
+
+namespace understudy::transport {
+
+namespace {
+
+constexpr uint32_t kEndOfStream = 1u << 31;
+constexpr uint32_t kLengthMask = kEndOfStream - 1;
+
+std::string Describe(const sockaddr_in& address) {
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
+  return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
+}
+
+Result<sockaddr_in> Resolve(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (error != 0) return Status::NotFound("cannot resolve '" + host + "': " + ::gai_strerror(error));
+  sockaddr_in address = *reinterpret_cast<sockaddr_in*>(found->ai_addr);
+  ::freeaddrinfo(found);
+  address.sin_port = htons(port);
+  return address;
+}
+
+void TuneSocket(int fd) {
+  int one = 1;
+  // Checkpoint acks are tiny and latency-critical: never let Nagle hold them back.
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+class TcpListener : public Listener {
+ public:
+  TcpListener(UniqueFd socket, std::string address, ChannelOptions options)
+      : socket_(std::move(socket)), address_(std::move(address)), options_(options) {}
+
+  Result<std::unique_ptr<Channel>> Accept(Deadline deadline) override {
+    UNDERSTUDY_RETURN_IF_ERROR(SetNonBlocking(socket_.get()));
+    for (;;) {
+      sockaddr_in peer{};
+      socklen_t length = sizeof(peer);
+      int fd = ::accept4(socket_.get(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        TuneSocket(fd);
+        return std::unique_ptr<Channel>(new TcpChannel(UniqueFd(fd), Describe(peer), options_));
+      }
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::FromErrno("accept on " + address_, errno);
+      UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(socket_.get(), /*for_write=*/false, deadline).WithContext("accept on " + address_));
+    }
+  }
+
+  std::string address() const override { return address_; }
+
+ private:
+  UniqueFd socket_;
+  std::string address_;
+  ChannelOptions options_;
+};
+
+}  // namespace
+
+TcpChannel::TcpChannel(UniqueFd socket, std::string peer, const ChannelOptions& options)
+    : socket_(std::move(socket)), peer_(std::move(peer)), options_(options) {}
+
+Status TcpChannel::Send(std::span<const MessagePart> parts, Deadline deadline) {
+  size_t total = 0;
+  for (const MessagePart& part : parts) total += part.size();
+  if (total > options_.max_message_bytes || total > kLengthMask) {
+    return Status::InvalidArgument("message of " + std::to_string(total) + " bytes exceeds the channel's limit");
+  }
+  std::byte header[4];
+  StoreLittleEndian<uint32_t>(header, static_cast<uint32_t>(total));
+  UNDERSTUDY_RETURN_IF_ERROR(SetNonBlocking(socket_.get()));
+  // writev the header and the parts straight from the caller's buffers.
+  std::vector<iovec> pending;
+  pending.reserve(parts.size() + 1);
+  pending.push_back({header, sizeof(header)});
+  for (const MessagePart& part : parts) {
+    if (!part.empty()) pending.push_back({const_cast<std::byte*>(part.data()), part.size()});
+  }
+  size_t first = 0;
+  while (first < pending.size()) {
+    msghdr message{};
+    message.msg_iov = &pending[first];
+    message.msg_iovlen = std::min<size_t>(pending.size() - first, IOV_MAX);
+    ssize_t sent = ::sendmsg(socket_.get(), &message, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(socket_.get(), /*for_write=*/true, deadline).WithContext("sending to " + peer_));
+        continue;
+      }
+      if (errno == EPIPE || errno == ECONNRESET) return Status::Broken("connection to " + peer_ + " broke: " + std::strerror(errno));
+      return Status::FromErrno("sending to " + peer_, errno);
+    }
+    size_t remaining = static_cast<size_t>(sent);
+    while (remaining > 0 && first < pending.size()) {
+      if (remaining >= pending[first].iov_len) {
+        remaining -= pending[first].iov_len;
+        ++first;
+      } else {
+        pending[first].iov_base = static_cast<std::byte*>(pending[first].iov_base) + remaining;
+        pending[first].iov_len -= remaining;
+        remaining = 0;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status TcpChannel::Receive(std::vector<std::byte>& message, Deadline deadline) {
+  if (closed_by_peer_) return Status::PeerClosed(peer_ + " closed the channel");
+  std::byte header[4];
+  Status status = ReadExactly(socket_.get(), header, deadline);
+  if (!status.ok()) {
+    if (status.code() == Status::Code::kPeerClosed) {
+      return Status::Broken("connection from " + peer_ + " ended without a goodbye");
+    }
+    return status.WithContext("receiving from " + peer_);
+  }
+  uint32_t word = LoadLittleEndian<uint32_t>(header);
+  if (word & kEndOfStream) {
+    closed_by_peer_ = true;
+    return Status::PeerClosed(peer_ + " closed the channel");
+  }
+  uint32_t length = word & kLengthMask;
+  if (length > options_.max_message_bytes) {
+    return Status::Corruption("frame from " + peer_ + " announces " + std::to_string(length) + " bytes, over the " +
+                              std::to_string(options_.max_message_bytes) + "-byte limit");
+  }
+  message.resize(length);
+  status = ReadExactly(socket_.get(), message, deadline);
+  if (status.code() == Status::Code::kPeerClosed) return Status::Broken("connection from " + peer_ + " ended mid-message");
+  return status.WithContext("receiving from " + peer_);
+}
+
+Status TcpChannel::Close(Deadline deadline) {
+  std::byte header[4];
+  StoreLittleEndian<uint32_t>(header, kEndOfStream);
+  Status status = WriteAll(socket_.get(), header, deadline);
+  ::shutdown(socket_.get(), SHUT_WR);
+  return status;
+}
+
+Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port, const ChannelOptions& options,
+                                         Deadline deadline) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
+  std::string where = host + ":" + std::to_string(port);
+  for (;;) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd.valid()) return Status::FromErrno("socket", errno);
+    int result = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+    if (result != 0 && errno == EINPROGRESS) {
+      UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(fd.get(), /*for_write=*/true, deadline).WithContext("connecting to " + where));
+      int error = 0;
+      socklen_t length = sizeof(error);
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+      result = error == 0 ? 0 : -1;
+      errno = error;
+    }
+    if (result == 0) {
+      TuneSocket(fd.get());
+      return std::unique_ptr<Channel>(new TcpChannel(std::move(fd), where, options));
+    }
+    if (errno != ECONNREFUSED || deadline.Expired()) return Status::FromErrno("connecting to " + where, errno);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the peer may still be starting
+  }
+}
+
+Result<std::unique_ptr<Listener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Status::FromErrno("socket", errno);
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return Status::FromErrno("binding " + host + ":" + std::to_string(port), errno);
+  }
+  if (::listen(fd.get(), 16) != 0) return Status::FromErrno("listen", errno);
+  sockaddr_in bound{};
+  socklen_t length = sizeof(bound);
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length);
+  return std::unique_ptr<Listener>(new TcpListener(std::move(fd), "tcp://" + Describe(bound), options));
+}
+
+}  // namespace understudy::transport

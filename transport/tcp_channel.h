@@ -1,0 +1,41 @@
+// TcpChannel: the Channel over a plain TCP connection. No encryption, no authentication:
+// only for tests and for hosts joined by a trusted link, and only when configured with
+// `insecure: true`.
+//
+// Framing: each message is a 4-byte little-endian header then the payload. The header's low
+// 31 bits are the payload length; the top bit marks the end-of-stream frame Close() sends.
+#ifndef UNDERSTUDY_TRANSPORT_TCP_CHANNEL_H_
+#define UNDERSTUDY_TRANSPORT_TCP_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "common/unique_fd.h"
+#include "transport/channel.h"
+
+namespace understudy::transport {
+
+class TcpChannel : public Channel {
+ public:
+  TcpChannel(UniqueFd socket, std::string peer, const ChannelOptions& options);
+
+  Status Send(std::span<const MessagePart> parts, Deadline deadline) override;
+  using Channel::Send;
+  Status Receive(std::vector<std::byte>& message, Deadline deadline) override;
+  Status Close(Deadline deadline) override;
+  const std::string& peer_identity() const override { return peer_; }
+
+ private:
+  UniqueFd socket_;
+  std::string peer_;
+  ChannelOptions options_;
+  bool closed_by_peer_ = false;
+};
+
+Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port, const ChannelOptions& options,
+                                         Deadline deadline);
+Result<std::unique_ptr<Listener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options);
+
+}  // namespace understudy::transport
+
+#endif  // UNDERSTUDY_TRANSPORT_TCP_CHANNEL_H_
