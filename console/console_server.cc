@@ -1,0 +1,86 @@
+#include "console/console_server.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/byte_order.h"
+#include "common/fd_io.h"
+#include "console/console_protocol.h"
+
+namespace understudy::console {
+
+Result<UniqueFd> ListenUnixSocket(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address.sun_path)) return Status::InvalidArgument("socket path too long: " + path);
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Status::FromErrno("socket(AF_UNIX)", errno);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return Status::FromErrno("binding " + path, errno);
+  }
+  if (::listen(fd.get(), 16) != 0) return Status::FromErrno("listen on " + path, errno);
+  return fd;
+}
+
+Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const std::string& socket_path, const ReleasedLog& log) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd listener, ListenUnixSocket(socket_path));
+  std::unique_ptr<ConsoleServer> server(new ConsoleServer(socket_path, std::move(listener), log));
+  server->acceptor_ = std::thread([s = server.get()] { s->AcceptLoop(); });
+  return server;
+}
+
+ConsoleServer::ConsoleServer(std::string socket_path, UniqueFd listener, const ReleasedLog& log)
+    : socket_path_(std::move(socket_path)), listener_(std::move(listener)), log_(log) {}
+
+ConsoleServer::~ConsoleServer() { Stop(); }
+
+void ConsoleServer::Stop() {
+  if (stopping_.exchange(true)) return;
+  if (acceptor_.joinable()) acceptor_.join();
+  std::lock_guard<std::mutex> lock(readers_mutex_);
+  for (std::thread& reader : readers_) reader.join();
+  readers_.clear();
+  ::unlink(socket_path_.c_str());
+}
+
+void ConsoleServer::AcceptLoop() {
+  while (!stopping_.load()) {
+    if (!WaitForFd(listener_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) continue;
+    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::lock_guard<std::mutex> lock(readers_mutex_);
+    readers_.emplace_back([this, fd] { Serve(UniqueFd(fd)); });
+  }
+}
+
+void ConsoleServer::Serve(UniqueFd client) {
+  std::byte request[8];
+  if (!ReadExactly(client.get(), request, Deadline::AfterMillis(5000)).ok()) return;
+  uint64_t offset = LoadLittleEndian<uint64_t>(request);
+  while (!stopping_.load()) {
+    Result<std::string> bytes = log_.ReadFrom(offset, kMaxFrameBytes, Deadline::AfterMillis(100));
+    if (!bytes.ok()) {
+      if (bytes.status().code() == Status::Code::kDeadlineExceeded) {
+        // Notice a reader that went away even while there is nothing to send.
+        char probe;
+        if (::recv(client.get(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0) return;
+        continue;
+      }
+      return;  // too old, or the log closed: the reader will ask elsewhere
+    }
+    std::string frame;
+    AppendLittleEndian<uint64_t>(frame, offset);
+    AppendLittleEndian<uint32_t>(frame, static_cast<uint32_t>(bytes->size()));
+    frame += *bytes;
+    if (!WriteAll(client.get(), frame, Deadline::AfterMillis(5000)).ok()) return;
+    offset += bytes->size();
+  }
+}
+
+}  // namespace understudy::console

@@ -1,0 +1,57 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "console/console_follower.h"
+#include "console/console_server.h"
+#include "console/released_log.h"
+
+namespace understudy::console {
+namespace {
+
+TEST(ReleasedLogTest, OverlapsAreDroppedAndGapsRefused) {
+  ReleasedLog log;
+  ASSERT_TRUE(log.Append(0, "12\n").ok());
+  ASSERT_TRUE(log.Append(1, "2\n3\n").ok());  // re-release of bytes 1-2, then new bytes
+  EXPECT_EQ(log.end(), 5u);
+  EXPECT_EQ(*log.ReadFrom(0, 100, Deadline::Now()), "12\n3\n");
+  Status gap = log.Append(9, "x");
+  EXPECT_EQ(gap.code(), Status::Code::kInternal);
+  EXPECT_NE(gap.message().find("4 bytes would be lost"), std::string::npos);
+  EXPECT_EQ(log.ReadFrom(5, 10, Deadline::AfterMillis(20)).status().code(), Status::Code::kDeadlineExceeded);
+}
+
+TEST(ReleasedLogTest, KeepsOnlyItsCapacity) {
+  ReleasedLog log(4);
+  ASSERT_TRUE(log.Append(0, "abcdef").ok());
+  EXPECT_EQ(log.ReadFrom(0, 10, Deadline::Now()).status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(*log.ReadFrom(2, 10, Deadline::Now()), "cdef");
+}
+
+TEST(ConsoleFollowerTest, FollowsToTheOtherAgentAndShowsEveryByteOnce) {
+  std::string dir = "/tmp/ut-console-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ReleasedLog old_owner, new_owner;
+  auto first = ConsoleServer::Start(dir + "/a.sock", old_owner);
+  auto second = ConsoleServer::Start(dir + "/b.sock", new_owner);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(old_owner.Append(0, "1\n2\n3\n").ok());
+
+  ConsoleFollower follower({dir + "/a.sock", dir + "/b.sock"});
+  EXPECT_EQ(*follower.ReadLine(Deadline::AfterMillis(2000)), "1");
+  EXPECT_EQ(*follower.ReadLine(Deadline::AfterMillis(2000)), "2");
+  EXPECT_EQ(*follower.ReadLine(Deadline::AfterMillis(2000)), "3");
+
+  // The old owner dies; the new one re-releases from an older offset and continues.
+  (*first)->Stop();
+  old_owner.Close();
+  ASSERT_TRUE(new_owner.Append(0, "1\n2\n3\n4\n").ok());
+  EXPECT_EQ(*follower.ReadLine(Deadline::AfterMillis(2000)), "4");
+  EXPECT_EQ(follower.switches(), 1);
+  EXPECT_EQ(follower.offset(), 8u);
+  (*second)->Stop();
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+}  // namespace understudy::console

@@ -1,0 +1,57 @@
+#include "console/released_log.h"
+
+namespace understudy::console {
+
+Status ReleasedLog::Append(uint64_t offset, std::string_view bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  uint64_t end = start_ + data_.size();
+  if (offset > end) {
+    return Status::Internal("output released at offset " + std::to_string(offset) + " but only " +
+                            std::to_string(end) + " bytes came before it: " + std::to_string(offset - end) +
+                            " bytes would be lost");
+  }
+  uint64_t known = end - offset;
+  if (known >= bytes.size()) return Status::Ok();
+  data_.append(bytes.substr(known));
+  if (data_.size() > capacity_) {
+    size_t drop = data_.size() - capacity_;
+    data_.erase(0, drop);
+    start_ += drop;
+  }
+  grew_.notify_all();
+  return Status::Ok();
+}
+
+void ReleasedLog::StartAt(uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (data_.empty()) start_ = offset;
+}
+
+uint64_t ReleasedLog::end() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return start_ + data_.size();
+}
+
+Result<std::string> ReleasedLog::ReadFrom(uint64_t offset, size_t max_bytes, Deadline deadline) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (offset < start_) {
+      return Status::NotFound("output before offset " + std::to_string(start_) + " is no longer kept (asked for " +
+                              std::to_string(offset) + ")");
+    }
+    uint64_t end = start_ + data_.size();
+    if (offset < end) return data_.substr(offset - start_, max_bytes);
+    if (closed_) return Status::PeerClosed("output log closed");
+    if (grew_.wait_until(lock, deadline.when()) == std::cv_status::timeout && start_ + data_.size() <= offset) {
+      return Status::DeadlineExceeded("no output past offset " + std::to_string(offset));
+    }
+  }
+}
+
+void ReleasedLog::Close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+  grew_.notify_all();
+}
+
+}  // namespace understudy::console
