@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -110,6 +111,21 @@ Result<UniqueFd> ConnectUnixSocket(const std::string& path, Deadline deadline) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+Result<UniqueFd> ListenUnixSocket(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address.sun_path)) return Status::InvalidArgument("socket path too long: " + path);
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return Status::FromErrno("socket(AF_UNIX)", errno);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    return Status::FromErrno("binding " + path, errno);
+  }
+  if (::listen(fd.get(), 16) != 0) return Status::FromErrno("listen on " + path, errno);
+  return fd;
 }
 
 Status SendWithFd(int socket_fd, std::string_view bytes, int fd_to_pass, Deadline deadline) {

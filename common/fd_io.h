@@ -38,6 +38,9 @@ Status ReadExactly(int fd, std::span<std::byte> buffer, Deadline deadline);
 // not exist yet or nobody listens, until the deadline.
 Result<UniqueFd> ConnectUnixSocket(const std::string& path, Deadline deadline);
 
+// Listens on a UNIX stream socket at `path`, replacing a stale socket file.
+Result<UniqueFd> ListenUnixSocket(const std::string& path);
+
 // Sends `bytes` with `fd_to_pass` attached as SCM_RIGHTS ancillary data.
 Status SendWithFd(int socket_fd, std::string_view bytes, int fd_to_pass, Deadline deadline);
 
