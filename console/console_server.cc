@@ -1,7 +1,6 @@
 #include "console/console_server.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,21 +11,6 @@
 #include "console/console_protocol.h"
 
 namespace understudy::console {
-
-Result<UniqueFd> ListenUnixSocket(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address.sun_path)) return Status::InvalidArgument("socket path too long: " + path);
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  ::unlink(path.c_str());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return Status::FromErrno("socket(AF_UNIX)", errno);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    return Status::FromErrno("binding " + path, errno);
-  }
-  if (::listen(fd.get(), 16) != 0) return Status::FromErrno("listen on " + path, errno);
-  return fd;
-}
 
 Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const std::string& socket_path, const ReleasedLog& log) {
   UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd listener, ListenUnixSocket(socket_path));

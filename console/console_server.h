@@ -41,9 +41,6 @@ class ConsoleServer {
   std::list<std::thread> readers_;  // guarded by readers_mutex_
 };
 
-// Listens on a UNIX stream socket at `path`, removing a stale file first.
-Result<UniqueFd> ListenUnixSocket(const std::string& path);
-
 }  // namespace understudy::console
 
 #endif  // UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_

@@ -1,0 +1,51 @@
+// ControlServer: an agent's control API on a UNIX socket.
+//
+// Protocol: one JSON object per line each way. Request {"command": "status", ...}; reply is
+// the handler's JSON object, or {"error": "..."}. `ftctl` is the usual client. Handlers run
+// on the server's thread, one request at a time; they must be quick and thread-safe with
+// respect to the agent.
+#ifndef UNDERSTUDY_CONTROL_CONTROL_SERVER_H_
+#define UNDERSTUDY_CONTROL_CONTROL_SERVER_H_
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "common/deadline.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace understudy::control {
+
+using Handler = std::function<Result<nlohmann::json>(const nlohmann::json& request)>;
+
+class ControlServer {
+ public:
+  static Result<std::unique_ptr<ControlServer>> Start(const std::string& socket_path,
+                                                      std::map<std::string, Handler> handlers);
+  ~ControlServer();
+  void Stop();
+
+ private:
+  ControlServer(std::string path, UniqueFd listener, std::map<std::string, Handler> handlers)
+      : path_(std::move(path)), listener_(std::move(listener)), handlers_(std::move(handlers)) {}
+  void Loop();
+  void Serve(int client);
+
+  std::string path_;
+  UniqueFd listener_;
+  std::map<std::string, Handler> handlers_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// One request/response round trip, for ftctl and tests.
+Result<nlohmann::json> CallControl(const std::string& socket_path, const nlohmann::json& request, Deadline deadline);
+
+}  // namespace understudy::control
+
+#endif  // UNDERSTUDY_CONTROL_CONTROL_SERVER_H_

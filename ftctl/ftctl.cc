@@ -1,0 +1,139 @@
+// ftctl: the operator's tool. Talks to agents only through their control API and console
+// sockets; knows no agent internals.
+//
+//   ftctl status  --agent DIR [--agent DIR]     one readable screen per agent
+//   ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]
+//                                               the VM's console, followed across failovers
+//   ftctl promote --agent DIR                   promote a secondary now
+//
+// DIR is an agent's runtime_dir (it holds control.sock and console.sock).
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "console/console_follower.h"
+#include "control/control_server.h"
+
+namespace {
+
+using namespace understudy;
+using nlohmann::json;
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage:\n"
+               "  ftctl status  --agent DIR [--agent DIR]\n"
+               "  ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]\n"
+               "  ftctl promote --agent DIR\n"
+               "DIR is an agent's runtime_dir.\n");
+  return 2;
+}
+
+std::string Number(const json& value, int decimals = 0) {
+  if (!value.is_number()) return "-";
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.*f", decimals, value.get<double>());
+  return text;
+}
+
+std::string Bytes(const json& value) {
+  if (!value.is_number()) return "-";
+  double bytes = value.get<double>();
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char text[64];
+  std::snprintf(text, sizeof(text), unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+  return text;
+}
+
+void PrintStatus(const std::string& dir, const json& status) {
+  std::string role = status.value("role", "?");
+  std::printf("%s  %-9s  state: %s\n", dir.c_str(), role.c_str(), status.value("state", "?").c_str());
+  if (role == "primary") {
+    std::printf("  vm %-12s epoch %s  committed %s  in flight %s\n", status.value("vm", "?").c_str(),
+                Number(status["epoch"]).c_str(), Number(status["committed_epoch"]).c_str(),
+                Number(status["in_flight"]).c_str());
+    std::printf("  checkpoints %s (%s/s)  pause p50 %s ms  p99 %s ms\n", Number(status["checkpoints"]).c_str(),
+                Number(status["checkpoints_per_second"], 1).c_str(), Number(status["pause_ms_p50"], 2).c_str(),
+                Number(status["pause_ms_p99"], 2).c_str());
+    std::printf("  sent %s  compression %sx  console held %s, released %s\n", Bytes(status["bytes_sent"]).c_str(),
+                Number(status["compression_ratio"], 1).c_str(), Bytes(status["console_held_bytes"]).c_str(),
+                Bytes(status["console_released_bytes"]).c_str());
+  } else {
+    std::printf("  primary %s  committed epoch %s  rejected %s  received %s\n",
+                status.value("primary", "-").c_str(), Number(status["committed_epoch"]).c_str(),
+                Number(status["rejected_checkpoints"]).c_str(), Bytes(status["bytes_received"]).c_str());
+    if (status.value("promotion_ms", 0.0) > 0) {
+      std::printf("  promoted in %s ms\n", Number(status["promotion_ms"], 1).c_str());
+    }
+  }
+  std::string error = status.value("last_error", "");
+  if (!error.empty()) std::printf("  last error: %s\n", error.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage();
+  std::string command = argv[1];
+  std::vector<std::string> agents;
+  long lines = -1;
+  double seconds = -1;
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
+      agents.push_back(argv[++i]);
+    } else if (std::strcmp(argv[i], "--lines") == 0 && i + 1 < argc) {
+      lines = std::atol(argv[++i]);
+    } else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+      seconds = std::atof(argv[++i]);
+    } else {
+      return Usage();
+    }
+  }
+  if (agents.empty()) return Usage();
+
+  if (command == "status") {
+    int failures = 0;
+    for (const std::string& dir : agents) {
+      Result<json> status = control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
+      if (!status.ok()) {
+        std::printf("%s  unreachable: %s\n", dir.c_str(), status.status().ToString().c_str());
+        ++failures;
+        continue;
+      }
+      PrintStatus(dir, *status);
+    }
+    return failures == 0 ? 0 : 1;
+  }
+  if (command == "promote") {
+    Result<json> reply = control::CallControl(agents[0] + "/control.sock", {{"command", "promote"}}, Deadline::AfterMillis(2000));
+    if (!reply.ok()) {
+      std::fprintf(stderr, "promote: %s\n", reply.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("%s\n", reply->dump().c_str());
+    return 0;
+  }
+  if (command == "console") {
+    std::vector<std::string> sockets;
+    for (const std::string& dir : agents) sockets.push_back(dir + "/console.sock");
+    console::ConsoleFollower follower(sockets);
+    Deadline end = seconds < 0 ? Deadline::After(std::chrono::hours(24 * 365))
+                               : Deadline::After(std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+    long printed = 0;
+    while (lines < 0 || printed < lines) {
+      Result<std::string> line = follower.ReadLine(end);
+      if (!line.ok()) break;
+      std::printf("%s\n", line->c_str());
+      std::fflush(stdout);
+      ++printed;
+    }
+    return 0;
+  }
+  return Usage();
+}

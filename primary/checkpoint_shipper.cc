@@ -1,0 +1,205 @@
+#include "primary/checkpoint_shipper.h"
+
+#include "checkpoint/checkpoint_apply.h"
+#include "checkpoint/checkpoint_codec.h"
+#include "common/log.h"
+#include "replication/agent_protocol.h"
+
+namespace understudy::primary {
+
+namespace {
+constexpr auto kSendBudget = std::chrono::seconds(10);
+}
+
+CheckpointShipper::CheckpointShipper(std::unique_ptr<transport::Channel> channel, OutputBuffer& console_output,
+                                     console::ReleasedLog& released_console, ShipperOptions options)
+    : channel_(std::move(channel)),
+      console_output_(console_output),
+      released_console_(released_console),
+      options_(std::move(options)) {
+  ship_thread_ = std::thread([this] { ShipLoop(); });
+  ack_thread_ = std::thread([this] { AckLoop(); });
+}
+
+CheckpointShipper::~CheckpointShipper() { Stop(/*goodbye=*/false); }
+
+Status CheckpointShipper::WaitForRoom(Deadline deadline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    if (stats_.secondary_lost) return Status::Broken("secondary lost: " + stats_.last_error);
+    if (stats_.captured_epoch - stats_.acked_epoch < options_.max_in_flight) return Status::Ok();
+    if (changed_.wait_until(lock, deadline.when()) == std::cv_status::timeout) {
+      return Status::DeadlineExceeded(std::to_string(stats_.captured_epoch - stats_.acked_epoch) +
+                                      " checkpoints unacknowledged (secondary at epoch " +
+                                      std::to_string(stats_.acked_epoch) + ")");
+    }
+  }
+}
+
+void CheckpointShipper::Submit(EpochCapture capture) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.captured_epoch = capture.epoch;
+  queue_.push_back(std::move(capture));
+  changed_.notify_all();
+}
+
+void CheckpointShipper::Stop(bool goodbye) {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (goodbye) {
+      changed_.wait_for(lock, std::chrono::seconds(10), [&] { return queue_.empty() || stats_.secondary_lost; });
+    }
+    if (stopping_) return;
+    stopping_ = true;
+    changed_.notify_all();
+  }
+  if (ship_thread_.joinable()) ship_thread_.join();
+  if (goodbye) {
+    std::lock_guard<std::mutex> lock(send_mutex_);
+    (void)channel_->Close(Deadline::AfterMillis(1000));
+  }
+  if (ack_thread_.joinable()) ack_thread_.join();
+}
+
+ShipperStats CheckpointShipper::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+void CheckpointShipper::MarkLost(const Status& why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!stats_.secondary_lost) Log("primary", "secondary lost, output held: " + why.ToString());
+  stats_.secondary_lost = true;
+  stats_.last_error = why.ToString();
+  changed_.notify_all();
+}
+
+void CheckpointShipper::ShipLoop() {
+  for (;;) {
+    EpochCapture capture;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      capture = std::move(queue_.front());
+    }
+    Status shipped = Ship(capture);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.pop_front();
+      changed_.notify_all();
+    }
+    if (!shipped.ok()) {
+      MarkLost(shipped.WithContext("shipping epoch " + std::to_string(capture.epoch)));
+      return;
+    }
+  }
+}
+
+Status CheckpointShipper::Ship(EpochCapture& capture) {
+  checkpoint::Checkpoint checkpoint;
+  checkpoint.epoch = capture.epoch;
+  if (capture.ram_blocks) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(image_, checkpoint::RamImage::Create(*capture.ram_blocks));
+    checkpoint.full = true;
+    checkpoint.machine_definition_json = options_.machine_definition_json;
+    checkpoint.ram_blocks = capture.ram_blocks;
+    checkpoint.stream_info = capture.stream_info;
+  }
+  if (!image_) return Status::FailedPrecondition("epoch " + std::to_string(capture.epoch) + " before the initial image");
+  for (const CapturedPage& page : capture.pages) {
+    Status staged = page.zero ? image_->StageZeroPage(page.block, page.offset)
+                              : image_->StagePage(page.block, page.offset,
+                                                  std::span(capture.page_bytes).subspan(size_t{page.slot} * 4096, 4096));
+    UNDERSTUDY_RETURN_IF_ERROR(staged);
+  }
+  checkpoint.base_epoch = image_->committed_epoch();
+  checkpoint.page_runs = checkpoint::EncodeStagedPages(*image_, options_.encoder);
+  checkpoint.device_state = std::move(capture.device_state);
+  checkpoint.outputs.push_back(std::move(capture.console_output));
+  image_->CommitStaged(capture.epoch);
+  std::string bytes = checkpoint::SerializeCheckpoint(checkpoint);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unacked_.emplace_back(capture.epoch, bytes);
+    stats_.pages_sent += checkpoint.page_count();
+    stats_.raw_page_bytes += checkpoint.page_count() * 4096;
+  }
+  return SendCheckpoint(capture.epoch, bytes, /*first_transmission=*/true);
+}
+
+Status CheckpointShipper::Resend(uint64_t from_epoch) {
+  // Holding the send lock for the whole batch keeps it contiguous on the channel: a new
+  // epoch cannot slip in between and arrive out of order again.
+  std::lock_guard<std::mutex> send_lock(send_mutex_);
+  std::vector<std::pair<uint64_t, std::string>> resend;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.nacks;
+    for (const auto& entry : unacked_) {
+      if (entry.first >= from_epoch) resend.push_back(entry);
+    }
+  }
+  for (const auto& [epoch, bytes] : resend) UNDERSTUDY_RETURN_IF_ERROR(SendLocked(epoch, bytes, false));
+  return Status::Ok();
+}
+
+Status CheckpointShipper::SendCheckpoint(uint64_t epoch, const std::string& bytes, bool first_transmission) {
+  std::lock_guard<std::mutex> lock(send_mutex_);
+  return SendLocked(epoch, bytes, first_transmission);
+}
+
+Status CheckpointShipper::SendLocked(uint64_t epoch, const std::string& bytes, bool first_transmission) {
+  const std::byte tag[1] = {replication::kCheckpointTag};
+  std::string corrupted;
+  std::span<const std::byte> body = std::as_bytes(std::span(bytes.data(), bytes.size()));
+  if (first_transmission && options_.test_corrupt_epoch == epoch) {
+    corrupted = bytes;
+    corrupted[corrupted.size() / 2] ^= 0x20;
+    body = std::as_bytes(std::span(corrupted.data(), corrupted.size()));
+    Log("primary", "TEST ONLY: corrupting checkpoint " + std::to_string(epoch) + " in transit");
+  }
+  transport::MessagePart parts[] = {tag, body};
+  UNDERSTUDY_RETURN_IF_ERROR(channel_->Send(parts, Deadline::After(kSendBudget)));
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.shipped_epoch = std::max(stats_.shipped_epoch, epoch);
+  stats_.bytes_sent += bytes.size() + 1;
+  return Status::Ok();
+}
+
+void CheckpointShipper::AckLoop() {
+  std::vector<std::byte> message;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_ || stats_.secondary_lost) return;
+    }
+    Status received = channel_->Receive(message, Deadline::AfterMillis(100));
+    if (received.code() == Status::Code::kDeadlineExceeded) continue;
+    if (!received.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+    }
+    if (!received.ok()) return MarkLost(received);
+    Result<replication::AckMessage> ack = replication::DecodeAck(message);
+    if (!ack.ok()) return MarkLost(ack.status());
+    if (ack->type == replication::MessageType::kAck) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stats_.acked_epoch = std::max(stats_.acked_epoch, ack->epoch);
+        while (!unacked_.empty() && unacked_.front().first <= ack->epoch) unacked_.pop_front();
+        changed_.notify_all();
+      }
+      Status released = console_output_.Release(ack->epoch, released_console_);
+      if (!released.ok()) Log("primary", "releasing console output: " + released.ToString());
+      continue;
+    }
+    // NACK: the secondary rejected `epoch` (damaged, or out of order after an earlier
+    // rejection); resend it and everything after it, in order.
+    Log("primary", "secondary asks for checkpoint " + std::to_string(ack->epoch) + " again (" + ack->reason + ")");
+    Status resent = Resend(ack->epoch);
+    if (!resent.ok()) return MarkLost(resent);
+  }
+}
+
+}  // namespace understudy::primary

@@ -1,0 +1,107 @@
+// CheckpointShipper: turns captured epochs into checkpoints, ships them in order to the
+// secondary, and releases each epoch's output when the secondary acknowledges it.
+//
+// Runs two threads: one encodes (pages against the previous epoch, in this agent's own RAM
+// image) and sends; one receives acks. At most `max_in_flight` epochs may be captured but
+// unacknowledged: WaitForRoom, called before QEMU's next checkpoint may start, blocks until
+// there is room — back-pressure reaches QEMU as a later checkpoint-reply, never as unbounded
+// memory. A NACK (the secondary rejected a damaged checkpoint) resends every unacknowledged
+// checkpoint from that epoch on, in order.
+//
+// If the secondary is lost, output stays held: releasing it without acks is a decision for
+// the failover arbiter, not for this class.
+//
+// Thread safety: all public methods are thread-safe.
+#ifndef UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_
+#define UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "checkpoint/page_codec.h"
+#include "checkpoint/ram_image.h"
+#include "common/deadline.h"
+#include "console/released_log.h"
+#include "primary/epoch_capture.h"
+#include "primary/output_buffer.h"
+#include "transport/channel.h"
+
+namespace understudy::primary {
+
+struct ShipperOptions {
+  size_t max_in_flight = 4;
+  std::string machine_definition_json;  // sent with epoch 1
+  checkpoint::PageEncoderOptions encoder;
+  // TEST ONLY: flip one byte of this epoch's first transmission (resends are clean).
+  std::optional<uint64_t> test_corrupt_epoch;
+};
+
+struct ShipperStats {
+  uint64_t captured_epoch = 0;   // last epoch handed to the shipper
+  uint64_t shipped_epoch = 0;    // last epoch sent
+  uint64_t acked_epoch = 0;      // last epoch the secondary committed
+  uint64_t bytes_sent = 0;
+  uint64_t pages_sent = 0;
+  uint64_t raw_page_bytes = 0;   // 4096 per page sent, for the compression ratio
+  uint64_t nacks = 0;
+  bool secondary_lost = false;
+  std::string last_error;
+};
+
+class CheckpointShipper {
+ public:
+  CheckpointShipper(std::unique_ptr<transport::Channel> channel, OutputBuffer& console_output,
+                    console::ReleasedLog& released_console, ShipperOptions options);
+  ~CheckpointShipper();
+
+  // Returns once fewer than max_in_flight epochs are unacknowledged. kDeadlineExceeded, or
+  // kBroken once the secondary is lost.
+  Status WaitForRoom(Deadline deadline);
+
+  // Queues an epoch for encoding and shipping. REQUIRES: epochs submitted in order.
+  void Submit(EpochCapture capture);
+
+  // Stops both threads. With `goodbye`, first sends everything queued and closes the channel
+  // cleanly, so the secondary knows not to promote.
+  void Stop(bool goodbye);
+
+  ShipperStats stats() const;
+
+ private:
+  void ShipLoop();
+  void AckLoop();
+  Status Ship(EpochCapture& capture);
+  Status SendCheckpoint(uint64_t epoch, const std::string& bytes, bool first_transmission);
+  Status SendLocked(uint64_t epoch, const std::string& bytes, bool first_transmission);  // holds send_mutex_
+  Status Resend(uint64_t from_epoch);
+  void MarkLost(const Status& why);
+
+  std::unique_ptr<transport::Channel> channel_;
+  OutputBuffer& console_output_;
+  console::ReleasedLog& released_console_;
+  const ShipperOptions options_;
+
+  std::unique_ptr<checkpoint::RamImage> image_;  // ship thread only
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  // Protected by mutex_:
+  std::deque<EpochCapture> queue_;
+  std::deque<std::pair<uint64_t, std::string>> unacked_;  // serialized, for resends
+  ShipperStats stats_;
+  bool stopping_ = false;
+
+  std::mutex send_mutex_;  // one sender at a time on the channel
+  std::thread ship_thread_;
+  std::thread ack_thread_;
+};
+
+}  // namespace understudy::primary
+
+#endif  // UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_

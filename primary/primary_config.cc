@@ -1,0 +1,46 @@
+#include "primary/primary_config.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace understudy::primary {
+
+Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return Status::InvalidArgument("the configuration must be a JSON object");
+  PrimaryConfig config;
+  if (!json.contains("vm")) return Status::InvalidArgument("configuration lacks \"vm\"");
+  Result<qemu::VmDefinition> vm = qemu::VmDefinition::FromJson(json["vm"]);
+  if (!vm.ok()) return vm.status().WithContext("\"vm\"");
+  config.vm = std::move(*vm);
+  try {
+    config.secondary_uri = json.at("secondary").get<std::string>();
+    config.runtime_dir = json.at("runtime_dir").get<std::string>();
+    config.insecure = json.value("insecure", false);
+    config.checkpoint_interval_ms = json.value("checkpoint_interval_ms", config.checkpoint_interval_ms);
+    config.max_in_flight = json.value("max_in_flight", config.max_in_flight);
+    config.boot_timeout_ms = json.value("boot_timeout_ms", config.boot_timeout_ms);
+    config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
+    if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
+      config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();
+    }
+  } catch (const nlohmann::json::exception& error) {
+    return Status::InvalidArgument(std::string("configuration: ") + error.what());
+  }
+  if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
+  if (config.checkpoint_interval_ms == 0) return Status::InvalidArgument("checkpoint_interval_ms must be positive");
+  return config;
+}
+
+Result<PrimaryConfig> PrimaryConfig::Load(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return Status::NotFound("cannot read configuration " + path);
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return Status::InvalidArgument(path + " is not valid JSON");
+  Result<PrimaryConfig> config = FromJson(json);
+  if (!config.ok()) return config.status().WithContext(path);
+  return config;
+}
+
+}  // namespace understudy::primary

@@ -1,0 +1,50 @@
+// PrimaryConfig: what ft-primary reads from its configuration file (JSON).
+//
+//   {
+//     "vm": { ...qemu/vm_definition.h as JSON... },   the machine to protect
+//     "secondary": "tcp://10.0.0.2:7400",            where ft-secondary listens
+//     "insecure": true,                              required for tcp:// (no encryption)
+//     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
+//     "max_in_flight": 4,                            unacknowledged checkpoints before
+//                                                    the next one is delayed
+//     "runtime_dir": "/run/understudy/vm1",          sockets and QEMU's log
+//     "boot_timeout_ms": 60000,                      wait this long for the guest's first
+//                                                    console output before protecting it
+//     "qemu_binary": "qemu-system-x86_64"
+//   }
+//
+// The agent sets the VM's serial backend itself (a socket in runtime_dir it reads from).
+#ifndef UNDERSTUDY_PRIMARY_PRIMARY_CONFIG_H_
+#define UNDERSTUDY_PRIMARY_PRIMARY_CONFIG_H_
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "qemu/vm_definition.h"
+
+namespace understudy::primary {
+
+struct PrimaryConfig {
+  qemu::VmDefinition vm;
+  std::string secondary_uri;
+  bool insecure = false;
+  uint32_t checkpoint_interval_ms = 50;
+  uint32_t max_in_flight = 4;
+  std::string runtime_dir;
+  uint32_t boot_timeout_ms = 60000;
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::optional<uint64_t> test_corrupt_epoch;  // "test_only": {"corrupt_epoch": N}
+
+  std::string control_socket() const { return runtime_dir + "/control.sock"; }
+  std::string console_socket() const { return runtime_dir + "/console.sock"; }
+
+  static Result<PrimaryConfig> FromJson(const nlohmann::json& json);
+  static Result<PrimaryConfig> Load(const std::string& path);
+};
+
+}  // namespace understudy::primary
+
+#endif  // UNDERSTUDY_PRIMARY_PRIMARY_CONFIG_H_

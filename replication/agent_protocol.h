@@ -1,0 +1,39 @@
+// The messages the primary and secondary agents exchange over their Channel.
+//
+//   primary → secondary   kCheckpoint  u8 type, then a checkpoint (checkpoint/FORMAT.md)
+//   secondary → primary   kAck         u8 type, u64 LE epoch: committed, output may go out
+//                         kNack        u8 type, u64 LE epoch, UTF-8 reason: rejected; resend
+//                                      from this epoch (go-back-N)
+//
+// A clean goodbye is the Channel's own Close(); a broken channel is a lost peer.
+#ifndef UNDERSTUDY_REPLICATION_AGENT_PROTOCOL_H_
+#define UNDERSTUDY_REPLICATION_AGENT_PROTOCOL_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace understudy::replication {
+
+enum class MessageType : uint8_t { kCheckpoint = 1, kAck = 2, kNack = 3 };
+
+struct AckMessage {
+  MessageType type = MessageType::kAck;  // kAck or kNack
+  uint64_t epoch = 0;
+  std::string reason;  // kNack only
+};
+
+inline constexpr std::byte kCheckpointTag{static_cast<uint8_t>(MessageType::kCheckpoint)};
+
+std::string EncodeAck(uint64_t epoch);
+std::string EncodeNack(uint64_t epoch, std::string_view reason);
+
+// Decodes an ack or nack; kCorruption for anything else.
+Result<AckMessage> DecodeAck(std::span<const std::byte> message);
+
+}  // namespace understudy::replication
+
+#endif  // UNDERSTUDY_REPLICATION_AGENT_PROTOCOL_H_

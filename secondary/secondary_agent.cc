@@ -1,0 +1,303 @@
+#include "secondary/secondary_agent.h"
+
+#include <sys/stat.h>
+
+#include <array>
+
+#include "checkpoint/checkpoint_apply.h"
+#include "checkpoint/checkpoint_codec.h"
+#include "common/fd_io.h"
+#include "common/log.h"
+#include "console/console_server.h"
+#include "control/control_server.h"
+#include "replication/agent_protocol.h"
+
+namespace understudy::secondary {
+
+using nlohmann::json;
+
+std::string_view StateName(SecondaryAgent::State state) {
+  switch (state) {
+    case SecondaryAgent::State::kWaitingForPrimary: return "waiting-for-primary";
+    case SecondaryAgent::State::kSyncing: return "syncing";
+    case SecondaryAgent::State::kStandbyReady: return "standby-ready";
+    case SecondaryAgent::State::kPromoting: return "promoting";
+    case SecondaryAgent::State::kPromoted: return "promoted";
+    case SecondaryAgent::State::kStopped: return "stopped";
+    case SecondaryAgent::State::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+SecondaryAgent::SecondaryAgent(SecondaryConfig config) : config_(std::move(config)) {}
+
+SecondaryAgent::~SecondaryAgent() {
+  stop_requested_.store(true);
+  if (serial_thread_.joinable()) serial_thread_.join();
+}
+
+void SecondaryAgent::SetState(State state) {
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  if (state_ == state) return;
+  Log("secondary", "state " + std::string(StateName(state_)) + " -> " + std::string(StateName(state)));
+  state_ = state;
+}
+
+Status SecondaryAgent::Run() {
+  ::mkdir(config_.runtime_dir.c_str(), 0700);
+  std::unique_ptr<console::ConsoleServer> console_server;
+  Status status = [&]() -> Status {
+    UNDERSTUDY_ASSIGN_OR_RETURN(
+        std::unique_ptr<control::ControlServer> control,
+        control::ControlServer::Start(config_.control_socket(),
+                                      {{"status", [this](const json&) -> Result<json> { return StatusJson(); }},
+                                       {"promote", [this](const json&) -> Result<json> {
+                                          RequestPromotion();
+                                          return json{{"promotion", "requested"}};
+                                        }}}));
+    transport::ChannelOptions options;
+    options.insecure = config_.insecure;
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener, transport::Listen(config_.listen_uri, options));
+    Log("secondary", "listening on " + listener->address());
+    while (!stop_requested_.load()) {
+      State state;
+      {
+        std::lock_guard<std::mutex> lock(status_mutex_);
+        state = state_;
+      }
+      if (state == State::kPromoted) {
+        if (!console_server) {
+          UNDERSTUDY_ASSIGN_OR_RETURN(console_server, console::ConsoleServer::Start(config_.console_socket(), console_));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      if (promotion_requested_.load() && image_) {
+        UNDERSTUDY_RETURN_IF_ERROR(Promote("promotion requested while no primary is connected"));
+        continue;
+      }
+      Result<std::unique_ptr<transport::Channel>> channel = listener->Accept(Deadline::AfterMillis(100));
+      if (!channel.ok()) {
+        if (channel.status().code() == Status::Code::kDeadlineExceeded) continue;
+        return channel.status();
+      }
+      {
+        std::lock_guard<std::mutex> lock(status_mutex_);
+        primary_ = (*channel)->peer_identity();
+      }
+      Log("secondary", "primary connected from " + (*channel)->peer_identity());
+      UNDERSTUDY_RETURN_IF_ERROR(ServePrimary(**channel));
+    }
+    return Status::Ok();
+  }();
+  if (!status.ok()) {
+    Log("secondary", "failed: " + status.ToString());
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    last_error_ = status.ToString();
+  }
+  SetState(status.ok() ? State::kStopped : State::kFailed);
+  stop_requested_.store(true);
+  console_.Close();
+  return status;
+}
+
+Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
+  std::vector<std::byte> message;
+  for (;;) {
+    if (stop_requested_.load()) return Status::Ok();
+    if (promotion_requested_.load()) return Promote("promotion requested");
+    Status received = channel.Receive(message, Deadline::AfterMillis(100));
+    if (received.code() == Status::Code::kDeadlineExceeded) continue;
+    if (received.code() == Status::Code::kPeerClosed) {
+      Log("secondary", "the primary said goodbye; keeping the standby at epoch " +
+                           std::to_string(image_ ? image_->committed_epoch() : 0) + ", not promoting");
+      if (image_) SetState(State::kWaitingForPrimary);
+      return Status::Ok();
+    }
+    if (!received.ok()) {
+      Log("secondary", "lost the primary: " + received.ToString());
+      if (config_.promote_on_disconnect && image_) return Promote("the primary's connection broke");
+      SetState(State::kWaitingForPrimary);
+      return Status::Ok();
+    }
+    {
+      std::lock_guard<std::mutex> lock(status_mutex_);
+      bytes_received_ += message.size();
+    }
+    UNDERSTUDY_RETURN_IF_ERROR(Receive(channel, message));
+  }
+}
+
+Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std::byte> message) {
+  auto reply = [&](const std::string& bytes) {
+    return channel.Send(std::as_bytes(std::span(bytes.data(), bytes.size())), Deadline::AfterMillis(5000));
+  };
+  uint64_t committed = image_ ? image_->committed_epoch() : 0;
+  if (message.empty() || message[0] != replication::kCheckpointTag) {
+    Log("secondary", "ignored a message that is not a checkpoint");
+    return Status::Ok();
+  }
+  Result<checkpoint::Checkpoint> checkpoint = checkpoint::ParseCheckpoint(message.subspan(1));
+  if (!checkpoint.ok()) {
+    Log("secondary", "rejected checkpoint (expected epoch " + std::to_string(committed + 1) +
+                         "): " + checkpoint.status().ToString() + "; standby stays at epoch " + std::to_string(committed));
+    {
+      std::lock_guard<std::mutex> lock(status_mutex_);
+      ++rejected_;
+      last_error_ = checkpoint.status().ToString();
+    }
+    return reply(replication::EncodeNack(committed + 1, checkpoint.status().message()));
+  }
+  uint64_t epoch = checkpoint->epoch;
+  if (epoch == 1 && committed != 0) {
+    Log("secondary", "a new pairing starts; discarding the standby at epoch " + std::to_string(committed));
+    standby_.reset();
+    image_.reset();
+    committed = 0;
+  }
+  if (epoch <= committed) return reply(replication::EncodeAck(epoch));  // a resend we already have
+  if (epoch > committed + 1) return reply(replication::EncodeNack(committed + 1, "out of order"));
+  Status committed_status = epoch == 1 ? CommitFirst(*checkpoint) : Commit(*checkpoint);
+  if (!committed_status.ok()) {
+    Log("secondary", "rejected checkpoint " + std::to_string(epoch) + ": " + committed_status.ToString() +
+                         "; standby stays at epoch " + std::to_string(committed));
+    {
+      std::lock_guard<std::mutex> lock(status_mutex_);
+      ++rejected_;
+      last_error_ = committed_status.ToString();
+    }
+    return reply(replication::EncodeNack(epoch, committed_status.message()));
+  }
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    committed_epoch_ = epoch;
+  }
+  return reply(replication::EncodeAck(epoch));
+}
+
+Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
+  SetState(State::kSyncing);
+  if (!checkpoint.machine_definition_json || !checkpoint.ram_blocks || !checkpoint.stream_info ||
+      !checkpoint.device_state) {
+    return Status::Corruption("the first checkpoint lacks the machine definition, RAM blocks, stream info or device state");
+  }
+  json definition_json = json::parse(*checkpoint.machine_definition_json, nullptr, /*allow_exceptions=*/false);
+  if (definition_json.is_discarded()) return Status::Corruption("the machine definition is not JSON");
+  UNDERSTUDY_ASSIGN_OR_RETURN(qemu::VmDefinition definition, qemu::VmDefinition::FromJson(definition_json));
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::RamImage> image,
+                              checkpoint::RamImage::Create(*checkpoint.ram_blocks));
+  UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image));
+  UNDERSTUDY_RETURN_IF_ERROR(AppendOutputs(checkpoint));
+  definition_ = std::move(definition);
+  stream_info_ = checkpoint.stream_info;
+  image_ = std::move(image);
+  device_state_ = *checkpoint.device_state;
+
+  // The ready standby, from the primary's own definition.
+  StandbyOptions options;
+  options.runtime_dir = config_.runtime_dir;
+  options.qemu_binary = config_.qemu_binary;
+  auto started = std::chrono::steady_clock::now();
+  Result<std::unique_ptr<Standby>> standby = Standby::Start(*definition_, *stream_info_, *image_, options);
+  if (!standby.ok()) {
+    // The checkpoint is committed; without a standby, promotion starts a fresh QEMU instead.
+    Log("secondary", "could not start the standby: " + standby.status().ToString());
+    standby_broken_ = true;
+  } else {
+    standby_ = std::move(*standby);
+    standby_broken_ = false;
+    Result<UniqueFd> serial = ConnectUnixSocket(standby_->serial_socket_path(), Deadline::AfterMillis(5000));
+    if (serial.ok()) standby_serial_ = std::move(*serial);
+    Log("secondary", "standby QEMU ready (pid " + std::to_string(standby_->process().pid()) + ", " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - started)
+                                            .count()) +
+                         " ms) for VM '" + definition_->name + "'");
+  }
+  SetState(State::kStandbyReady);
+  return Status::Ok();
+}
+
+Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
+  if (!image_) return Status::FailedPrecondition("a checkpoint before the initial image");
+  UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image_));
+  // Committed from here on: what follows cannot reject the checkpoint any more.
+  if (checkpoint.device_state) device_state_ = *checkpoint.device_state;
+  Status outputs = AppendOutputs(checkpoint);
+  if (!outputs.ok()) Log("secondary", "console output of epoch " + std::to_string(checkpoint.epoch) + ": " + outputs.ToString());
+  if (standby_ && !standby_broken_) {
+    Status forwarded = standby_->Forward(checkpoint, *image_);
+    if (!forwarded.ok()) {
+      Log("secondary", "the standby stopped taking checkpoints; promotion will start a fresh QEMU: " + forwarded.ToString());
+      standby_broken_ = true;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SecondaryAgent::AppendOutputs(const checkpoint::Checkpoint& checkpoint) {
+  for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
+    if (chunk.stream == checkpoint::OutputStream::kConsole) {
+      UNDERSTUDY_RETURN_IF_ERROR(console_.Append(chunk.stream_offset, chunk.bytes));
+    }
+  }
+  return Status::Ok();
+}
+
+Status SecondaryAgent::Promote(std::string_view why) {
+  promotion_requested_.store(false);
+  auto started = std::chrono::steady_clock::now();
+  SetState(State::kPromoting);
+  Log("secondary", "promoting the standby at epoch " + std::to_string(image_->committed_epoch()) + ": " +
+                       std::string(why));
+  if (!standby_ || standby_broken_) {
+    StandbyOptions options;
+    options.runtime_dir = config_.runtime_dir;
+    options.qemu_binary = config_.qemu_binary;
+    standby_.reset();
+    UNDERSTUDY_ASSIGN_OR_RETURN(standby_, Standby::Start(*definition_, *stream_info_, *image_, options));
+    UNDERSTUDY_ASSIGN_OR_RETURN(standby_serial_, ConnectUnixSocket(standby_->serial_socket_path(), Deadline::AfterMillis(5000)));
+  }
+  UNDERSTUDY_RETURN_IF_ERROR(standby_->Promote(device_state_, Deadline::AfterMillis(10000)));
+  double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  serial_thread_ = std::thread([this] { SerialLoop(); });
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    promotion_ms_ = elapsed;
+  }
+  Log("secondary", "promoted: the guest runs from epoch " + std::to_string(image_->committed_epoch()) + " after " +
+                       std::to_string(elapsed) + " ms; console continues at offset " + std::to_string(console_.end()));
+  SetState(State::kPromoted);
+  return Status::Ok();
+}
+
+void SecondaryAgent::SerialLoop() {
+  // The promoted VM runs unprotected here: its output is released as it comes.
+  std::array<std::byte, 4096> buffer;
+  while (!stop_requested_.load()) {
+    Result<size_t> count = ReadSome(standby_serial_.get(), buffer, Deadline::AfterMillis(100));
+    if (count.ok()) {
+      Status appended = console_.Append(console_.end(), {reinterpret_cast<const char*>(buffer.data()), *count});
+      if (!appended.ok()) Log("secondary", appended.ToString());
+    } else if (count.status().code() != Status::Code::kDeadlineExceeded) {
+      Log("secondary", "the promoted VM's console closed: " + count.status().ToString());
+      return;
+    }
+  }
+}
+
+json SecondaryAgent::StatusJson() const {
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  return {
+      {"role", "secondary"},
+      {"state", StateName(state_)},
+      {"primary", primary_},
+      {"committed_epoch", committed_epoch_},
+      {"rejected_checkpoints", rejected_},
+      {"bytes_received", bytes_received_},
+      {"promotion_ms", promotion_ms_},
+      {"last_error", last_error_},
+  };
+}
+
+}  // namespace understudy::secondary

@@ -1,0 +1,35 @@
+#include "secondary/secondary_config.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace understudy::secondary {
+
+Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
+  if (!json.is_object()) return Status::InvalidArgument("the configuration must be a JSON object");
+  SecondaryConfig config;
+  try {
+    config.listen_uri = json.at("listen").get<std::string>();
+    config.runtime_dir = json.at("runtime_dir").get<std::string>();
+    config.insecure = json.value("insecure", false);
+    config.promote_on_disconnect = json.value("promote_on_disconnect", true);
+    config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
+  } catch (const nlohmann::json::exception& error) {
+    return Status::InvalidArgument(std::string("configuration: ") + error.what());
+  }
+  return config;
+}
+
+Result<SecondaryConfig> SecondaryConfig::Load(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return Status::NotFound("cannot read configuration " + path);
+  std::stringstream text;
+  text << file.rdbuf();
+  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return Status::InvalidArgument(path + " is not valid JSON");
+  Result<SecondaryConfig> config = FromJson(json);
+  if (!config.ok()) return config.status().WithContext(path);
+  return config;
+}
+
+}  // namespace understudy::secondary

@@ -1,0 +1,41 @@
+// SecondaryConfig: what ft-secondary reads from its configuration file (JSON).
+//
+//   {
+//     "listen": "tcp://0.0.0.0:7400",     where the primary connects
+//     "insecure": true,                   required for tcp:// (no encryption)
+//     "runtime_dir": "/run/understudy/vm1-standby",
+//     "promote_on_disconnect": true,      promote when the primary's connection breaks
+//                                         without a goodbye (the failover issue replaces
+//                                         this with heartbeats and an arbiter)
+//     "qemu_binary": "qemu-system-x86_64"
+//   }
+//
+// The VM itself is not configured here: the standby is built from the machine definition
+// the primary sends, so the two can never drift apart.
+#ifndef UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
+#define UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+
+namespace understudy::secondary {
+
+struct SecondaryConfig {
+  std::string listen_uri;
+  bool insecure = false;
+  std::string runtime_dir;
+  bool promote_on_disconnect = true;
+  std::string qemu_binary = "qemu-system-x86_64";
+
+  std::string control_socket() const { return runtime_dir + "/control.sock"; }
+  std::string console_socket() const { return runtime_dir + "/console.sock"; }
+
+  static Result<SecondaryConfig> FromJson(const nlohmann::json& json);
+  static Result<SecondaryConfig> Load(const std::string& path);
+};
+
+}  // namespace understudy::secondary
+
+#endif  // UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
