@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/child_process.h"
 #include "common/deadline.h"
 #include "common/result.h"
 #include "qemu/qmp_client.h"
@@ -51,7 +52,7 @@ class QemuProcess {
   QemuProcess& operator=(const QemuProcess&) = delete;
 
   QmpClient& qmp() { return *qmp_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
   const std::string& qmp_socket_path() const { return qmp_socket_path_; }
 
   // The QEMU command line, for logs.
@@ -72,16 +73,12 @@ class QemuProcess {
  private:
   QemuProcess() = default;
 
-  pid_t pid_ = -1;
-  std::optional<int> wait_status_;  // set once reaped
+  std::optional<ChildProcess> child_;
   std::string log_path_;
   std::string qmp_socket_path_;
   std::vector<std::string> command_line_;
   std::unique_ptr<QmpClient> qmp_;
 };
-
-// "exited with status 1" / "killed by signal 9", for messages.
-std::string DescribeWaitStatus(int wait_status);
 
 }  // namespace understudy::qemu
 

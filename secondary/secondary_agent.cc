@@ -59,6 +59,10 @@ Status SecondaryAgent::Run() {
     options.insecure = config_.insecure;
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener, transport::Listen(config_.listen_uri, options));
     Log("secondary", "listening on " + listener->address());
+    {
+      std::lock_guard<std::mutex> lock(status_mutex_);
+      listen_address_ = listener->address();
+    }
     while (!stop_requested_.load()) {
       State state;
       {
@@ -114,17 +118,19 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
       if (image_) SetState(State::kWaitingForPrimary);
       return Status::Ok();
     }
-    if (!received.ok()) {
-      Log("secondary", "lost the primary: " + received.ToString());
-      if (config_.promote_on_disconnect && image_) return Promote("the primary's connection broke");
-      SetState(State::kWaitingForPrimary);
-      return Status::Ok();
+    if (received.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(status_mutex_);
+        bytes_received_ += message.size();
+      }
+      // Receive fails only when the channel does (an ack or nack could not be sent).
+      received = Receive(channel, message);
+      if (received.ok()) continue;
     }
-    {
-      std::lock_guard<std::mutex> lock(status_mutex_);
-      bytes_received_ += message.size();
-    }
-    UNDERSTUDY_RETURN_IF_ERROR(Receive(channel, message));
+    Log("secondary", "lost the primary: " + received.ToString());
+    if (config_.promote_on_disconnect && image_) return Promote("the primary's connection broke");
+    SetState(State::kWaitingForPrimary);
+    return Status::Ok();
   }
 }
 
@@ -172,6 +178,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
     std::lock_guard<std::mutex> lock(status_mutex_);
     committed_epoch_ = epoch;
   }
+  if (config_.test_ack_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.test_ack_delay_ms));
   return reply(replication::EncodeAck(epoch));
 }
 
@@ -291,6 +298,7 @@ json SecondaryAgent::StatusJson() const {
   return {
       {"role", "secondary"},
       {"state", StateName(state_)},
+      {"listen", listen_address_},
       {"primary", primary_},
       {"committed_epoch", committed_epoch_},
       {"rejected_checkpoints", rejected_},

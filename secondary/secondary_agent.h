@@ -86,6 +86,7 @@ class SecondaryAgent {
   uint64_t rejected_ = 0;
   uint64_t bytes_received_ = 0;
   std::string last_error_;
+  std::string listen_address_;
   std::string primary_;
   double promotion_ms_ = 0;
 };

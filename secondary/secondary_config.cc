@@ -14,6 +14,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
     config.insecure = json.value("insecure", false);
     config.promote_on_disconnect = json.value("promote_on_disconnect", true);
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
+    if (json.contains("test_only")) config.test_ack_delay_ms = json["test_only"].value("ack_delay_ms", 0u);
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }

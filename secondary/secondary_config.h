@@ -10,6 +10,8 @@
 //     "qemu_binary": "qemu-system-x86_64"
 //   }
 //
+// "listen" may use port 0; the bound address is in the status ("listen").
+//
 // The VM itself is not configured here: the standby is built from the machine definition
 // the primary sends, so the two can never drift apart.
 #ifndef UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
@@ -28,6 +30,7 @@ struct SecondaryConfig {
   std::string runtime_dir;
   bool promote_on_disconnect = true;
   std::string qemu_binary = "qemu-system-x86_64";
+  uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

@@ -1,0 +1,120 @@
+#include "tests/harness/agent_pair.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "control/control_server.h"
+
+namespace understudy::testing {
+
+using nlohmann::json;
+
+namespace {
+
+Status WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream file(path);
+  file << contents;
+  return file ? Status::Ok() : Status::IOError("cannot write " + path);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+Status WaitForState(const std::string& control_socket, const std::string& state, Deadline deadline) {
+  std::string last = "no answer";
+  while (!deadline.Expired()) {
+    Result<json> status = control::CallControl(control_socket, {{"command", "status"}}, Deadline::AfterMillis(1000));
+    if (status.ok()) {
+      last = status->dump();
+      if (status->value("state", "") == state) return Status::Ok();
+      if (status->value("state", "") == "failed") break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::DeadlineExceeded("agent never reached state '" + state + "'; last status: " + last);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
+  std::string secondary_dir = dir.path() + "/secondary";
+  json secondary_config = {{"listen", "tcp://127.0.0.1:0"}, {"insecure", true}, {"runtime_dir", secondary_dir}};
+  if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
+  UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
+  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess secondary,
+                              ChildProcess::Spawn({RunfilePath("secondary/ft-secondary"), "--config",
+                                                   dir.path() + "/secondary.json"},
+                                                  dir.path() + "/secondary.log"));
+  std::unique_ptr<AgentPair> pair(new AgentPair(std::move(dir), std::move(secondary)));
+  const std::string root = pair->dir_.path();
+
+  // The secondary listens on a port of its choosing; ask it which.
+  std::string listen;
+  Deadline deadline = Deadline::AfterMillis(10000);
+  while (listen.empty()) {
+    Result<json> status = pair->SecondaryStatus();
+    if (status.ok()) listen = status->value("listen", "");
+    if (deadline.Expired()) return Status::DeadlineExceeded("the secondary did not start: " + pair->SecondaryLog());
+    if (listen.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  qemu::VmDefinition vm = CounterGuestDefinition(options.guest, "");
+  json primary_config = {{"vm", vm.ToJson()},
+                         {"secondary", listen},
+                         {"insecure", true},
+                         {"runtime_dir", root + "/primary"},
+                         {"checkpoint_interval_ms", options.checkpoint_interval_ms},
+                         {"max_in_flight", options.max_in_flight}};
+  if (options.corrupt_epoch) primary_config["test_only"] = {{"corrupt_epoch", *options.corrupt_epoch}};
+  UNDERSTUDY_RETURN_IF_ERROR(WriteFile(root + "/primary.json", primary_config.dump(2)));
+  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess primary,
+                              ChildProcess::Spawn({RunfilePath("primary/ft-primary"), "--config", root + "/primary.json"},
+                                                  root + "/primary.log"));
+  pair->primary_.emplace(std::move(primary));
+  Status protecting = pair->WaitForPrimaryState("protected", Deadline::AfterMillis(90000));
+  if (!protecting.ok()) {
+    return protecting.WithContext("primary log:\n" + pair->PrimaryLog() + "\nsecondary log:\n" + pair->SecondaryLog());
+  }
+  Result<json> status = pair->PrimaryStatus();
+  if (status.ok()) pair->primary_qemu_pid_ = status->value("qemu_pid", 0);
+  return pair;
+}
+
+Result<json> AgentPair::PrimaryStatus() const {
+  return control::CallControl(dir_.path() + "/primary/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
+}
+
+Result<json> AgentPair::SecondaryStatus() const {
+  return control::CallControl(dir_.path() + "/secondary/control.sock", {{"command", "status"}},
+                              Deadline::AfterMillis(2000));
+}
+
+Status AgentPair::WaitForSecondaryState(const std::string& state, Deadline deadline) const {
+  return WaitForState(dir_.path() + "/secondary/control.sock", state, deadline);
+}
+
+Status AgentPair::WaitForPrimaryState(const std::string& state, Deadline deadline) const {
+  return WaitForState(dir_.path() + "/primary/control.sock", state, deadline);
+}
+
+void AgentPair::KillPrimary() {
+  if (primary_qemu_pid_ && *primary_qemu_pid_ > 0) ::kill(*primary_qemu_pid_, SIGKILL);
+  if (primary_) primary_->Kill();
+}
+
+console::ConsoleFollower AgentPair::Follower() const {
+  return console::ConsoleFollower({dir_.path() + "/primary/console.sock", dir_.path() + "/secondary/console.sock"});
+}
+
+std::string AgentPair::PrimaryLog() const { return ReadFile(dir_.path() + "/primary.log"); }
+std::string AgentPair::SecondaryLog() const { return ReadFile(dir_.path() + "/secondary.log"); }
+
+}  // namespace understudy::testing

@@ -1,0 +1,63 @@
+// AgentPair: a protected counter guest as an operator would run it — ft-secondary and
+// ft-primary as separate processes with their own configuration files — plus the means to
+// watch it (control API, console follower) and to hurt it (SIGKILL, SIGSTOP).
+//
+// Everything started here dies with the AgentPair (and with the test process: every child
+// carries PR_SET_PDEATHSIG, and each agent's QEMUs carry it too).
+#ifndef UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
+#define UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/child_process.h"
+#include "common/result.h"
+#include "console/console_follower.h"
+#include "tests/harness/test_guest.h"
+
+namespace understudy::testing {
+
+struct AgentPairOptions {
+  CounterGuestOptions guest;
+  uint32_t checkpoint_interval_ms = 50;
+  uint32_t max_in_flight = 4;
+  std::optional<uint64_t> corrupt_epoch;  // primary: flip a byte of this epoch in transit
+  uint32_t ack_delay_ms = 0;              // secondary: hold every ack this long
+};
+
+class AgentPair {
+ public:
+  // Starts the secondary, then the primary, and returns once the primary is protecting.
+  static Result<std::unique_ptr<AgentPair>> Start(const AgentPairOptions& options, std::string_view name);
+
+  Result<nlohmann::json> PrimaryStatus() const;
+  Result<nlohmann::json> SecondaryStatus() const;
+  // Polls the agent's status until its "state" is `state`.
+  Status WaitForSecondaryState(const std::string& state, Deadline deadline) const;
+  Status WaitForPrimaryState(const std::string& state, Deadline deadline) const;
+
+  // SIGKILL the primary's QEMU and the primary agent, as a host failure would.
+  void KillPrimary();
+  ChildProcess& primary() { return *primary_; }
+  ChildProcess& secondary() { return secondary_; }
+
+  // An observer following the VM's console across both agents.
+  console::ConsoleFollower Follower() const;
+
+  std::string PrimaryLog() const;
+  std::string SecondaryLog() const;
+
+ private:
+  AgentPair(ScratchDir dir, ChildProcess secondary) : dir_(std::move(dir)), secondary_(std::move(secondary)) {}
+
+  ScratchDir dir_;
+  ChildProcess secondary_;
+  std::optional<ChildProcess> primary_;
+  std::optional<int> primary_qemu_pid_;
+};
+
+}  // namespace understudy::testing
+
+#endif  // UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
