@@ -63,8 +63,8 @@ run_tests() {
 }
 
 run_demo() {
-  bazel build //tests/demo:counter_demo
-  bazel run //tests/demo:counter_demo
+  bazel build //tests/demo:failover_demo
+  bazel run //tests/demo:failover_demo
 }
 
 case "${1:-}" in
