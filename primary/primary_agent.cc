@@ -163,10 +163,8 @@ Status PrimaryAgent::Start() {
 }
 
 Status PrimaryAgent::ProtectLoop() {
-  transport::ChannelOptions channel_options;
-  channel_options.insecure = config_.insecure;
   Result<std::unique_ptr<transport::Channel>> channel =
-      transport::Dial(config_.secondary_uri, channel_options, Deadline::AfterMillis(30000));
+      transport::Dial(config_.secondary_uri, config_.channel, Deadline::AfterMillis(30000));
   if (!channel.ok()) return channel.status().WithContext("connecting to the secondary");
   Log("primary", "connected to the secondary at " + config_.secondary_uri);
 

@@ -1,6 +1,8 @@
 #include "primary/primary_config.h"
 
 #include <fstream>
+
+#include "transport/channel_config.h"
 #include <sstream>
 
 namespace understudy::primary {
@@ -15,7 +17,6 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   try {
     config.secondary_uri = json.at("secondary").get<std::string>();
     config.runtime_dir = json.at("runtime_dir").get<std::string>();
-    config.insecure = json.value("insecure", false);
     config.checkpoint_interval_ms = json.value("checkpoint_interval_ms", config.checkpoint_interval_ms);
     config.max_in_flight = json.value("max_in_flight", config.max_in_flight);
     config.boot_timeout_ms = json.value("boot_timeout_ms", config.boot_timeout_ms);
@@ -26,6 +27,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
   if (config.checkpoint_interval_ms == 0) return Status::InvalidArgument("checkpoint_interval_ms must be positive");
   return config;

@@ -2,8 +2,9 @@
 //
 //   {
 //     "vm": { ...qemu/vm_definition.h as JSON... },   the machine to protect
-//     "secondary": "tcp://10.0.0.2:7400",            where ft-secondary listens
-//     "insecure": true,                              required for tcp:// (no encryption)
+//     "secondary": "tls://10.0.0.2:7400",            where ft-secondary listens
+//     "tls": {"ca": ..., "cert": ..., "key": ...,   mutual TLS 1.3 (transport/channel_config.h);
+//             "peer_name": "host2"},                 tcp:// needs "insecure": true instead
 //     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
 //     "max_in_flight": 4,                            unacknowledged checkpoints before
 //                                                    the next one is delayed
@@ -23,6 +24,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "transport/channel.h"
 #include "qemu/vm_definition.h"
 
 namespace understudy::primary {
@@ -30,7 +32,7 @@ namespace understudy::primary {
 struct PrimaryConfig {
   qemu::VmDefinition vm;
   std::string secondary_uri;
-  bool insecure = false;
+  transport::ChannelOptions channel;  // "insecure", "tls": see transport/channel_config.h
   uint32_t checkpoint_interval_ms = 50;
   uint32_t max_in_flight = 4;
   std::string runtime_dir;

@@ -55,9 +55,8 @@ Status SecondaryAgent::Run() {
                                           RequestPromotion();
                                           return json{{"promotion", "requested"}};
                                         }}}));
-    transport::ChannelOptions options;
-    options.insecure = config_.insecure;
-    UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener, transport::Listen(config_.listen_uri, options));
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener,
+                                transport::Listen(config_.listen_uri, config_.channel));
     Log("secondary", "listening on " + listener->address());
     {
       std::lock_guard<std::mutex> lock(status_mutex_);

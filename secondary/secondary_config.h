@@ -1,8 +1,10 @@
 // SecondaryConfig: what ft-secondary reads from its configuration file (JSON).
 //
 //   {
-//     "listen": "tcp://0.0.0.0:7400",     where the primary connects
-//     "insecure": true,                   required for tcp:// (no encryption)
+//     "listen": "tls://0.0.0.0:7400",     where the primary connects
+//     "tls": {"ca": ..., "cert": ..., "key": ..., "peer_name": "host1"},
+//                                         mutual TLS 1.3 (transport/channel_config.h);
+//                                         tcp:// needs "insecure": true instead
 //     "runtime_dir": "/run/understudy/vm1-standby",
 //     "promote_on_disconnect": true,      promote when the primary's connection breaks
 //                                         without a goodbye (the failover issue replaces
@@ -21,12 +23,13 @@
 #include <string>
 
 #include "common/result.h"
+#include "transport/channel.h"
 
 namespace understudy::secondary {
 
 struct SecondaryConfig {
   std::string listen_uri;
-  bool insecure = false;
+  transport::ChannelOptions channel;  // "insecure", "tls": see transport/channel_config.h
   std::string runtime_dir;
   bool promote_on_disconnect = true;
   std::string qemu_binary = "qemu-system-x86_64";

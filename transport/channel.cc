@@ -1,6 +1,7 @@
 #include "transport/channel.h"
 
 #include "transport/tcp_channel.h"
+#include "transport/tls_channel.h"
 
 namespace understudy::transport {
 
@@ -31,6 +32,7 @@ Result<Endpoint> ParseUri(const std::string& uri) {
 }
 
 Status CheckScheme(const Endpoint& endpoint, const ChannelOptions& options, const std::string& uri) {
+  if (endpoint.scheme == "tls") return Status::Ok();
   if (endpoint.scheme == "tcp") {
     if (!options.insecure) {
       return Status::InvalidArgument("'" + uri + "' is plain TCP (unencrypted, unauthenticated); set insecure: true to allow it");
@@ -45,13 +47,16 @@ Status CheckScheme(const Endpoint& endpoint, const ChannelOptions& options, cons
 Result<std::unique_ptr<Channel>> Dial(const std::string& uri, const ChannelOptions& options, Deadline deadline) {
   UNDERSTUDY_ASSIGN_OR_RETURN(Endpoint endpoint, ParseUri(uri));
   UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
+  if (endpoint.scheme == "tls") return DialTls(endpoint.host, endpoint.port, options, deadline);
   return DialTcp(endpoint.host, endpoint.port, options, deadline);
 }
 
 Result<std::unique_ptr<Listener>> Listen(const std::string& uri, const ChannelOptions& options) {
   UNDERSTUDY_ASSIGN_OR_RETURN(Endpoint endpoint, ParseUri(uri));
   UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
-  return ListenTcp(endpoint.host, endpoint.port, options);
+  if (endpoint.scheme == "tls") return ListenTls(endpoint.host, endpoint.port, options);
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<TcpListener> listener, ListenTcp(endpoint.host, endpoint.port, options));
+  return std::unique_ptr<Listener>(std::move(listener));
 }
 
 }  // namespace understudy::transport

@@ -62,11 +62,21 @@ class Listener {
   virtual std::string address() const = 0;
 };
 
+// tls:// — PEM files. Mutual authentication: both sides need all three.
+struct TlsOptions {
+  std::string ca_file;    // the CA both peers' certificates must chain to
+  std::string cert_file;  // this side's certificate
+  std::string key_file;   // this side's private key
+  // When set, the peer's certificate must name this host (subjectAltName or CN).
+  std::string expected_peer_name;
+};
+
 struct ChannelOptions {
   // Plain TCP carries checkpoints unencrypted and unauthenticated: refused unless set.
   bool insecure = false;
   // Messages larger than this are refused before anything is allocated.
   size_t max_message_bytes = 1ull << 30;
+  TlsOptions tls;
 };
 
 // Connects to `uri` ("tcp://host:port", ...). kInvalidArgument for an unknown scheme or an

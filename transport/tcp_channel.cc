@@ -46,36 +46,34 @@ void TuneSocket(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-class TcpListener : public Listener {
- public:
-  TcpListener(UniqueFd socket, std::string address, ChannelOptions options)
-      : socket_(std::move(socket)), address_(std::move(address)), options_(options) {}
-
-  Result<std::unique_ptr<Channel>> Accept(Deadline deadline) override {
-    UNDERSTUDY_RETURN_IF_ERROR(SetNonBlocking(socket_.get()));
-    for (;;) {
-      sockaddr_in peer{};
-      socklen_t length = sizeof(peer);
-      int fd = ::accept4(socket_.get(), reinterpret_cast<sockaddr*>(&peer), &length, SOCK_CLOEXEC);
-      if (fd >= 0) {
-        TuneSocket(fd);
-        return std::unique_ptr<Channel>(new TcpChannel(UniqueFd(fd), Describe(peer), options_));
-      }
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::FromErrno("accept on " + address_, errno);
-      UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(socket_.get(), /*for_write=*/false, deadline).WithContext("accept on " + address_));
-    }
-  }
-
-  std::string address() const override { return address_; }
-
- private:
-  UniqueFd socket_;
-  std::string address_;
-  ChannelOptions options_;
-};
-
 }  // namespace
+
+std::string DescribePeer(int socket) {
+  sockaddr_in peer{};
+  socklen_t length = sizeof(peer);
+  if (::getpeername(socket, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return "unknown peer";
+  return Describe(peer);
+}
+
+Result<UniqueFd> TcpListener::AcceptSocket(Deadline deadline) {
+  UNDERSTUDY_RETURN_IF_ERROR(SetNonBlocking(socket_.get()));
+  for (;;) {
+    int fd = ::accept4(socket_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      TuneSocket(fd);
+      return UniqueFd(fd);
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::FromErrno("accept on " + address_, errno);
+    UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(socket_.get(), /*for_write=*/false, deadline).WithContext("accept on " + address_));
+  }
+}
+
+Result<std::unique_ptr<Channel>> TcpListener::Accept(Deadline deadline) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd socket, AcceptSocket(deadline));
+  std::string peer = DescribePeer(socket.get());
+  return std::unique_ptr<Channel>(new TcpChannel(std::move(socket), peer, options_));
+}
 
 TcpChannel::TcpChannel(UniqueFd socket, std::string peer, const ChannelOptions& options)
     : socket_(std::move(socket)), peer_(std::move(peer)), options_(options) {}
@@ -160,8 +158,7 @@ Status TcpChannel::Close(Deadline deadline) {
   return status;
 }
 
-Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port, const ChannelOptions& options,
-                                         Deadline deadline) {
+Result<UniqueFd> ConnectRawTcp(const std::string& host, uint16_t port, Deadline deadline) {
   UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
   std::string where = host + ":" + std::to_string(port);
   for (;;) {
@@ -178,14 +175,20 @@ Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port,
     }
     if (result == 0) {
       TuneSocket(fd.get());
-      return std::unique_ptr<Channel>(new TcpChannel(std::move(fd), where, options));
+      return fd;
     }
     if (errno != ECONNREFUSED || deadline.Expired()) return Status::FromErrno("connecting to " + where, errno);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the peer may still be starting
   }
 }
 
-Result<std::unique_ptr<Listener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options) {
+Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port, const ChannelOptions& options,
+                                         Deadline deadline) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd socket, ConnectRawTcp(host, port, deadline));
+  return std::unique_ptr<Channel>(new TcpChannel(std::move(socket), host + ":" + std::to_string(port), options));
+}
+
+Result<std::unique_ptr<TcpListener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options) {
   UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Status::FromErrno("socket", errno);
@@ -198,7 +201,7 @@ Result<std::unique_ptr<Listener>> ListenTcp(const std::string& host, uint16_t po
   sockaddr_in bound{};
   socklen_t length = sizeof(bound);
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length);
-  return std::unique_ptr<Listener>(new TcpListener(std::move(fd), "tcp://" + Describe(bound), options));
+  return std::make_unique<TcpListener>(std::move(fd), "tcp://" + Describe(bound), options);
 }
 
 }  // namespace understudy::transport

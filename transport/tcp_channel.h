@@ -32,9 +32,31 @@ class TcpChannel : public Channel {
   bool closed_by_peer_ = false;
 };
 
+// A TCP listening socket. Wrapping transports (TLS) take raw accepted sockets from it.
+class TcpListener : public Listener {
+ public:
+  TcpListener(UniqueFd socket, std::string address, ChannelOptions options)
+      : socket_(std::move(socket)), address_(std::move(address)), options_(std::move(options)) {}
+
+  Result<std::unique_ptr<Channel>> Accept(Deadline deadline) override;
+  std::string address() const override { return address_; }
+  // The next connected socket, before any framing or handshake.
+  Result<UniqueFd> AcceptSocket(Deadline deadline);
+
+ private:
+  UniqueFd socket_;
+  std::string address_;
+  ChannelOptions options_;
+};
+
 Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port, const ChannelOptions& options,
                                          Deadline deadline);
-Result<std::unique_ptr<Listener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options);
+Result<std::unique_ptr<TcpListener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options);
+
+// A connected TCP socket (Nagle off), retrying refused connections until the deadline.
+Result<UniqueFd> ConnectRawTcp(const std::string& host, uint16_t port, Deadline deadline);
+// "10.0.0.2:41234" for a connected socket.
+std::string DescribePeer(int socket);
 
 }  // namespace understudy::transport
 

@@ -46,7 +46,24 @@ Status WaitForState(const std::string& control_socket, const std::string& state,
 Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::string secondary_dir = dir.path() + "/secondary";
-  json secondary_config = {{"listen", "tcp://127.0.0.1:0"}, {"insecure", true}, {"runtime_dir", secondary_dir}};
+  json secondary_config = {{"runtime_dir", secondary_dir}};
+  json primary_channel;
+  if (options.transport == "tls") {
+    std::string pki = dir.path() + "/pki";
+    std::string command = RunfilePath("deploy/make-certs.sh") + " " + pki + " primary secondary > /dev/null";
+    if (std::system(command.c_str()) != 0) return Status::Internal("deploy/make-certs.sh failed");
+    secondary_config["listen"] = "tls://127.0.0.1:0";
+    secondary_config["tls"] = {{"ca", pki + "/ca.pem"}, {"cert", pki + "/secondary.pem"}, {"key", pki + "/secondary.key"},
+                               {"peer_name", "primary"}};
+    primary_channel["tls"] = {{"ca", pki + "/ca.pem"}, {"cert", pki + "/primary.pem"}, {"key", pki + "/primary.key"},
+                              {"peer_name", "secondary"}};
+  } else if (options.transport == "tcp") {
+    secondary_config["listen"] = "tcp://127.0.0.1:0";
+    secondary_config["insecure"] = true;
+    primary_channel["insecure"] = true;
+  } else {
+    return Status::InvalidArgument("unknown transport '" + options.transport + "'");
+  }
   if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
   UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess secondary,
@@ -67,12 +84,12 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
 
   qemu::VmDefinition vm = CounterGuestDefinition(options.guest, "");
-  json primary_config = {{"vm", vm.ToJson()},
+  json primary_config = primary_channel;
+  primary_config.update({{"vm", vm.ToJson()},
                          {"secondary", listen},
-                         {"insecure", true},
                          {"runtime_dir", root + "/primary"},
                          {"checkpoint_interval_ms", options.checkpoint_interval_ms},
-                         {"max_in_flight", options.max_in_flight}};
+                         {"max_in_flight", options.max_in_flight}});
   if (options.corrupt_epoch) primary_config["test_only"] = {{"corrupt_epoch", *options.corrupt_epoch}};
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(root + "/primary.json", primary_config.dump(2)));
   UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess primary,

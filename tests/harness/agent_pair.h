@@ -20,6 +20,9 @@
 namespace understudy::testing {
 
 struct AgentPairOptions {
+  // The checkpoint channel: "tls" (the default, certificates from deploy/make-certs.sh) or
+  // "tcp" (insecure).
+  std::string transport = "tls";
   CounterGuestOptions guest;
   uint32_t checkpoint_interval_ms = 50;
   uint32_t max_in_flight = 4;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Creates a certificate authority and one certificate per host for Understudy's tls://
+# channels, with the openssl command-line tool. For first use and for tests; production
+# sites may prefer their own PKI (any CA works: agents need ca.pem, HOST.pem, HOST.key).
+#
+#   deploy/make-certs.sh DIR HOST [HOST...]
+#
+# Writes DIR/ca.pem, DIR/ca.key (keep it offline), and for each HOST: DIR/HOST.pem and
+# DIR/HOST.key, a P-256 key and a certificate valid for 825 days whose CN and
+# subjectAltName are HOST (pin it with expected_peer_name). Existing files are kept.
+set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: $0 DIR HOST [HOST...]" >&2
+  exit 2
+fi
+dir=$1
+shift
+mkdir -p "$dir"
+umask 077
+if [ ! -f "$dir/ca.pem" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+    -subj "/CN=Understudy CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  echo "created $dir/ca.pem"
+fi
+for host in "$@"; do
+  [ -f "$dir/$host.pem" ] && continue
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$host" \
+    -keyout "$dir/$host.key" -out "$dir/$host.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$host" > "$dir/$host.ext"
+  openssl x509 -req -in "$dir/$host.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 825 -extfile "$dir/$host.ext" -out "$dir/$host.pem" 2>/dev/null
+  rm -f "$dir/$host.csr" "$dir/$host.ext"
+  echo "created $dir/$host.pem"
+done

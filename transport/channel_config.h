@@ -1,0 +1,27 @@
+// ChannelOptions from an agent's JSON configuration:
+//
+//   "insecure": false,                     must be true to allow tcp:// (plaintext)
+//   "tls": {                               for tls:// (mutual X.509, TLS 1.3)
+//     "ca": "/etc/understudy/ca.pem",
+//     "cert": "/etc/understudy/host1.pem",
+//     "key": "/etc/understudy/host1.key",
+//     "peer_name": "host2"                 optional pin: the peer's certificate must name it
+//   }
+//
+// deploy/make-certs.sh creates such files for a first installation.
+#ifndef UNDERSTUDY_TRANSPORT_CHANNEL_CONFIG_H_
+#define UNDERSTUDY_TRANSPORT_CHANNEL_CONFIG_H_
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "transport/channel.h"
+
+namespace understudy::transport {
+
+// Reads the transport fields of an agent's configuration object (absent fields: defaults).
+Result<ChannelOptions> ChannelOptionsFromJson(const nlohmann::json& config);
+
+}  // namespace understudy::transport
+
+#endif  // UNDERSTUDY_TRANSPORT_CHANNEL_CONFIG_H_

@@ -1,0 +1,299 @@
+#include "transport/tls_channel.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/byte_order.h"
+#include "common/fd_io.h"
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "transport/tcp_channel.h"
+
+namespace understudy::transport {
+
+namespace {
+
+constexpr uint32_t kEndOfStream = 1u << 31;
+constexpr uint32_t kLengthMask = kEndOfStream - 1;
+// Parts up to this size are gathered into one record instead of one SSL_write each.
+constexpr size_t kCoalesceBytes = 16 << 10;
+// A peer gets this long to complete its handshake before it is refused.
+constexpr auto kHandshakeBudget = std::chrono::seconds(3);
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* context) const { SSL_CTX_free(context); }
+};
+struct SslDeleter {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslCtxPtr = std::shared_ptr<SSL_CTX>;
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+
+// The OpenSSL error queue as one string (and cleared).
+std::string TakeOpenSslErrors() {
+  std::string text;
+  while (unsigned long code = ERR_get_error()) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof(buffer));
+    if (!text.empty()) text += "; ";
+    text += buffer;
+  }
+  return text.empty() ? "no OpenSSL error recorded" : text;
+}
+
+// OpenSSL writes to the socket with write(2), which raises SIGPIPE on a dead peer. A dead
+// peer must surface as kBroken, never kill the agent: ignore SIGPIPE unless the program
+// installed its own handler.
+void IgnoreSigpipeOnce() {
+  static const bool done = [] {
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)done;
+}
+
+Result<SslCtxPtr> MakeContext(const TlsOptions& tls, bool server) {
+  IgnoreSigpipeOnce();
+  if (tls.ca_file.empty() || tls.cert_file.empty() || tls.key_file.empty()) {
+    return Status::InvalidArgument("tls:// needs ca_file, cert_file and key_file (mutual authentication)");
+  }
+  SslCtxPtr context(SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()), SslCtxDeleter());
+  if (!context) return Status::Internal("SSL_CTX_new: " + TakeOpenSslErrors());
+  SSL_CTX* raw = context.get();
+  SSL_CTX_set_min_proto_version(raw, TLS1_3_VERSION);
+  SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_load_verify_locations(raw, tls.ca_file.c_str(), nullptr) != 1) {
+    return Status::InvalidArgument("cannot load CA " + tls.ca_file + ": " + TakeOpenSslErrors());
+  }
+  if (SSL_CTX_use_certificate_chain_file(raw, tls.cert_file.c_str()) != 1) {
+    return Status::InvalidArgument("cannot load certificate " + tls.cert_file + ": " + TakeOpenSslErrors());
+  }
+  if (SSL_CTX_use_PrivateKey_file(raw, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return Status::InvalidArgument("cannot load private key " + tls.key_file + ": " + TakeOpenSslErrors());
+  }
+  if (SSL_CTX_check_private_key(raw) != 1) {
+    return Status::InvalidArgument("private key " + tls.key_file + " does not match " + tls.cert_file);
+  }
+  SSL_CTX_set_verify(raw, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  return context;
+}
+
+// Drives a non-blocking SSL call until it completes or the deadline passes.
+template <typename Operation>
+Status Drive(SSL* ssl, int fd, Deadline deadline, Operation operation, const char* what) {
+  for (;;) {
+    ERR_clear_error();
+    int result = operation();
+    if (result > 0) return Status::Ok();
+    int error = SSL_get_error(ssl, result);
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(fd, error == SSL_ERROR_WANT_WRITE, deadline).WithContext(what));
+      continue;
+    }
+    if (error == SSL_ERROR_ZERO_RETURN) return Status::Broken(std::string(what) + ": the peer closed TLS");
+    if (error == SSL_ERROR_SYSCALL) {
+      int saved = errno;
+      std::string queue = ERR_peek_error() ? TakeOpenSslErrors() : (saved ? std::strerror(saved) : "connection ended");
+      return Status::Broken(std::string(what) + ": " + queue);
+    }
+    return Status::Broken(std::string(what) + ": " + TakeOpenSslErrors());
+  }
+}
+
+std::string PeerName(X509* certificate) {
+  char name[256] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, name, sizeof(name));
+  return name;
+}
+
+// Why a handshake failed, in words an operator can act on.
+std::string DescribeHandshakeFailure(SSL* ssl, const Status& status) {
+  long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) return std::string("certificate rejected: ") + X509_verify_cert_error_string(verify);
+  const std::string& message = status.message();
+  if (message.find("peer did not return a certificate") != std::string::npos) return "no client certificate";
+  if (message.find("wrong version number") != std::string::npos ||
+      message.find("packet length too long") != std::string::npos || message.find("http request") != std::string::npos) {
+    return "not TLS (plaintext client on a TLS port)";
+  }
+  if (message.find("unsupported protocol") != std::string::npos) return "peer offered no TLS 1.3";
+  return message;
+}
+
+class TlsChannel : public Channel {
+ public:
+  TlsChannel(SslCtxPtr context, SslPtr ssl, UniqueFd socket, std::string identity, const ChannelOptions& options)
+      : context_(std::move(context)),
+        ssl_(std::move(ssl)),
+        socket_(std::move(socket)),
+        identity_(std::move(identity)),
+        options_(options) {}
+
+  ~TlsChannel() override {
+    // Best effort: tell the peer's TLS layer we are done (not a Channel goodbye).
+    SSL_shutdown(ssl_.get());
+  }
+
+  Status Send(std::span<const MessagePart> parts, Deadline deadline) override {
+    size_t total = 0;
+    for (const MessagePart& part : parts) total += part.size();
+    if (total > options_.max_message_bytes || total > kLengthMask) {
+      return Status::InvalidArgument("message of " + std::to_string(total) + " bytes exceeds the channel's limit");
+    }
+    std::string pending;
+    AppendLittleEndian<uint32_t>(pending, static_cast<uint32_t>(total));
+    for (const MessagePart& part : parts) {
+      if (part.size() <= kCoalesceBytes) {
+        pending.append(reinterpret_cast<const char*>(part.data()), part.size());
+        if (pending.size() < kCoalesceBytes) continue;
+      }
+      UNDERSTUDY_RETURN_IF_ERROR(WriteBytes(std::as_bytes(std::span(pending.data(), pending.size())), deadline));
+      pending.clear();
+      if (part.size() > kCoalesceBytes) UNDERSTUDY_RETURN_IF_ERROR(WriteBytes(part, deadline));
+    }
+    return WriteBytes(std::as_bytes(std::span(pending.data(), pending.size())), deadline);
+  }
+  using Channel::Send;
+
+  Status Receive(std::vector<std::byte>& message, Deadline deadline) override {
+    if (closed_by_peer_) return Status::PeerClosed(identity_ + " closed the channel");
+    std::byte header[4];
+    Status status = ReadBytes(header, deadline);
+    if (!status.ok()) return status;
+    uint32_t word = LoadLittleEndian<uint32_t>(header);
+    if (word & kEndOfStream) {
+      closed_by_peer_ = true;
+      return Status::PeerClosed(identity_ + " closed the channel");
+    }
+    uint32_t length = word & kLengthMask;
+    if (length > options_.max_message_bytes) {
+      return Status::Corruption("frame from " + identity_ + " announces " + std::to_string(length) + " bytes, over the limit");
+    }
+    message.resize(length);
+    return ReadBytes(message, deadline);
+  }
+
+  Status Close(Deadline deadline) override {
+    std::byte header[4];
+    StoreLittleEndian<uint32_t>(header, kEndOfStream);
+    return WriteBytes(header, deadline);
+  }
+
+  const std::string& peer_identity() const override { return identity_; }
+
+ private:
+  Status WriteBytes(std::span<const std::byte> bytes, Deadline deadline) {
+    while (!bytes.empty()) {
+      size_t written = 0;
+      Status status = Drive(
+          ssl_.get(), socket_.get(), deadline,
+          [&] { return SSL_write_ex(ssl_.get(), bytes.data(), bytes.size(), &written); }, "TLS write");
+      if (!status.ok()) return status.WithContext("sending to " + identity_);
+      bytes = bytes.subspan(written);
+    }
+    return Status::Ok();
+  }
+
+  Status ReadBytes(std::span<std::byte> bytes, Deadline deadline) {
+    while (!bytes.empty()) {
+      size_t read = 0;
+      Status status = Drive(
+          ssl_.get(), socket_.get(), deadline, [&] { return SSL_read_ex(ssl_.get(), bytes.data(), bytes.size(), &read); },
+          "TLS read");
+      if (!status.ok()) {
+        if (status.code() == Status::Code::kBroken) {
+          return Status::Broken("connection from " + identity_ + " ended without a goodbye (" + status.message() + ")");
+        }
+        return status.WithContext("receiving from " + identity_);
+      }
+      bytes = bytes.subspan(read);
+    }
+    return Status::Ok();
+  }
+
+  SslCtxPtr context_;
+  SslPtr ssl_;
+  UniqueFd socket_;
+  std::string identity_;
+  ChannelOptions options_;
+  bool closed_by_peer_ = false;
+};
+
+// Handshakes on a connected socket; on success the channel, named by the peer's certificate.
+Result<std::unique_ptr<Channel>> Handshake(SslCtxPtr context, UniqueFd socket, bool server, const std::string& address,
+                                           const ChannelOptions& options, Deadline deadline) {
+  UNDERSTUDY_RETURN_IF_ERROR(SetNonBlocking(socket.get()));
+  SslPtr ssl(SSL_new(context.get()));
+  if (!ssl) return Status::Internal("SSL_new: " + TakeOpenSslErrors());
+  SSL_set_fd(ssl.get(), socket.get());
+  SSL* raw = ssl.get();
+  Status status = Drive(
+      raw, socket.get(), deadline, [&] { return server ? SSL_accept(raw) : SSL_connect(raw); }, "TLS handshake");
+  if (!status.ok()) {
+    if (status.code() == Status::Code::kDeadlineExceeded) return Status::DeadlineExceeded("TLS handshake with " + address + " timed out");
+    return Status::Broken(DescribeHandshakeFailure(raw, status));
+  }
+  X509* peer = SSL_get0_peer_certificate(raw);
+  if (peer == nullptr) return Status::Broken("no peer certificate");
+  const std::string& pin = options.tls.expected_peer_name;
+  if (!pin.empty() && X509_check_host(peer, pin.c_str(), pin.size(), 0, nullptr) != 1) {
+    return Status::Broken("peer certificate names '" + PeerName(peer) + "', not the pinned '" + pin + "'");
+  }
+  std::string identity = PeerName(peer) + "@" + address;
+  return std::unique_ptr<Channel>(new TlsChannel(std::move(context), std::move(ssl), std::move(socket), identity, options));
+}
+
+class TlsListener : public Listener {
+ public:
+  TlsListener(std::unique_ptr<TcpListener> tcp, SslCtxPtr context, ChannelOptions options)
+      : tcp_(std::move(tcp)), context_(std::move(context)), options_(std::move(options)) {}
+
+  Result<std::unique_ptr<Channel>> Accept(Deadline deadline) override {
+    for (;;) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd socket, tcp_->AcceptSocket(deadline));
+      std::string address = DescribePeer(socket.get());
+      Result<std::unique_ptr<Channel>> channel =
+          Handshake(context_, std::move(socket), /*server=*/true, address, options_,
+                    Deadline::After(kHandshakeBudget).Min(deadline));
+      if (channel.ok()) return channel;
+      Log("transport", "refused TLS peer " + address + ": " + channel.status().message());
+    }
+  }
+
+  std::string address() const override { return "tls" + tcp_->address().substr(3); }
+
+ private:
+  std::unique_ptr<TcpListener> tcp_;
+  SslCtxPtr context_;
+  ChannelOptions options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Channel>> DialTls(const std::string& host, uint16_t port, const ChannelOptions& options,
+                                         Deadline deadline) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(SslCtxPtr context, MakeContext(options.tls, /*server=*/false));
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd socket, ConnectRawTcp(host, port, deadline));
+  std::string address = host + ":" + std::to_string(port);
+  Result<std::unique_ptr<Channel>> channel =
+      Handshake(std::move(context), std::move(socket), /*server=*/false, address, options, deadline);
+  if (!channel.ok()) return channel.status().WithContext("TLS to " + address);
+  return channel;
+}
+
+Result<std::unique_ptr<Listener>> ListenTls(const std::string& host, uint16_t port, const ChannelOptions& options) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(SslCtxPtr context, MakeContext(options.tls, /*server=*/true));
+  ChannelOptions tcp_options = options;
+  tcp_options.insecure = true;  // the TCP underneath is wrapped, never used bare
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<TcpListener> tcp, ListenTcp(host, port, tcp_options));
+  return std::unique_ptr<Listener>(new TlsListener(std::move(tcp), std::move(context), options));
+}
+
+}  // namespace understudy::transport
