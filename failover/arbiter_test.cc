@@ -1,0 +1,115 @@
+// The arbiter against a real etcd: the record's compare-and-swap, both failover races (the
+// secondary promoting vs. the primary going unprotected) with exactly one winner every time,
+// the loser told to fence itself, and no decision at all while etcd is down.
+#include "failover/arbiter.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "failover/takeover.h"
+#include "tests/harness/etcd_server.h"
+
+namespace understudy::failover {
+namespace {
+
+class ArbiterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto reason = testing::EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *reason;
+    auto etcd = testing::EtcdServer::Start();
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = std::move(*etcd);
+  }
+  std::unique_ptr<Arbiter> Make(const std::string& key) {
+    auto arbiter = MakeEtcdArbiter(etcd_->endpoint(), key);
+    EXPECT_TRUE(arbiter.ok()) << arbiter.status();
+    return std::move(*arbiter);
+  }
+  std::unique_ptr<testing::EtcdServer> etcd_;
+};
+
+TEST_F(ArbiterTest, CompareAndSwapFollowsTheRevision) {
+  auto arbiter = Make("/understudy/vms/web1/owner");
+  auto empty = arbiter->Read(Deadline::AfterMillis(2000));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->revision, 0u);
+  ASSERT_TRUE(*arbiter->CompareAndSwap(0, "host1", "protected", Deadline::AfterMillis(2000)));
+  auto record = arbiter->Read(Deadline::AfterMillis(2000));
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->owner, "host1");
+  EXPECT_EQ(record->mode, "protected");
+  EXPECT_GT(record->revision, 0u);
+  // A stale revision loses; the current one wins.
+  EXPECT_FALSE(*arbiter->CompareAndSwap(0, "host2", "promoted", Deadline::AfterMillis(2000)));
+  EXPECT_FALSE(*arbiter->CompareAndSwap(record->revision + 100, "host2", "promoted", Deadline::AfterMillis(2000)));
+  EXPECT_TRUE(*arbiter->CompareAndSwap(record->revision, "host2", "promoted", Deadline::AfterMillis(2000)));
+  EXPECT_EQ(arbiter->Read(Deadline::AfterMillis(2000))->owner, "host2");
+}
+
+TEST_F(ArbiterTest, PromoteAndGoUnprotectedRaceHasExactlyOneWinnerAndTheLoserFences) {
+  int primary_wins = 0, secondary_wins = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int round = 0; round < 50; ++round) {
+    std::string key = "/understudy/vms/race" + std::to_string(round) + "/owner";
+    auto primary = Make(key);
+    auto secondary = Make(key);
+    ASSERT_TRUE(*primary->CompareAndSwap(0, "host1", "protected", Deadline::AfterMillis(2000)));
+    uint64_t seen = primary->Read(Deadline::AfterMillis(2000))->revision;  // both sides saw this revision
+    PairEvent primary_outcome, secondary_outcome;
+    std::thread a([&] { primary_outcome = ContendForOwnership(*primary, Role::kPrimary, "host1", seen, Deadline::AfterMillis(2000)); });
+    std::thread b([&] { secondary_outcome = ContendForOwnership(*secondary, Role::kSecondary, "host2", seen, Deadline::AfterMillis(2000)); });
+    a.join();
+    b.join();
+    ASSERT_NE(primary_outcome == PairEvent::kRecordWon, secondary_outcome == PairEvent::kRecordWon)
+        << "round " << round << ": both or neither won";
+    PairEvent loser = primary_outcome == PairEvent::kRecordWon ? secondary_outcome : primary_outcome;
+    EXPECT_EQ(loser, PairEvent::kRecordLost);
+    // The loser's state machine takes it to fenced; the winner's to its unprotected state.
+    Role loser_role = primary_outcome == PairEvent::kRecordWon ? Role::kSecondary : Role::kPrimary;
+    EXPECT_EQ(*NextState(loser_role, PairState::kFailingOver, loser), PairState::kFenced);
+    OwnershipRecord record = *primary->Read(Deadline::AfterMillis(2000));
+    if (primary_outcome == PairEvent::kRecordWon) {
+      ++primary_wins;
+      EXPECT_EQ(record.owner, "host1");
+      EXPECT_EQ(record.mode, "unprotected");
+    } else {
+      ++secondary_wins;
+      EXPECT_EQ(record.owner, "host2");
+      EXPECT_EQ(record.mode, "promoted");
+    }
+  }
+  double per_round = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / 50;
+  std::printf("50 races: primary won %d, secondary won %d; %.1f ms per round (create, read, two racing swaps)\n",
+              primary_wins, secondary_wins, per_round);
+}
+
+TEST_F(ArbiterTest, NoDecisionWhileTheArbiterIsDown) {
+  auto arbiter = Make("/understudy/vms/down/owner");
+  ASSERT_TRUE(*arbiter->CompareAndSwap(0, "host1", "protected", Deadline::AfterMillis(2000)));
+  uint64_t seen = arbiter->Read(Deadline::AfterMillis(2000))->revision;
+  etcd_->Kill();
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ContendForOwnership(*arbiter, Role::kPrimary, "host1", seen, Deadline::AfterMillis(500)),
+            PairEvent::kArbiterUnreachable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << "hung on a dead arbiter";
+  EXPECT_EQ(*NextState(Role::kPrimary, PairState::kFailingOver, PairEvent::kArbiterUnreachable), PairState::kFailingOver);
+  // Once etcd is back, the same swap decides.
+  ASSERT_TRUE(etcd_->Restart().ok());
+  EXPECT_EQ(ContendForOwnership(*arbiter, Role::kPrimary, "host1", seen, Deadline::AfterMillis(5000)), PairEvent::kRecordWon);
+}
+
+TEST(NoArbiterTest, AlwaysWinsAndSaysSplitBrainIsPossible) {
+  auto arbiter = MakeNoArbiter();
+  EXPECT_NE(arbiter->Describe().find("split brain possible"), std::string::npos);
+  EXPECT_TRUE(*arbiter->CompareAndSwap(0, "a", "promoted", Deadline::AfterMillis(10)));
+  EXPECT_TRUE(*arbiter->CompareAndSwap(0, "b", "unprotected", Deadline::AfterMillis(10)));
+}
+
+TEST(EtcdArbiterTest, BadEndpointsAreRefused) {
+  EXPECT_FALSE(MakeEtcdArbiter("etcd:2379", "/k").ok());
+  EXPECT_FALSE(MakeEtcdArbiter("https://x:1", "/k").ok());
+}
+
+}  // namespace
+}  // namespace understudy::failover

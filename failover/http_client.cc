@@ -1,0 +1,63 @@
+#include "failover/http_client.h"
+
+#include <array>
+
+#include "common/fd_io.h"
+#include "transport/tcp_channel.h"
+
+namespace understudy::failover {
+
+namespace {
+
+Result<std::string> DecodeChunked(std::string_view body) {
+  std::string out;
+  size_t at = 0;
+  for (;;) {
+    size_t line_end = body.find("\r\n", at);
+    if (line_end == std::string::npos) return Status::Corruption("truncated chunked HTTP body");
+    size_t size = std::stoul(std::string(body.substr(at, line_end - at)), nullptr, 16);
+    at = line_end + 2;
+    if (size == 0) return out;
+    if (at + size > body.size()) return Status::Corruption("truncated HTTP chunk");
+    out.append(body.substr(at, size));
+    at += size + 2;
+  }
+}
+
+}  // namespace
+
+Result<HttpResponse> HttpPost(const std::string& host, uint16_t port, const std::string& path, const std::string& body,
+                              Deadline deadline) {
+  std::string where = "http://" + host + ":" + std::to_string(port) + path;
+  Result<UniqueFd> socket = transport::ConnectRawTcp(host, port, deadline);
+  if (!socket.ok()) return socket.status().WithContext(where);
+  std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\n" +
+                        "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  UNDERSTUDY_RETURN_IF_ERROR(WriteAll(socket->get(), request, deadline).WithContext(where));
+  std::string response;
+  for (;;) {
+    std::array<std::byte, 16384> buffer;
+    Result<size_t> count = ReadSome(socket->get(), buffer, deadline);
+    if (!count.ok()) {
+      if (count.status().code() == Status::Code::kPeerClosed) break;
+      return count.status().WithContext(where);
+    }
+    response.append(reinterpret_cast<const char*>(buffer.data()), *count);
+    if (response.size() > (16u << 20)) return Status::Corruption(where + ": response over 16 MiB");
+  }
+  size_t header_end = response.find("\r\n\r\n");
+  if (response.compare(0, 9, "HTTP/1.1 ") != 0 || header_end == std::string::npos) {
+    return Status::Corruption(where + ": not an HTTP response");
+  }
+  HttpResponse result;
+  result.status = std::stoi(response.substr(9, 3));
+  std::string headers = response.substr(0, header_end);
+  result.body = response.substr(header_end + 4);
+  for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (headers.find("transfer-encoding: chunked") != std::string::npos) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(result.body, DecodeChunked(result.body));
+  }
+  return result;
+}
+
+}  // namespace understudy::failover

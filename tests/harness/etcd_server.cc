@@ -1,0 +1,76 @@
+#include "tests/harness/etcd_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/unique_fd.h"
+#include "failover/http_client.h"
+
+namespace understudy::testing {
+
+namespace {
+
+// A port the kernel considers free right now (etcd binds it a moment later).
+Result<uint16_t> FreePort() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    return Status::FromErrno("bind", errno);
+  }
+  socklen_t length = sizeof(address);
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+std::optional<std::string> EtcdUnavailableReason() {
+  Result<std::string> binary = FindExecutable("etcd");
+  if (!binary.ok()) return "etcd is not installed (Debian package etcd-server): " + binary.status().message();
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const std::string& host) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-etcd"));
+  std::unique_ptr<EtcdServer> server(new EtcdServer(std::move(dir)));
+  server->host_ = host;
+  UNDERSTUDY_ASSIGN_OR_RETURN(server->client_port_, FreePort());
+  UNDERSTUDY_ASSIGN_OR_RETURN(server->peer_port_, FreePort());
+  server->endpoint_ = "http://" + host + ":" + std::to_string(server->client_port_);
+  UNDERSTUDY_RETURN_IF_ERROR(server->Launch());
+  return server;
+}
+
+Status EtcdServer::Launch() {
+  std::string client = "http://" + host_ + ":" + std::to_string(client_port_);
+  std::string peer = "http://" + host_ + ":" + std::to_string(peer_port_);
+  UNDERSTUDY_ASSIGN_OR_RETURN(
+      ChildProcess process,
+      ChildProcess::Spawn({"etcd", "--name", "ut", "--data-dir", dir_.path() + "/data", "--listen-client-urls", client,
+                           "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+                           peer, "--initial-cluster", "ut=" + peer, "--heartbeat-interval", "10",
+                           "--election-timeout", "100", "--log-level", "error"},
+                          dir_.path() + "/etcd.log"));
+  process_.emplace(std::move(process));
+  Deadline deadline = Deadline::AfterMillis(15000);
+  while (!deadline.Expired()) {
+    Result<failover::HttpResponse> reply =
+        failover::HttpPost(host_, client_port_, "/v3/kv/range", R"({"key":"AA=="})", Deadline::AfterMillis(500));
+    if (reply.ok() && reply->status == 200) return Status::Ok();
+    if (!process_->Running()) return Status::Broken("etcd exited during start-up (see " + dir_.path() + "/etcd.log)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return Status::DeadlineExceeded("etcd did not answer within 15 s");
+}
+
+Status EtcdServer::Restart() {
+  process_->Kill();
+  return Launch();
+}
+
+}  // namespace understudy::testing

@@ -1,0 +1,45 @@
+// EtcdServer: a real, single-member etcd (Debian's etcd-server) for tests, on loopback ports
+// it picks, with fast raft timings (--heartbeat-interval 10 --election-timeout 100). Killed
+// and its data removed on destruction.
+#ifndef UNDERSTUDY_TESTS_HARNESS_ETCD_SERVER_H_
+#define UNDERSTUDY_TESTS_HARNESS_ETCD_SERVER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/child_process.h"
+#include "common/result.h"
+#include "tests/harness/test_guest.h"
+
+namespace understudy::testing {
+
+// Empty when the etcd binary is installed; otherwise why not (for a skip message).
+std::optional<std::string> EtcdUnavailableReason();
+
+class EtcdServer {
+ public:
+  // Starts etcd listening on `host` (loopback, or a namespace's address) and waits until it
+  // answers.
+  static Result<std::unique_ptr<EtcdServer>> Start(const std::string& host = "127.0.0.1");
+
+  // "http://127.0.0.1:PORT"
+  const std::string& endpoint() const { return endpoint_; }
+  void Kill() { process_->Kill(); }
+  // Restarts on the same ports and data (after Kill).
+  Status Restart();
+
+ private:
+  EtcdServer(ScratchDir dir) : dir_(std::move(dir)) {}
+  Status Launch();
+
+  ScratchDir dir_;
+  std::string host_;
+  uint16_t client_port_ = 0, peer_port_ = 0;
+  std::string endpoint_;
+  std::optional<ChildProcess> process_;
+};
+
+}  // namespace understudy::testing
+
+#endif  // UNDERSTUDY_TESTS_HARNESS_ETCD_SERVER_H_
