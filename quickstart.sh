@@ -15,6 +15,7 @@ PACKAGES=(
   libssl-dev openssl libzmq3-dev cppzmq-dev liblz4-dev prometheus-cpp-dev
   libibverbs-dev librdmacm-dev libgtest-dev nlohmann-json3-dev
   iproute2 procps etcd-server
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 install_missing_packages() {

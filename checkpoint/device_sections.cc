@@ -33,7 +33,7 @@ std::optional<DeviceSectionSpan> ParseHeader(std::span<const std::byte> buffer, 
 }
 
 bool FooterAt(std::span<const std::byte> buffer, size_t at, uint32_t section_id) {
-  return at + kFooterBytes <= buffer.size() && buffer[at] == std::byte{kSectionFooter} &&
+  return at <= buffer.size() && kFooterBytes <= buffer.size() - at && buffer[at] == std::byte{kSectionFooter} &&
          LoadBigEndian<uint32_t>(&buffer[at + 1]) == section_id;
 }
 
@@ -81,57 +81,123 @@ Result<std::vector<DeviceSectionSpan>> SplitDeviceSectionsByFooters(std::span<co
   return sections;
 }
 
-Result<uint64_t> VmDescriptionDataSize(const nlohmann::json& entry) {
+namespace {
+
+// The VM description is untrusted input: every member is checked for its type before use,
+// sizes are added with overflow checks, and nesting is bounded (no unbounded recursion).
+constexpr int kMaxVmDescriptionDepth = 32;
+
+const nlohmann::json* Member(const nlohmann::json& object, const char* name) {
+  if (!object.is_object()) return nullptr;
+  auto found = object.find(name);
+  return found == object.end() ? nullptr : &*found;
+}
+
+Result<uint64_t> DataSize(const nlohmann::json& entry, int depth) {
+  if (depth > kMaxVmDescriptionDepth) return Status::Corruption("VM description nested too deeply");
+  if (!entry.is_object()) return Status::Corruption("VM description: an entry is not an object");
   uint64_t total = 0;
-  if (entry.contains("fields")) {
-    const nlohmann::json& fields = entry["fields"];
-    if (!fields.is_array()) return Status::Corruption("VM description: 'fields' is not an array");
-    for (const nlohmann::json& field : fields) {
-      if (!field.is_object() || !field.contains("size") || !field["size"].is_number_unsigned()) {
-        return Status::Corruption("VM description: field without a size: " + field.dump().substr(0, 200));
+  auto add = [&](uint64_t amount) -> Status {
+    if (__builtin_add_overflow(total, amount, &total)) return Status::Corruption("VM description: sizes overflow");
+    return Status::Ok();
+  };
+  if (const nlohmann::json* fields = Member(entry, "fields")) {
+    if (!fields->is_array()) return Status::Corruption("VM description: 'fields' is not an array");
+    for (const nlohmann::json& field : *fields) {
+      const nlohmann::json* size = Member(field, "size");
+      if (size == nullptr || !size->is_number_unsigned()) {
+        return Status::Corruption("VM description: field without an unsigned size: " + field.dump().substr(0, 200));
       }
-      uint64_t size = field["size"].get<uint64_t>();
+      uint64_t bytes = size->get<uint64_t>();
       // QEMU describes an array of identical elements once, with its length.
-      if (field.contains("array_len")) size *= field["array_len"].get<uint64_t>();
-      total += size;
+      if (const nlohmann::json* length = Member(field, "array_len")) {
+        if (!length->is_number_unsigned()) return Status::Corruption("VM description: 'array_len' is not unsigned");
+        if (__builtin_mul_overflow(bytes, length->get<uint64_t>(), &bytes)) {
+          return Status::Corruption("VM description: array size overflows");
+        }
+      }
+      UNDERSTUDY_RETURN_IF_ERROR(add(bytes));
     }
   }
-  if (entry.contains("subsections")) {
-    const nlohmann::json& subsections = entry["subsections"];
-    if (!subsections.is_array()) return Status::Corruption("VM description: 'subsections' is not an array");
-    for (const nlohmann::json& subsection : subsections) {
-      std::string name = subsection.value("vmsd_name", "");
-      if (name.empty() || name.size() > 255) return Status::Corruption("VM description: subsection without a name");
+  if (const nlohmann::json* subsections = Member(entry, "subsections")) {
+    if (!subsections->is_array()) return Status::Corruption("VM description: 'subsections' is not an array");
+    for (const nlohmann::json& subsection : *subsections) {
+      const nlohmann::json* name = Member(subsection, "vmsd_name");
+      if (name == nullptr || !name->is_string() || name->get_ref<const std::string&>().empty() ||
+          name->get_ref<const std::string&>().size() > 255) {
+        return Status::Corruption("VM description: subsection without a valid name");
+      }
       // On the wire: 05, u8 length, name, be32 version, then the subsection's own fields.
-      UNDERSTUDY_ASSIGN_OR_RETURN(uint64_t inner, VmDescriptionDataSize(subsection));
-      total += 1 + 1 + name.size() + 4 + inner;
+      UNDERSTUDY_ASSIGN_OR_RETURN(uint64_t inner, DataSize(subsection, depth + 1));
+      UNDERSTUDY_RETURN_IF_ERROR(add(1 + 1 + name->get_ref<const std::string&>().size() + 4));
+      UNDERSTUDY_RETURN_IF_ERROR(add(inner));
     }
   }
   return total;
 }
 
+}  // namespace
+
+Result<uint64_t> VmDescriptionDataSize(const nlohmann::json& entry) { return DataSize(entry, 0); }
+
+Status CheckJsonNesting(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > max_depth) {
+        return Status::Corruption("JSON nested deeper than " + std::to_string(max_depth) + " levels at byte " +
+                                  std::to_string(i));
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<std::vector<DeviceSectionSpan>> SplitDeviceSectionsByVmDescription(std::span<const std::byte> buffer,
                                                                           const nlohmann::json& vmdesc) {
   UNDERSTUDY_RETURN_IF_ERROR(CheckEndsWithEof(buffer));
-  if (!vmdesc.is_object() || !vmdesc.contains("devices") || !vmdesc["devices"].is_array()) {
-    return Status::Corruption("VM description has no 'devices' array");
-  }
+  const nlohmann::json* devices = Member(vmdesc, "devices");
+  if (devices == nullptr || !devices->is_array()) return Status::Corruption("VM description has no 'devices' array");
   const size_t eof = buffer.size() - 1;
   std::vector<DeviceSectionSpan> sections;
   size_t offset = 0;
-  for (const nlohmann::json& device : vmdesc["devices"]) {
-    std::string name = device.value("name", "");
+  for (const nlohmann::json& device : *devices) {
+    const nlohmann::json* name_member = Member(device, "name");
+    const nlohmann::json* instance = Member(device, "instance_id");
+    if (name_member == nullptr || !name_member->is_string() || (instance != nullptr && !instance->is_number_unsigned())) {
+      return Status::Corruption("VM description: a device without a string name or with a bad instance_id");
+    }
+    const std::string& name = name_member->get_ref<const std::string&>();
+    uint64_t instance_id = instance ? instance->get<uint64_t>() : 0;
     std::optional<DeviceSectionSpan> section = ParseHeader(buffer, offset);
     if (!section) {
       return Status::Corruption("VM description lists '" + name + "' but no section header is at offset " +
                                 std::to_string(offset));
     }
-    if (section->name != name || section->instance != device.value("instance_id", 0u)) {
+    if (section->name != name || section->instance != instance_id) {
       return Status::Corruption("VM description lists '" + name + "' but the section at offset " +
                                 std::to_string(offset) + " is '" + section->name + "'");
     }
     Result<uint64_t> data_size = VmDescriptionDataSize(device);
     if (!data_size.ok()) return data_size.status().WithContext("device '" + name + "'");
+    if (*data_size > buffer.size() - section->data_offset) {
+      return Status::Corruption("device '" + name + "': the VM description's " + std::to_string(*data_size) +
+                                " bytes exceed the device state");
+    }
     size_t footer = section->data_offset + *data_size;
     if (!FooterAt(buffer, footer, section->section_id)) {
       return Status::Corruption("device '" + name + "': the VM description's sizes end at offset " +

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -46,7 +47,12 @@ Result<std::vector<DeviceSectionSpan>> SplitDeviceSectionsCrossChecked(std::span
                                                                        const nlohmann::json& vmdesc);
 
 // Bytes one device's fields and subsections occupy according to its VM-description entry.
+// kCorruption for members of the wrong type, sizes that overflow, or nesting beyond 32.
 Result<uint64_t> VmDescriptionDataSize(const nlohmann::json& device);
+
+// kCorruption when `text` nests arrays/objects deeper than `max_depth`: check untrusted JSON
+// before parsing it, because parsing and walking it recurse.
+Status CheckJsonNesting(std::string_view text, int max_depth);
 
 }  // namespace understudy::checkpoint
 

@@ -300,7 +300,7 @@ Result<bool> QemuStreamReader::ParseRamRecord(std::span<const std::byte>& input)
     at += 1 + name_length;
   }
   const RamBlockInfo& block = blocks_[block_index];
-  if (offset + kPageSize > block.used_length) {
+  if (offset > block.used_length - kPageSize) {  // used_length >= one page; no overflow
     return Status::Corruption("page at " + Hex(offset) + " beyond block '" + block.id + "' of " +
                               std::to_string(block.used_length) + " bytes " + At());
   }
@@ -318,7 +318,8 @@ Result<bool> QemuStreamReader::ParseRamRecord(std::span<const std::byte>& input)
 
 Result<bool> QemuStreamReader::ParseBlockList(std::span<const std::byte>& input, uint64_t total_bytes,
                                               size_t header_bytes) {
-  if (!blocks_.empty()) return Status::Corruption("a second RAM block list " + At());
+  if (block_list_seen_) return Status::Corruption("a second RAM block list " + At());
+  if (total_bytes == 0) return Status::Corruption("an empty RAM block list " + At());
   const bool with_address = configuration_.ignore_shared();
   RamBlockList blocks;
   size_t at = header_bytes;
@@ -344,6 +345,7 @@ Result<bool> QemuStreamReader::ParseBlockList(std::span<const std::byte>& input,
     at += entry;
   }
   blocks_ = std::move(blocks);
+  block_list_seen_ = true;
   UNDERSTUDY_RETURN_IF_ERROR(visitor_.OnRamBlocks(blocks_));
   input = input.subspan(at);
   return true;
@@ -377,6 +379,9 @@ Result<bool> QemuStreamReader::ParsePrecopyDevices(std::span<const std::byte>& i
     if (device_state_[found - 6] == std::byte{qs::kEof} && device_state_[found - 5] == std::byte{qs::kVmDescription}) {
       device_state_end_ = found - 5;  // through the EOF byte
       vmdesc_length_ = LoadBigEndian<uint32_t>(&device_state_[found - 4]);
+      if (vmdesc_length_ < kVmdescOpening.size()) {
+        return Status::Corruption("VM description of " + std::to_string(vmdesc_length_) + " bytes is too short");
+      }
       if (vmdesc_length_ > options_.max_vmdesc_bytes) {
         return Status::Corruption("VM description of " + std::to_string(vmdesc_length_) + " bytes at offset " +
                                   std::to_string(stream_offset_ - previous + found - 4) + " exceeds the limit");
@@ -419,9 +424,11 @@ Result<bool> QemuStreamReader::ParseVmDescription(std::span<const std::byte>& in
 Status QemuStreamReader::FinishPrecopy() {
   std::span<const std::byte> devices(device_state_.data(), device_state_end_);
   std::string_view json_text = AsText(std::span<const std::byte>(device_state_).subspan(device_state_end_ + 5));
+  UNDERSTUDY_RETURN_IF_ERROR(CheckJsonNesting(json_text, 64).WithContext("the VM description " + At()));
   nlohmann::json vmdesc = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (vmdesc.is_discarded()) return Status::Corruption("the VM description is not valid JSON " + At());
-  bool minimal = vmdesc.value("devices", nlohmann::json::array()).empty();
+  if (vmdesc.is_discarded() || !vmdesc.is_object()) return Status::Corruption("the VM description is not a JSON object " + At());
+  auto listed = vmdesc.find("devices");
+  bool minimal = listed == vmdesc.end() || (listed->is_array() && listed->empty());
   Result<std::vector<DeviceSectionSpan>> sections =
       (minimal && !options_.require_vmdesc_cross_check) ? SplitDeviceSectionsByFooters(devices)
                                                         : SplitDeviceSectionsCrossChecked(devices, vmdesc);

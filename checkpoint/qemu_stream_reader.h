@@ -159,6 +159,7 @@ class QemuStreamReader {
   StreamConfiguration configuration_;
   bool configuration_seen_ = false;
   RamBlockList blocks_;
+  bool block_list_seen_ = false;
   std::optional<uint32_t> ram_section_id_;
   uint32_t current_section_id_ = 0;
   RamSectionKind current_section_kind_ = RamSectionKind::kStart;
