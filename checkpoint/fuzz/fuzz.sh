@@ -18,12 +18,13 @@ set -uo pipefail
 readonly SKIP_MESSAGE="skipped: clang++-14 with libFuzzer not installed"
 readonly SMOKE_SECONDS=25
 CXX=${FUZZ_CXX:-clang++-14}
+LINK_LIBS=()
 CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
           -fno-sanitize-recover=undefined)
 
 usage() {
   echo "usage: $0 smoke NAME | run NAME [SECONDS] [LIBFUZZER_ARGS...]" >&2
-  echo "fuzzers: qemu_stream_reader" >&2
+  echo "fuzzers: qemu_stream_reader checkpoint_decoder" >&2
   exit 2
 }
 
@@ -36,6 +37,14 @@ fuzzer_sources() {
                checkpoint/device_sections.cc common/status.cc)
       SEED_CORPUS=checkpoint/fuzz/corpus/qemu_stream
       DICT=checkpoint/fuzz/qemu_stream.dict
+      ;;
+    checkpoint_decoder)
+      SOURCES=(checkpoint/fuzz/checkpoint_decoder_fuzzer.cc checkpoint/checkpoint_codec.cc
+               checkpoint/checkpoint_apply.cc checkpoint/page_codec.cc checkpoint/ram_image.cc
+               checkpoint/dirty_page_set.cc common/crc32c.cc common/status.cc)
+      SEED_CORPUS=checkpoint/fuzz/corpus/checkpoint
+      DICT=""
+      LINK_LIBS=(-llz4)
       ;;
     *) echo "unknown fuzzer '$1'" >&2; usage ;;
   esac
@@ -106,7 +115,7 @@ build() {
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   [[ $failed -eq 0 ]] || return 1
-  "$CXX" "${CXXFLAGS[@]}" "${objects[@]}" -o "$out/$NAME"
+  "$CXX" "${CXXFLAGS[@]}" "${objects[@]}" "${LINK_LIBS[@]}" -o "$out/$NAME"
 }
 
 sanitizer_environment() {
@@ -147,7 +156,7 @@ smoke() {
   echo "running $NAME for ${SMOKE_SECONDS}s on $seed_count seeds"
   # New inputs go to a scratch directory (first corpus argument); the seeds stay untouched.
   "$work/build/$NAME" -max_total_time=$SMOKE_SECONDS -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
-    -dict="$root/$DICT" -artifact_prefix="$artifacts/" "$work/new_corpus" "$seeds" >"$log" 2>&1
+    ${DICT:+-dict="$root/$DICT"} -artifact_prefix="$artifacts/" "$work/new_corpus" "$seeds" >"$log" 2>&1
   local status=$?
   grep -E '^INFO: seed corpus|^#[0-9]+[[:space:]]+(INITED|DONE)|^Done |^stat::' "$log" || true
   if [[ $status -ne 0 ]] || ! grep -q '^Done [0-9]* runs' "$log"; then
@@ -180,7 +189,7 @@ run() {
   sanitizer_environment
   echo "fuzzing $NAME for ${seconds}s; corpus $work/corpus (+ seeds $seeds); findings in $work/artifacts"
   "$work/build/$NAME" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 \
-    -dict="$root/$DICT" -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$seeds"
+    ${DICT:+-dict="$root/$DICT"} -artifact_prefix="$work/artifacts/" "$@" "$work/corpus" "$seeds"
   local status=$?
   echo "fuzzer exit status $status; corpus: $(find "$work/corpus" -type f | wc -l) inputs;" \
        "findings: $(find "$work/artifacts" -type f | wc -l) in $work/artifacts"
