@@ -26,7 +26,8 @@ CheckpointShipper::~CheckpointShipper() { Stop(/*goodbye=*/false); }
 Status CheckpointShipper::WaitForRoom(Deadline deadline) {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    if (stats_.secondary_lost) return Status::Broken("secondary lost: " + stats_.last_error);
+    if (stats_.fenced) return Status::FailedPrecondition("fenced: another host owns the VM");
+    if (stats_.unprotected) return Status::Ok();
     if (stats_.captured_epoch - stats_.acked_epoch < options_.max_in_flight) return Status::Ok();
     if (changed_.wait_until(lock, deadline.when()) == std::cv_status::timeout) {
       return Status::DeadlineExceeded(std::to_string(stats_.captured_epoch - stats_.acked_epoch) +
@@ -66,6 +67,31 @@ ShipperStats CheckpointShipper::stats() const {
   return stats_;
 }
 
+Status CheckpointShipper::SendControl(const std::string& message) {
+  std::unique_lock<std::mutex> lock(send_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return Status::Ok();  // a checkpoint is going out: that is traffic too
+  return channel_->Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::AfterMillis(1000));
+}
+
+void CheckpointShipper::GoUnprotected() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stats_.fenced) return;
+    stats_.unprotected = true;
+    unacked_.clear();
+    changed_.notify_all();
+  }
+  Status released = console_output_.Release(UINT64_MAX, released_console_);
+  if (!released.ok()) Log("primary", "releasing held output: " + released.ToString());
+}
+
+void CheckpointShipper::Fence() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.fenced = true;
+  stats_.unprotected = false;
+  changed_.notify_all();
+}
+
 void CheckpointShipper::MarkLost(const Status& why) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!stats_.secondary_lost) Log("primary", "secondary lost, output held: " + why.ToString());
@@ -77,22 +103,25 @@ void CheckpointShipper::MarkLost(const Status& why) {
 void CheckpointShipper::ShipLoop() {
   for (;;) {
     EpochCapture capture;
+    bool unprotected;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
+      // With the secondary lost, captures wait here (bounded by WaitForRoom) until the
+      // arbiter decides: unprotected releases them, fenced never does.
+      changed_.wait(lock, [&] {
+        return stopping_ || (!queue_.empty() && (!stats_.secondary_lost || stats_.unprotected));
+      });
+      if (stopping_ && (queue_.empty() || stats_.secondary_lost)) return;
       capture = std::move(queue_.front());
+      unprotected = stats_.unprotected;
     }
-    Status shipped = Ship(capture);
+    Status shipped = unprotected ? console_output_.Release(capture.epoch, released_console_) : Ship(capture);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.pop_front();
       changed_.notify_all();
     }
-    if (!shipped.ok()) {
-      MarkLost(shipped.WithContext("shipping epoch " + std::to_string(capture.epoch)));
-      return;
-    }
+    if (!shipped.ok()) MarkLost(shipped.WithContext("shipping epoch " + std::to_string(capture.epoch)));
   }
 }
 
@@ -181,11 +210,20 @@ void CheckpointShipper::AckLoop() {
       if (stopping_) return;
     }
     if (!received.ok()) return MarkLost(received);
+    if (options_.on_peer_message) options_.on_peer_message();
+    Result<replication::MessageType> type = replication::TypeOf(message);
+    if (type.ok() && *type == replication::MessageType::kHeartbeat) continue;
+    if (type.ok() && *type == replication::MessageType::kHello) {
+      Result<replication::Hello> hello = replication::DecodeHello(message);
+      if (hello.ok() && options_.on_hello) options_.on_hello(*hello);
+      continue;
+    }
     Result<replication::AckMessage> ack = replication::DecodeAck(message);
     if (!ack.ok()) return MarkLost(ack.status());
     if (ack->type == replication::MessageType::kAck) {
       {
         std::lock_guard<std::mutex> lock(mutex_);
+        if (stats_.fenced) return;  // a fenced primary releases nothing, acked or not
         stats_.acked_epoch = std::max(stats_.acked_epoch, ack->epoch);
         while (!unacked_.empty() && unacked_.front().first <= ack->epoch) unacked_.pop_front();
         changed_.notify_all();

@@ -8,8 +8,10 @@
 // memory. A NACK (the secondary rejected a damaged checkpoint) resends every unacknowledged
 // checkpoint from that epoch on, in order.
 //
-// If the secondary is lost, output stays held: releasing it without acks is a decision for
-// the failover arbiter, not for this class.
+// If the secondary is lost, output stays held and WaitForRoom stalls: releasing output
+// without acks is the failover arbiter's decision, not this class's. After the primary wins
+// the ownership record, GoUnprotected() releases everything held and every later epoch at
+// once; after it loses, Fence() makes sure nothing unacknowledged is ever released.
 //
 // Thread safety: all public methods are thread-safe.
 #ifndef UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_
@@ -18,6 +20,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +33,7 @@
 #include "console/released_log.h"
 #include "primary/epoch_capture.h"
 #include "primary/output_buffer.h"
+#include "replication/agent_protocol.h"
 #include "transport/channel.h"
 
 namespace understudy::primary {
@@ -40,6 +44,10 @@ struct ShipperOptions {
   checkpoint::PageEncoderOptions encoder;
   // TEST ONLY: flip one byte of this epoch's first transmission (resends are clean).
   std::optional<uint64_t> test_corrupt_epoch;
+  // Called (on the ack thread) for every message from the secondary: a liveness signal.
+  std::function<void()> on_peer_message;
+  // Called (on the ack thread) with the secondary's hello.
+  std::function<void(const replication::Hello&)> on_hello;
 };
 
 struct ShipperStats {
@@ -51,6 +59,8 @@ struct ShipperStats {
   uint64_t raw_page_bytes = 0;   // 4096 per page sent, for the compression ratio
   uint64_t nacks = 0;
   bool secondary_lost = false;
+  bool unprotected = false;  // releasing without acks (the primary owns the record)
+  bool fenced = false;       // lost the record: releases nothing more, ever
   std::string last_error;
 };
 
@@ -60,9 +70,20 @@ class CheckpointShipper {
                     console::ReleasedLog& released_console, ShipperOptions options);
   ~CheckpointShipper();
 
-  // Returns once fewer than max_in_flight epochs are unacknowledged. kDeadlineExceeded, or
-  // kBroken once the secondary is lost.
+  // Returns once fewer than max_in_flight epochs are unacknowledged, or at once when
+  // unprotected. kDeadlineExceeded when still full at the deadline (also while the secondary
+  // is lost: that stalls, it does not fail); kFailedPrecondition once fenced.
   Status WaitForRoom(Deadline deadline);
+
+  // Sends a control message (hello, heartbeat) between checkpoints. Never blocks behind a
+  // checkpoint transfer for long: a heartbeat that cannot go out now is skipped.
+  Status SendControl(const std::string& message);
+
+  // The primary won the ownership record: release all held output now and every later epoch
+  // as it is sealed; stop shipping.
+  void GoUnprotected();
+  // The primary lost the ownership record: never release anything unacknowledged again.
+  void Fence();
 
   // Queues an epoch for encoding and shipping. REQUIRES: epochs submitted in order.
   void Submit(EpochCapture capture);

@@ -10,7 +10,9 @@
 #include "common/log.h"
 #include "console/console_server.h"
 #include "control/control_server.h"
+#include "failover/takeover.h"
 #include "primary/colo_setup.h"
+#include "replication/agent_protocol.h"
 
 namespace understudy::primary {
 
@@ -20,9 +22,7 @@ using nlohmann::json;
 std::string_view StateName(PrimaryAgent::State state) {
   switch (state) {
     case PrimaryAgent::State::kStarting: return "starting";
-    case PrimaryAgent::State::kSyncing: return "syncing";
-    case PrimaryAgent::State::kProtected: return "protected";
-    case PrimaryAgent::State::kSecondaryLost: return "secondary-lost";
+    case PrimaryAgent::State::kRunning: return "running";
     case PrimaryAgent::State::kStopped: return "stopped";
     case PrimaryAgent::State::kFailed: return "failed";
   }
@@ -98,6 +98,8 @@ PrimaryAgent::PrimaryAgent(PrimaryConfig config) : config_(std::move(config)) {}
 PrimaryAgent::~PrimaryAgent() {
   RequestStop();
   if (serial_thread_.joinable()) serial_thread_.join();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (failover_thread_.joinable()) failover_thread_.join();
 }
 
 void PrimaryAgent::RequestStop() {
@@ -108,9 +110,116 @@ void PrimaryAgent::RequestStop() {
 void PrimaryAgent::SetState(State state) {
   std::lock_guard<std::mutex> lock(status_mutex_);
   if (state_ == state) return;
-  Log("primary", "state " + std::string(StateName(state_)) + " -> " + std::string(StateName(state)));
+  Log("primary", "lifecycle " + std::string(StateName(state_)) + " -> " + std::string(StateName(state)));
   state_ = state;
-  if (state == State::kProtected) protected_since_ = std::chrono::steady_clock::now();
+}
+
+failover::PairState PrimaryAgent::pair_state() const {
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  return pair_state_;
+}
+
+void PrimaryAgent::SetPairState(failover::PairEvent event) {
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  Result<failover::PairState> next = failover::NextState(failover::Role::kPrimary, pair_state_, event);
+  if (!next.ok()) {
+    Log("primary", next.status().message());
+    return;
+  }
+  if (*next == pair_state_) return;
+  Log("primary", "pair " + std::string(failover::StateName(pair_state_)) + " -> " +
+                     std::string(failover::StateName(*next)) + " (" + std::string(failover::EventName(event)) + ")");
+  pair_state_ = *next;
+  if (pair_state_ == failover::PairState::kProtected) protected_since_ = std::chrono::steady_clock::now();
+}
+
+Status PrimaryAgent::ClaimOwnership() {
+  UNDERSTUDY_ASSIGN_OR_RETURN(arbiter_, config_.failover.MakeArbiterFor(config_.vm.name));
+  const std::string& me = config_.failover.name;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(2000));
+    if (!record.ok()) return record.status().WithContext("reading the ownership record from " + arbiter_->Describe());
+    if (record->revision != 0 && record->owner != me) {
+      return Status::FailedPrecondition("VM '" + config_.vm.name + "' is owned by " + record->owner + " (" + record->mode +
+                                        ") in " + arbiter_->Describe() + "; refusing to run a second copy");
+    }
+    Result<bool> won = arbiter_->CompareAndSwap(record->revision, me, "protected", Deadline::AfterMillis(2000));
+    if (!won.ok()) return won.status().WithContext("claiming the ownership record");
+    if (*won) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(failover::OwnershipRecord mine, arbiter_->Read(Deadline::AfterMillis(2000)));
+      if (mine.owner != me) continue;
+      record_revision_ = mine.revision;
+      Log("primary", "owns VM '" + config_.vm.name + "' at revision " + std::to_string(record_revision_) + " (" +
+                         arbiter_->Describe() + ")");
+      return Status::Ok();
+    }
+  }
+  return Status::FailedPrecondition("could not claim the ownership record");
+}
+
+Status PrimaryAgent::WaitForRoomOrStall(Deadline deadline) {
+  // Without acks and without a decision from the arbiter, the right move is to wait: QEMU's
+  // next checkpoint is delayed (the VM keeps running, its output held) — indefinitely, since
+  // going on without a secondary is only safe after winning the ownership record.
+  auto stalled_since = std::chrono::steady_clock::now();
+  auto next_log = stalled_since + std::chrono::seconds(5);
+  for (;;) {
+    Status room = shipper_->WaitForRoom(Deadline::AfterMillis(100).Min(deadline));
+    if (room.code() != Status::Code::kDeadlineExceeded) return room;
+    if (stop_requested_.load()) return Status::FailedPrecondition("stopping");
+    if (std::chrono::steady_clock::now() >= next_log) {
+      Log("primary", "stalled for " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                                         stalled_since)
+                                            .count()) +
+                         " s: " + room.message() + "; output held");
+      next_log += std::chrono::seconds(5);
+    }
+  }
+}
+
+void PrimaryAgent::HeartbeatLoop() {
+  const std::string heartbeat = replication::EncodeHeartbeat();
+  while (!stop_requested_.load()) {
+    std::this_thread::sleep_for(config_.failover.monitor.interval);
+    if (shipper_) (void)shipper_->SendControl(heartbeat);
+  }
+}
+
+void PrimaryAgent::FailoverLoop() {
+  using failover::PairEvent;
+  using failover::PairState;
+  failover::PeerVerdict last = failover::PeerVerdict::kUnknown;
+  while (!stop_requested_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    failover::PeerVerdict verdict = monitor_->verdict();
+    PairState state = pair_state();
+    if (state == PairState::kUnprotected || state == PairState::kFenced) continue;
+    if (verdict != last) {
+      if (verdict == failover::PeerVerdict::kAlive && last != failover::PeerVerdict::kUnknown) {
+        SetPairState(PairEvent::kPathsRestored);
+      } else if (verdict == failover::PeerVerdict::kDegraded || verdict == failover::PeerVerdict::kLinkDown) {
+        SetPairState(PairEvent::kPathLost);
+      }
+      last = verdict;
+    }
+    if (verdict != failover::PeerVerdict::kDead) continue;
+    if (state != PairState::kFailingOver) SetPairState(PairEvent::kPeerDead);
+    PairEvent outcome = failover::ContendForOwnership(*arbiter_, failover::Role::kPrimary, config_.failover.name,
+                                                       record_revision_, Deadline::AfterMillis(1000));
+    if (outcome == PairEvent::kRecordWon) {
+      shipper_->GoUnprotected();
+      Log("primary", "running unprotected: the secondary is gone and this host owns the VM");
+    } else if (outcome == PairEvent::kRecordLost) {
+      shipper_->Fence();
+      Result<json> stopped = qemu_->qmp().Execute("stop", Deadline::AfterMillis(2000));
+      Log("primary", "fenced: another host owns the VM; guest stopped (" +
+                         (stopped.ok() ? std::string("ok") : stopped.status().ToString()) + ")");
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    SetPairState(outcome);
+  }
 }
 
 void PrimaryAgent::RecordPause(const CheckpointTiming& timing) {
@@ -168,42 +277,48 @@ Status PrimaryAgent::ProtectLoop() {
   if (!channel.ok()) return channel.status().WithContext("connecting to the secondary");
   Log("primary", "connected to the secondary at " + config_.secondary_uri);
 
+  UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
   ShipperOptions shipper_options;
+  shipper_options.on_peer_message = [this] { monitor_->HeardOnChannel(); };
+  shipper_options.on_hello = [this](const replication::Hello& hello) {
+    Log("primary", "secondary '" + hello.name + "' heartbeats from " + hello.heartbeat_address);
+    monitor_->SetPeerUdpAddress(hello.heartbeat_address);
+  };
   shipper_options.max_in_flight = config_.max_in_flight;
   shipper_options.machine_definition_json = config_.vm.ToJson().dump();
   shipper_options.test_corrupt_epoch = config_.test_corrupt_epoch;
   shipper_ = std::make_unique<CheckpointShipper>(std::move(*channel), console_output_, released_console_,
                                                  shipper_options);
+  UNDERSTUDY_RETURN_IF_ERROR(shipper_->SendControl(replication::EncodeHello(
+      {config_.failover.name, config_.vm.name, monitor_->udp_address()})));
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  failover_thread_ = std::thread([this] { FailoverLoop(); });
 
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return Status::FromErrno("socketpair", errno);
   UniqueFd ours(pair[0]), theirs(pair[1]);
   StreamConsumer consumer(*this);
   ColoPeerOptions peer_options;
-  peer_options.before_reply = [this](Deadline deadline) {
-    Status room = shipper_->WaitForRoom(deadline);
-    if (room.code() == Status::Code::kBroken) SetState(State::kSecondaryLost);
-    return room;
-  };
-  peer_options.on_precopy_complete = [this] { SetState(State::kProtected); };
+  peer_options.before_reply = [this](Deadline deadline) { return WaitForRoomOrStall(deadline); };
+  peer_options.on_precopy_complete = [this] { SetPairState(failover::PairEvent::kSyncComplete); };
   peer_options.on_checkpoint_acked = [this](const CheckpointTiming& timing) { RecordPause(timing); };
   peer_ = std::make_unique<ColoPeer>(std::move(ours), consumer, peer_options);
   if (stop_requested_.load()) peer_->RequestStop();
 
-  SetState(State::kSyncing);
+  SetState(State::kRunning);
   UNDERSTUDY_RETURN_IF_ERROR(StartColoMigration(qemu_->qmp(), theirs.get(),
                                                 std::chrono::milliseconds(config_.checkpoint_interval_ms),
                                                 Deadline::AfterMillis(10000)));
   theirs.reset();
   Status served = peer_->Run();
-  bool goodbye = stop_requested_.load();
-  shipper_->Stop(goodbye);
-  if (!served.ok() && shipper_->stats().secondary_lost) {
-    SetState(State::kSecondaryLost);
-    // Output stays held. Without an arbiter (failover issue) going unprotected is not safe.
+  bool goodbye = stop_requested_.load() && pair_state() != failover::PairState::kFenced;
+  if (pair_state() == failover::PairState::kFenced) {
+    // Stay up (VM stopped, nothing released) so operators can see why; exit on request.
     while (!stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    return Status::Ok();
+    served = Status::Ok();
   }
+  stop_requested_.store(true);
+  shipper_->Stop(goodbye);
   return served;
 }
 
@@ -217,6 +332,7 @@ Status PrimaryAgent::Run() {
         control_server,
         control::ControlServer::Start(config_.control_socket(),
                                       {{"status", [this](const json&) -> Result<json> { return StatusJson(); }}}));
+    UNDERSTUDY_RETURN_IF_ERROR(ClaimOwnership());
     UNDERSTUDY_RETURN_IF_ERROR(Start());
     if (stop_requested_.load()) return Status::Ok();
     return ProtectLoop();
@@ -247,13 +363,18 @@ json PrimaryAgent::StatusJson() const {
   ShipperStats shipping = shipper_ ? shipper_->stats() : ShipperStats{};
   std::lock_guard<std::mutex> lock(status_mutex_);
   std::vector<double> recent(pauses_ms_.end() - std::min<size_t>(pauses_ms_.size(), 1000), pauses_ms_.end());
-  double seconds = state_ == State::kProtected
+  double seconds = pair_state_ == failover::PairState::kProtected
                        ? std::chrono::duration<double>(std::chrono::steady_clock::now() - protected_since_).count()
                        : 0;
   return {
       {"role", "primary"},
       {"vm", config_.vm.name},
-      {"state", StateName(state_)},
+      {"state", state_ == State::kRunning ? failover::StateName(pair_state_) : StateName(state_)},
+      {"owner_name", config_.failover.name},
+      {"record_revision", record_revision_},
+      {"peer", monitor_ ? failover::VerdictName(monitor_->verdict()) : "unknown"},
+      {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
+      {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"qemu_pid", qemu_ ? qemu_->pid() : 0},
       {"epoch", shipping.captured_epoch},
       {"shipped_epoch", shipping.shipped_epoch},

@@ -2,13 +2,11 @@
 // on the migration socket, captures each checkpoint while the VM is stopped, and hands it to
 // the CheckpointShipper; holds the guest's console output until its epoch is acknowledged.
 //
-// State machine (explicit; `ftctl status` shows it):
-//   kStarting       QEMU launched, waiting for the guest's first console output
-//   kSyncing        COLO migration started, initial full image in progress
-//   kProtected      checkpointing; output released as the secondary acknowledges
-//   kSecondaryLost  the secondary stopped answering; output held (failover decides)
-//   kStopped        shut down (cleanly: the secondary was told goodbye)
-//   kFailed         an unrecoverable error; see last_error
+// Lifecycle: kStarting (QEMU launched, waiting for the guest's first console output) →
+// kRunning → kStopped (cleanly: the secondary was told goodbye) or kFailed (see last_error).
+// While running, the pair's state machine (failover/pair_state.h) says where protection
+// stands: syncing → protected ⇄ degraded → failing-over → unprotected | fenced. The move to
+// unprotected happens only after winning the ownership record (failover/SAFETY.md).
 //
 // Thread safety: Run() on one thread; RequestStop() and StatusJson() from any.
 #ifndef UNDERSTUDY_PRIMARY_PRIMARY_AGENT_H_
@@ -26,6 +24,9 @@
 #include "common/status.h"
 #include "common/unique_fd.h"
 #include "console/released_log.h"
+#include "failover/arbiter.h"
+#include "failover/pair_state.h"
+#include "failover/peer_monitor.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
 #include "primary/output_buffer.h"
@@ -36,7 +37,7 @@ namespace understudy::primary {
 
 class PrimaryAgent {
  public:
-  enum class State { kStarting, kSyncing, kProtected, kSecondaryLost, kStopped, kFailed };
+  enum class State { kStarting, kRunning, kStopped, kFailed };
 
   explicit PrimaryAgent(PrimaryConfig config);
   ~PrimaryAgent();
@@ -52,7 +53,13 @@ class PrimaryAgent {
   class StreamConsumer;
 
   Status Start();
+  Status ClaimOwnership();
   Status ProtectLoop();
+  Status WaitForRoomOrStall(Deadline deadline);
+  void HeartbeatLoop();
+  void FailoverLoop();
+  void SetPairState(failover::PairEvent event);
+  failover::PairState pair_state() const;
   void SerialLoop();
   // Reads whatever the guest's serial socket holds right now into the console buffer.
   void DrainSerial();
@@ -70,10 +77,16 @@ class PrimaryAgent {
   console::ReleasedLog released_console_;
   std::unique_ptr<CheckpointShipper> shipper_;
   std::unique_ptr<ColoPeer> peer_;
+  std::unique_ptr<failover::Arbiter> arbiter_;
+  std::unique_ptr<failover::PeerMonitor> monitor_;
+  uint64_t record_revision_ = 0;  // the ownership record as this primary last wrote it
+  std::thread heartbeat_thread_;
+  std::thread failover_thread_;
 
   mutable std::mutex status_mutex_;
   // Protected by status_mutex_:
   State state_ = State::kStarting;
+  failover::PairState pair_state_ = failover::PairState::kSyncing;
   std::string last_error_;
   std::vector<double> pauses_ms_;  // most recent checkpoints, newest last
   uint64_t checkpoints_ = 0;

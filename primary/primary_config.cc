@@ -28,6 +28,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
   if (config.checkpoint_interval_ms == 0) return Status::InvalidArgument("checkpoint_interval_ms must be positive");
   return config;

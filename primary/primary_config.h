@@ -25,6 +25,7 @@
 
 #include "common/result.h"
 #include "transport/channel.h"
+#include "failover/failover_config.h"
 #include "qemu/vm_definition.h"
 
 namespace understudy::primary {
@@ -38,6 +39,7 @@ struct PrimaryConfig {
   std::string runtime_dir;
   uint32_t boot_timeout_ms = 60000;
   std::string qemu_binary = "qemu-system-x86_64";
+  failover::FailoverConfig failover;  // "name", "failover": see failover/failover_config.h
   std::optional<uint64_t> test_corrupt_epoch;  // "test_only": {"corrupt_epoch": N}
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }

@@ -1,5 +1,7 @@
 #include "replication/agent_protocol.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/byte_order.h"
 
 namespace understudy::replication {
@@ -15,6 +17,36 @@ std::string EncodeNack(uint64_t epoch, std::string_view reason) {
   AppendLittleEndian<uint64_t>(message, epoch);
   message.append(reason.substr(0, 1024));
   return message;
+}
+
+std::string EncodeHello(const Hello& hello) {
+  return std::string(1, static_cast<char>(MessageType::kHello)) +
+         nlohmann::json{{"name", hello.name}, {"vm", hello.vm}, {"heartbeat", hello.heartbeat_address}}.dump();
+}
+
+std::string EncodeHeartbeat() { return std::string(1, static_cast<char>(MessageType::kHeartbeat)); }
+
+Result<Hello> DecodeHello(std::span<const std::byte> message) {
+  if (message.empty() || message[0] != std::byte{static_cast<uint8_t>(MessageType::kHello)}) {
+    return Status::Corruption("not a hello message");
+  }
+  nlohmann::json json = nlohmann::json::parse(reinterpret_cast<const char*>(message.data()) + 1,
+                                              reinterpret_cast<const char*>(message.data()) + message.size(), nullptr,
+                                              /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) return Status::Corruption("hello is not a JSON object");
+  Hello hello;
+  hello.name = json.value("name", "");
+  hello.vm = json.value("vm", "");
+  hello.heartbeat_address = json.value("heartbeat", "");
+  if (hello.name.empty()) return Status::Corruption("hello without a name");
+  return hello;
+}
+
+Result<MessageType> TypeOf(std::span<const std::byte> message) {
+  if (message.empty()) return Status::Corruption("empty message");
+  auto type = static_cast<uint8_t>(message[0]);
+  if (type < 1 || type > 5) return Status::Corruption("unknown message type " + std::to_string(type));
+  return static_cast<MessageType>(type);
 }
 
 Result<AckMessage> DecodeAck(std::span<const std::byte> message) {

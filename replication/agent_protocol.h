@@ -4,6 +4,9 @@
 //   secondary → primary   kAck         u8 type, u64 LE epoch: committed, output may go out
 //                         kNack        u8 type, u64 LE epoch, UTF-8 reason: rejected; resend
 //                                      from this epoch (go-back-N)
+//   both ways             kHello       u8 type, JSON {"name", "vm", "heartbeat": "ip:port"}:
+//                                      first message each side sends
+//                         kHeartbeat   u8 type: the channel path of the failure detector
 //
 // A clean goodbye is the Channel's own Close(); a broken channel is a lost peer.
 #ifndef UNDERSTUDY_REPLICATION_AGENT_PROTOCOL_H_
@@ -18,7 +21,13 @@
 
 namespace understudy::replication {
 
-enum class MessageType : uint8_t { kCheckpoint = 1, kAck = 2, kNack = 3 };
+enum class MessageType : uint8_t { kCheckpoint = 1, kAck = 2, kNack = 3, kHello = 4, kHeartbeat = 5 };
+
+struct Hello {
+  std::string name;               // the agent's owner name in the ownership record
+  std::string vm;                 // the protected VM (primary only): names the record
+  std::string heartbeat_address;  // where its UDP heartbeats can be sent
+};
 
 struct AckMessage {
   MessageType type = MessageType::kAck;  // kAck or kNack
@@ -29,6 +38,11 @@ struct AckMessage {
 inline constexpr std::byte kCheckpointTag{static_cast<uint8_t>(MessageType::kCheckpoint)};
 
 std::string EncodeAck(uint64_t epoch);
+std::string EncodeHello(const Hello& hello);
+std::string EncodeHeartbeat();
+Result<Hello> DecodeHello(std::span<const std::byte> message);
+// The type byte of any message; kCorruption for an empty one.
+Result<MessageType> TypeOf(std::span<const std::byte> message);
 std::string EncodeNack(uint64_t epoch, std::string_view reason);
 
 // Decodes an ack or nack; kCorruption for anything else.

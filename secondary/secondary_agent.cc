@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "console/console_server.h"
 #include "control/control_server.h"
+#include "failover/takeover.h"
 #include "replication/agent_protocol.h"
 
 namespace understudy::secondary {
@@ -21,6 +22,9 @@ std::string_view StateName(SecondaryAgent::State state) {
     case SecondaryAgent::State::kWaitingForPrimary: return "waiting-for-primary";
     case SecondaryAgent::State::kSyncing: return "syncing";
     case SecondaryAgent::State::kStandbyReady: return "standby-ready";
+    case SecondaryAgent::State::kDegraded: return "degraded";
+    case SecondaryAgent::State::kFailingOver: return "failing-over";
+    case SecondaryAgent::State::kFenced: return "fenced";
     case SecondaryAgent::State::kPromoting: return "promoting";
     case SecondaryAgent::State::kPromoted: return "promoted";
     case SecondaryAgent::State::kStopped: return "stopped";
@@ -55,6 +59,7 @@ Status SecondaryAgent::Run() {
                                           RequestPromotion();
                                           return json{{"promotion", "requested"}};
                                         }}}));
+    UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener,
                                 transport::Listen(config_.listen_uri, config_.channel));
     Log("secondary", "listening on " + listener->address());
@@ -75,11 +80,24 @@ Status SecondaryAgent::Run() {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;
       }
-      if (promotion_requested_.load() && image_) {
-        UNDERSTUDY_RETURN_IF_ERROR(Promote("promotion requested while no primary is connected"));
+      if (state == State::kFenced) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;
       }
-      Result<std::unique_ptr<transport::Channel>> channel = listener->Accept(Deadline::AfterMillis(100));
+      if (image_) {
+        // No primary connected, but a standby: the primary may still be alive (only the link
+        // broke) or dead. Only the detector's verdict and the arbiter decide.
+        WatchPeer();
+        if (monitor_->verdict() == failover::PeerVerdict::kDead) {
+          UNDERSTUDY_RETURN_IF_ERROR(TakeOver("the primary is silent on every path"));
+          continue;
+        }
+        if (promotion_requested_.load()) {
+          UNDERSTUDY_RETURN_IF_ERROR(TakeOver("promotion requested"));
+          continue;
+        }
+      }
+      Result<std::unique_ptr<transport::Channel>> channel = listener->Accept(Deadline::AfterMillis(10));
       if (!channel.ok()) {
         if (channel.status().code() == Status::Code::kDeadlineExceeded) continue;
         return channel.status();
@@ -104,39 +122,111 @@ Status SecondaryAgent::Run() {
   return status;
 }
 
+Status SecondaryAgent::SendLocked(transport::Channel& channel, const std::string& message) {
+  std::lock_guard<std::mutex> lock(send_mutex_);
+  return channel.Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::AfterMillis(5000));
+}
+
+void SecondaryAgent::OnHello(const replication::Hello& hello) {
+  primary_name_ = hello.name;
+  monitor_->SetPeerUdpAddress(hello.heartbeat_address);
+  Log("secondary", "primary '" + hello.name + "' protects VM '" + hello.vm + "', heartbeats from " +
+                       hello.heartbeat_address);
+  Result<std::unique_ptr<failover::Arbiter>> arbiter = config_.failover.MakeArbiterFor(hello.vm);
+  if (!arbiter.ok()) {
+    Log("secondary", "no arbiter: " + arbiter.status().ToString());
+    return;
+  }
+  arbiter_ = std::move(*arbiter);
+  Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(2000));
+  if (record.ok() && record->owner == hello.name) {
+    record_revision_ = record->revision;
+    Log("secondary", "the ownership record names '" + hello.name + "' at revision " + std::to_string(record->revision));
+  } else {
+    Log("secondary", "could not confirm the primary's ownership record (" +
+                         (record.ok() ? "owner '" + record->owner + "'" : record.status().ToString()) +
+                         "); a takeover will read it again");
+  }
+}
+
+void SecondaryAgent::WatchPeer() {
+  State state;
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    state = state_;
+  }
+  failover::PeerVerdict verdict = monitor_->verdict();
+  bool healthy = verdict == failover::PeerVerdict::kAlive;
+  if (state == State::kStandbyReady && !healthy && verdict != failover::PeerVerdict::kUnknown) SetState(State::kDegraded);
+  if (state == State::kDegraded && healthy) SetState(State::kStandbyReady);
+}
+
 Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
+  UNDERSTUDY_RETURN_IF_ERROR(SendLocked(channel, replication::EncodeHello({config_.failover.name, "", monitor_->udp_address()}))
+                                 .WithContext("greeting the primary"));
+  std::atomic<bool> serving{true};
+  std::thread heartbeats([&] {
+    const std::string heartbeat = replication::EncodeHeartbeat();
+    while (serving.load()) {
+      std::this_thread::sleep_for(config_.failover.monitor.interval);
+      std::unique_lock<std::mutex> lock(send_mutex_, std::try_to_lock);
+      if (lock.owns_lock()) (void)channel.Send(std::as_bytes(std::span(heartbeat.data(), heartbeat.size())), Deadline::AfterMillis(200));
+    }
+  });
+  auto stop_heartbeats = [&] {
+    serving.store(false);
+    heartbeats.join();
+  };
   std::vector<std::byte> message;
   for (;;) {
-    if (stop_requested_.load()) return Status::Ok();
-    if (promotion_requested_.load()) return Promote("promotion requested");
-    Status received = channel.Receive(message, Deadline::AfterMillis(100));
+    if (stop_requested_.load()) {
+      stop_heartbeats();
+      return Status::Ok();
+    }
+    if (image_) {
+      WatchPeer();
+      bool dead = monitor_->verdict() == failover::PeerVerdict::kDead;
+      if (dead || promotion_requested_.load()) {
+        stop_heartbeats();
+        return TakeOver(dead ? "the primary is silent on every path" : "promotion requested");
+      }
+    }
+    Status received = channel.Receive(message, Deadline::AfterMillis(10));
     if (received.code() == Status::Code::kDeadlineExceeded) continue;
     if (received.code() == Status::Code::kPeerClosed) {
       Log("secondary", "the primary said goodbye; keeping the standby at epoch " +
                            std::to_string(image_ ? image_->committed_epoch() : 0) + ", not promoting");
+      stop_heartbeats();
       if (image_) SetState(State::kWaitingForPrimary);
       return Status::Ok();
     }
     if (received.ok()) {
+      monitor_->HeardOnChannel();
       {
         std::lock_guard<std::mutex> lock(status_mutex_);
         bytes_received_ += message.size();
+      }
+      Result<replication::MessageType> type = replication::TypeOf(message);
+      if (type.ok() && *type == replication::MessageType::kHeartbeat) continue;
+      if (type.ok() && *type == replication::MessageType::kHello) {
+        Result<replication::Hello> hello = replication::DecodeHello(message);
+        if (hello.ok()) OnHello(*hello);
+        continue;
       }
       // Receive fails only when the channel does (an ack or nack could not be sent).
       received = Receive(channel, message);
       if (received.ok()) continue;
     }
-    Log("secondary", "lost the primary: " + received.ToString());
-    if (config_.promote_on_disconnect && image_) return Promote("the primary's connection broke");
-    SetState(State::kWaitingForPrimary);
+    // The checkpoint link broke. That alone is no reason to promote: the watch in Run()
+    // promotes only when the primary is silent on every path and the record is won.
+    Log("secondary", "checkpoint link to the primary lost: " + received.ToString());
+    stop_heartbeats();
     return Status::Ok();
   }
 }
 
 Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std::byte> message) {
-  auto reply = [&](const std::string& bytes) {
-    return channel.Send(std::as_bytes(std::span(bytes.data(), bytes.size())), Deadline::AfterMillis(5000));
-  };
+  auto reply = [&](const std::string& bytes) { return SendLocked(channel, bytes); };
   uint64_t committed = image_ ? image_->committed_epoch() : 0;
   if (message.empty() || message[0] != replication::kCheckpointTag) {
     Log("secondary", "ignored a message that is not a checkpoint");
@@ -250,6 +340,37 @@ Status SecondaryAgent::AppendOutputs(const checkpoint::Checkpoint& checkpoint) {
   return Status::Ok();
 }
 
+Status SecondaryAgent::TakeOver(std::string_view why) {
+  promotion_requested_.store(false);
+  SetState(State::kFailingOver);
+  Log("secondary", "taking over: " + std::string(why));
+  if (!arbiter_) return Status::FailedPrecondition("no arbiter: the primary never said hello");
+  while (!stop_requested_.load()) {
+    if (record_revision_ == 0) {
+      // The primary's record could not be read at hello time; read it now.
+      Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(1000));
+      if (record.ok() && record->owner == primary_name_) record_revision_ = record->revision;
+    }
+    failover::PairEvent outcome = failover::ContendForOwnership(*arbiter_, failover::Role::kSecondary,
+                                                                 config_.failover.name, record_revision_,
+                                                                 Deadline::AfterMillis(1000));
+    if (outcome == failover::PairEvent::kRecordWon) return Promote(why);
+    if (outcome == failover::PairEvent::kRecordLost) {
+      standby_.reset();  // fenced: this copy of the VM must never run
+      SetState(State::kFenced);
+      Log("secondary", "fenced: the ownership record went to another host; standby discarded");
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (monitor_->verdict() != failover::PeerVerdict::kDead) {
+      Log("secondary", "the primary is heard again before the arbiter decided; no takeover");
+      SetState(State::kStandbyReady);
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
 Status SecondaryAgent::Promote(std::string_view why) {
   promotion_requested_.store(false);
   auto started = std::chrono::steady_clock::now();
@@ -298,6 +419,11 @@ json SecondaryAgent::StatusJson() const {
       {"role", "secondary"},
       {"state", StateName(state_)},
       {"listen", listen_address_},
+      {"owner_name", config_.failover.name},
+      {"record_revision", record_revision_},
+      {"peer", monitor_ ? failover::VerdictName(monitor_->verdict()) : "unknown"},
+      {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
+      {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"primary", primary_},
       {"committed_epoch", committed_epoch_},
       {"rejected_checkpoints", rejected_},

@@ -4,16 +4,16 @@
 // output. A damaged checkpoint is rejected with a log line and a NACK; the image and the
 // standby stay at the previous epoch.
 //
-// When the primary's connection breaks without a goodbye (or on an explicit promote
-// command), it promotes: the standby receives the committed device state and runs the guest
-// from the last committed checkpoint; the agent then serves the VM's console from exactly
-// where committed output ended.
+// When the failure detector declares the primary dead (silent on the UDP heartbeat path and
+// the checkpoint channel for the whole budget) it contends for the VM's ownership record;
+// only after winning does it promote: the standby receives the committed device state and
+// runs the guest from the last committed checkpoint, and the agent serves the VM's console
+// from exactly where committed output ended. Losing the record fences it (the standby is
+// discarded). A broken checkpoint link alone never promotes (failover/SAFETY.md).
 //
-// State machine:
-//   kWaitingForPrimary → kSyncing (connected, no checkpoint committed yet)
-//   → kStandbyReady (committing checkpoints) → kPromoting → kPromoted (the VM runs here)
-//   kStandbyReady → kWaitingForPrimary on a clean goodbye (no promotion)
-//   any → kFailed
+// Lifecycle: kWaitingForPrimary → kSyncing (connected, nothing committed yet) →
+// kStandbyReady (committing) ⇄ kDegraded (a path silent) → kFailingOver (contending) →
+// kPromoting → kPromoted | kFenced; kFailed on an unrecoverable error.
 //
 // Thread safety: Run() on one thread; RequestStop(), RequestPromotion() and StatusJson()
 // from any.
@@ -34,6 +34,9 @@
 #include "common/unique_fd.h"
 #include "console/released_log.h"
 #include "qemu/vm_definition.h"
+#include "failover/arbiter.h"
+#include "failover/peer_monitor.h"
+#include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
 #include "secondary/standby.h"
 #include "transport/channel.h"
@@ -42,7 +45,18 @@ namespace understudy::secondary {
 
 class SecondaryAgent {
  public:
-  enum class State { kWaitingForPrimary, kSyncing, kStandbyReady, kPromoting, kPromoted, kStopped, kFailed };
+  enum class State {
+    kWaitingForPrimary,
+    kSyncing,
+    kStandbyReady,
+    kDegraded,
+    kFailingOver,
+    kPromoting,
+    kPromoted,
+    kFenced,
+    kStopped,
+    kFailed,
+  };
 
   explicit SecondaryAgent(SecondaryConfig config);
   ~SecondaryAgent();
@@ -61,10 +75,20 @@ class SecondaryAgent {
   Status Commit(const checkpoint::Checkpoint& checkpoint);
   Status AppendOutputs(const checkpoint::Checkpoint& checkpoint);
   Status Promote(std::string_view why);
+  // The primary is dead: win the ownership record, then promote; or fence.
+  Status TakeOver(std::string_view why);
+  void OnHello(const replication::Hello& hello);
+  void WatchPeer();  // degraded / standby-ready as the detector's verdict changes
+  Status SendLocked(transport::Channel& channel, const std::string& message);
   void SerialLoop();
   void SetState(State state);
 
   const SecondaryConfig config_;
+  std::unique_ptr<failover::PeerMonitor> monitor_;
+  std::unique_ptr<failover::Arbiter> arbiter_;
+  uint64_t record_revision_ = 0;  // the record the primary owns, as we last read it
+  std::string primary_name_;
+  std::mutex send_mutex_;  // replies and heartbeats share the channel
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> promotion_requested_{false};
 

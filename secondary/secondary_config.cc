@@ -13,13 +13,13 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
   try {
     config.listen_uri = json.at("listen").get<std::string>();
     config.runtime_dir = json.at("runtime_dir").get<std::string>();
-    config.promote_on_disconnect = json.value("promote_on_disconnect", true);
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
     if (json.contains("test_only")) config.test_ack_delay_ms = json["test_only"].value("ack_delay_ms", 0u);
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   return config;
 }
 

@@ -6,9 +6,8 @@
 //                                         mutual TLS 1.3 (transport/channel_config.h);
 //                                         tcp:// needs "insecure": true instead
 //     "runtime_dir": "/run/understudy/vm1-standby",
-//     "promote_on_disconnect": true,      promote when the primary's connection breaks
-//                                         without a goodbye (the failover issue replaces
-//                                         this with heartbeats and an arbiter)
+//     "name": "host2", "failover": {...}  heartbeats and the arbiter: see
+//                                         failover/failover_config.h
 //     "qemu_binary": "qemu-system-x86_64"
 //   }
 //
@@ -23,6 +22,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "failover/failover_config.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
@@ -31,7 +31,7 @@ struct SecondaryConfig {
   std::string listen_uri;
   transport::ChannelOptions channel;  // "insecure", "tls": see transport/channel_config.h
   std::string runtime_dir;
-  bool promote_on_disconnect = true;
+  failover::FailoverConfig failover;
   std::string qemu_binary = "qemu-system-x86_64";
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
 

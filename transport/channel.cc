@@ -1,5 +1,6 @@
 #include "transport/channel.h"
 
+#include "transport/rdma_channel.h"
 #include "transport/tcp_channel.h"
 #include "transport/tls_channel.h"
 
@@ -33,9 +34,10 @@ Result<Endpoint> ParseUri(const std::string& uri) {
 
 Status CheckScheme(const Endpoint& endpoint, const ChannelOptions& options, const std::string& uri) {
   if (endpoint.scheme == "tls") return Status::Ok();
-  if (endpoint.scheme == "tcp") {
+  if (endpoint.scheme == "tcp" || endpoint.scheme == "rdma") {
     if (!options.insecure) {
-      return Status::InvalidArgument("'" + uri + "' is plain TCP (unencrypted, unauthenticated); set insecure: true to allow it");
+      return Status::InvalidArgument("'" + uri + "' is unencrypted and unauthenticated (" + endpoint.scheme +
+                                     "); set insecure: true to allow it");
     }
     return Status::Ok();
   }
@@ -48,6 +50,7 @@ Result<std::unique_ptr<Channel>> Dial(const std::string& uri, const ChannelOptio
   UNDERSTUDY_ASSIGN_OR_RETURN(Endpoint endpoint, ParseUri(uri));
   UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
   if (endpoint.scheme == "tls") return DialTls(endpoint.host, endpoint.port, options, deadline);
+  if (endpoint.scheme == "rdma") return DialRdma(endpoint.host, endpoint.port, options, deadline);
   return DialTcp(endpoint.host, endpoint.port, options, deadline);
 }
 
@@ -55,6 +58,7 @@ Result<std::unique_ptr<Listener>> Listen(const std::string& uri, const ChannelOp
   UNDERSTUDY_ASSIGN_OR_RETURN(Endpoint endpoint, ParseUri(uri));
   UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
   if (endpoint.scheme == "tls") return ListenTls(endpoint.host, endpoint.port, options);
+  if (endpoint.scheme == "rdma") return ListenRdma(endpoint.host, endpoint.port, options);
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<TcpListener> listener, ListenTcp(endpoint.host, endpoint.port, options));
   return std::unique_ptr<Listener>(std::move(listener));
 }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "common/byte_order.h"
 #include "common/fd_io.h"
@@ -85,14 +86,20 @@ Result<SslCtxPtr> MakeContext(const TlsOptions& tls, bool server) {
   return context;
 }
 
-// Drives a non-blocking SSL call until it completes or the deadline passes.
+// Drives a non-blocking SSL call until it completes or the deadline passes. `mutex`, when
+// given, is held around every call into OpenSSL but never while waiting: one SSL object is
+// not safe for a concurrent SSL_read and SSL_write (TLS 1.3 reads may write), yet a Channel
+// promises that one thread may send while another receives.
 template <typename Operation>
-Status Drive(SSL* ssl, int fd, Deadline deadline, Operation operation, const char* what) {
+Status Drive(SSL* ssl, int fd, Deadline deadline, Operation operation, const char* what, std::mutex* mutex = nullptr) {
   for (;;) {
+    std::unique_lock<std::mutex> lock;
+    if (mutex) lock = std::unique_lock<std::mutex>(*mutex);
     ERR_clear_error();
     int result = operation();
     if (result > 0) return Status::Ok();
     int error = SSL_get_error(ssl, result);
+    if (lock.owns_lock()) lock.unlock();
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
       UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(fd, error == SSL_ERROR_WANT_WRITE, deadline).WithContext(what));
       continue;
@@ -138,6 +145,7 @@ class TlsChannel : public Channel {
 
   ~TlsChannel() override {
     // Best effort: tell the peer's TLS layer we are done (not a Channel goodbye).
+    std::lock_guard<std::mutex> lock(ssl_mutex_);
     SSL_shutdown(ssl_.get());
   }
 
@@ -194,7 +202,7 @@ class TlsChannel : public Channel {
       size_t written = 0;
       Status status = Drive(
           ssl_.get(), socket_.get(), deadline,
-          [&] { return SSL_write_ex(ssl_.get(), bytes.data(), bytes.size(), &written); }, "TLS write");
+          [&] { return SSL_write_ex(ssl_.get(), bytes.data(), bytes.size(), &written); }, "TLS write", &ssl_mutex_);
       if (!status.ok()) return status.WithContext("sending to " + identity_);
       bytes = bytes.subspan(written);
     }
@@ -206,7 +214,7 @@ class TlsChannel : public Channel {
       size_t read = 0;
       Status status = Drive(
           ssl_.get(), socket_.get(), deadline, [&] { return SSL_read_ex(ssl_.get(), bytes.data(), bytes.size(), &read); },
-          "TLS read");
+          "TLS read", &ssl_mutex_);
       if (!status.ok()) {
         if (status.code() == Status::Code::kBroken) {
           return Status::Broken("connection from " + identity_ + " ended without a goodbye (" + status.message() + ")");
@@ -220,6 +228,7 @@ class TlsChannel : public Channel {
 
   SslCtxPtr context_;
   SslPtr ssl_;
+  std::mutex ssl_mutex_;  // held around each SSL_* call on ssl_, never while waiting
   UniqueFd socket_;
   std::string identity_;
   ChannelOptions options_;
@@ -259,9 +268,10 @@ class TlsListener : public Listener {
     for (;;) {
       UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd socket, tcp_->AcceptSocket(deadline));
       std::string address = DescribePeer(socket.get());
+      // An accepted peer gets the whole handshake budget even when the caller polls with a
+      // short deadline: cutting a handshake short would refuse a valid peer.
       Result<std::unique_ptr<Channel>> channel =
-          Handshake(context_, std::move(socket), /*server=*/true, address, options_,
-                    Deadline::After(kHandshakeBudget).Min(deadline));
+          Handshake(context_, std::move(socket), /*server=*/true, address, options_, Deadline::After(kHandshakeBudget));
       if (channel.ok()) return channel;
       Log("transport", "refused TLS peer " + address + ": " + channel.status().message());
     }

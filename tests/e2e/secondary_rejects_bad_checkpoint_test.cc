@@ -28,7 +28,8 @@ TEST(SecondaryRejectsBadCheckpointTest, DamagedCheckpointIsRejectedAndPromotionS
   Deadline deadline = Deadline::AfterMillis(30000);
   uint64_t committed = 0;
   while (committed < kCorruptEpoch + 10) {
-    ASSERT_FALSE(deadline.Expired()) << "replication did not recover; secondary log:\n" << (*pair)->SecondaryLog();
+    ASSERT_FALSE(deadline.Expired()) << "replication did not recover; secondary log:\n"
+                                     << (*pair)->SecondaryLog() << "\nprimary log:\n" << (*pair)->PrimaryLog();
     Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(100));
     if (line.ok()) transcript.Observe(*line);
     Result<nlohmann::json> status = (*pair)->SecondaryStatus();

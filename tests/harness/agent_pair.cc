@@ -46,8 +46,15 @@ Status WaitForState(const std::string& control_socket, const std::string& state,
 Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::string secondary_dir = dir.path() + "/secondary";
-  json secondary_config = {{"runtime_dir", secondary_dir}};
-  json primary_channel;
+  std::unique_ptr<EtcdServer> etcd;
+  std::string arbiter = "none";
+  if (options.arbiter == "etcd") {
+    UNDERSTUDY_ASSIGN_OR_RETURN(etcd, EtcdServer::Start());
+    arbiter = etcd->endpoint();
+  }
+  json failover = {{"pair", std::string(name)}, {"heartbeat_listen", "127.0.0.1:0"}, {"arbiter", arbiter}};
+  json secondary_config = {{"runtime_dir", secondary_dir}, {"name", "secondary"}, {"failover", failover}};
+  json primary_channel = {{"name", "primary"}, {"failover", failover}};
   if (options.transport == "tls") {
     std::string pki = dir.path() + "/pki";
     std::string command = RunfilePath("deploy/make-certs.sh") + " " + pki + " primary secondary > /dev/null";
@@ -70,7 +77,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                               ChildProcess::Spawn({RunfilePath("secondary/ft-secondary"), "--config",
                                                    dir.path() + "/secondary.json"},
                                                   dir.path() + "/secondary.log"));
-  std::unique_ptr<AgentPair> pair(new AgentPair(std::move(dir), std::move(secondary)));
+  std::unique_ptr<AgentPair> pair(new AgentPair(std::move(dir), std::move(secondary), std::move(etcd)));
   const std::string root = pair->dir_.path();
 
   // The secondary listens on a port of its choosing; ask it which.

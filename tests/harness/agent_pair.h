@@ -15,6 +15,7 @@
 #include "common/child_process.h"
 #include "common/result.h"
 #include "console/console_follower.h"
+#include "tests/harness/etcd_server.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::testing {
@@ -23,6 +24,8 @@ struct AgentPairOptions {
   // The checkpoint channel: "tls" (the default, certificates from deploy/make-certs.sh) or
   // "tcp" (insecure).
   std::string transport = "tls";
+  // "etcd" (a real etcd started for the pair) or "none".
+  std::string arbiter = "etcd";
   CounterGuestOptions guest;
   uint32_t checkpoint_interval_ms = 50;
   uint32_t max_in_flight = 4;
@@ -53,8 +56,10 @@ class AgentPair {
   std::string SecondaryLog() const;
 
  private:
-  AgentPair(ScratchDir dir, ChildProcess secondary) : dir_(std::move(dir)), secondary_(std::move(secondary)) {}
+  AgentPair(ScratchDir dir, ChildProcess secondary, std::unique_ptr<EtcdServer> etcd)
+      : etcd_(std::move(etcd)), dir_(std::move(dir)), secondary_(std::move(secondary)) {}
 
+  std::unique_ptr<EtcdServer> etcd_;  // outlives the agents (declared first, destroyed last)
   ScratchDir dir_;
   ChildProcess secondary_;
   std::optional<ChildProcess> primary_;

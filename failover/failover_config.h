@@ -1,0 +1,36 @@
+// FailoverConfig: the failover section both agents read from their configuration file.
+//
+//   "name": "host1",                     this agent in the ownership record (default: hostname)
+//   "failover": {
+//     "pair": "web1",                    heartbeats of other pairs are refused (both sides equal)
+//     "heartbeat_listen": "0.0.0.0:7401",  UDP heartbeat socket (port 0: any)
+//     "interval_ms": 20,                 heartbeat period on each path
+//     "budget_ms": 150,                  silence on every path before the peer is dead
+//     "arbiter": "http://10.0.0.9:2379"  etcd (v3 JSON gateway), or "none": single-host demos
+//   }                                    only — split brain is then possible (SAFETY.md)
+#ifndef UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
+#define UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+#include "failover/arbiter.h"
+#include "failover/peer_monitor.h"
+
+namespace understudy::failover {
+
+struct FailoverConfig {
+  std::string name;
+  PeerMonitorOptions monitor;
+  std::string arbiter = "none";
+
+  static Result<FailoverConfig> FromJson(const nlohmann::json& agent_config);
+  // The arbiter for `vm`'s ownership record ("/understudy/vms/<vm>/owner").
+  Result<std::unique_ptr<Arbiter>> MakeArbiterFor(const std::string& vm) const;
+};
+
+}  // namespace understudy::failover
+
+#endif  // UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
