@@ -72,6 +72,12 @@ void PrintStatus(const std::string& dir, const json& status) {
       std::printf("  promoted in %s ms\n", Number(status["promotion_ms"], 1).c_str());
     }
   }
+  if (status.contains("peer")) {
+    std::printf("  peer %s  heartbeat rtt %s ms, %s lost  owner '%s' (record revision %s)\n",
+                status.value("peer", "?").c_str(), Number(status["heartbeat_rtt_ms"], 2).c_str(),
+                Number(status["heartbeat_lost"]).c_str(), status.value("owner_name", "?").c_str(),
+                Number(status["record_revision"]).c_str());
+  }
   std::string error = status.value("last_error", "");
   if (!error.empty()) std::printf("  last error: %s\n", error.c_str());
 }
