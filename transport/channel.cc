@@ -3,6 +3,7 @@
 #include "transport/rdma_channel.h"
 #include "transport/tcp_channel.h"
 #include "transport/tls_channel.h"
+#include "transport/zmq_channel.h"
 
 namespace understudy::transport {
 
@@ -33,7 +34,7 @@ Result<Endpoint> ParseUri(const std::string& uri) {
 }
 
 Status CheckScheme(const Endpoint& endpoint, const ChannelOptions& options, const std::string& uri) {
-  if (endpoint.scheme == "tls") return Status::Ok();
+  if (endpoint.scheme == "tls" || endpoint.scheme == "zmq+curve") return Status::Ok();
   if (endpoint.scheme == "tcp" || endpoint.scheme == "rdma") {
     if (!options.insecure) {
       return Status::InvalidArgument("'" + uri + "' is unencrypted and unauthenticated (" + endpoint.scheme +
@@ -44,6 +45,17 @@ Status CheckScheme(const Endpoint& endpoint, const ChannelOptions& options, cons
   return Status::InvalidArgument("unknown channel scheme '" + endpoint.scheme + "' in '" + uri + "'");
 }
 
+ZmqCurveOptions CurveFrom(const ChannelOptions& options) {
+  ZmqCurveOptions curve;
+  curve.server_public_key = options.curve.server_public_key;
+  curve.server_secret_key = options.curve.server_secret_key;
+  curve.allowed_client_keys = options.curve.allowed_client_keys;
+  curve.client_public_key = options.curve.client_public_key;
+  curve.client_secret_key = options.curve.client_secret_key;
+  curve.heartbeat_timeout_ms = options.curve.heartbeat_timeout_ms;
+  return curve;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Channel>> Dial(const std::string& uri, const ChannelOptions& options, Deadline deadline) {
@@ -51,6 +63,7 @@ Result<std::unique_ptr<Channel>> Dial(const std::string& uri, const ChannelOptio
   UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
   if (endpoint.scheme == "tls") return DialTls(endpoint.host, endpoint.port, options, deadline);
   if (endpoint.scheme == "rdma") return DialRdma(endpoint.host, endpoint.port, options, deadline);
+  if (endpoint.scheme == "zmq+curve") return DialZmqCurve(endpoint.host, endpoint.port, CurveFrom(options), options, deadline);
   return DialTcp(endpoint.host, endpoint.port, options, deadline);
 }
 
@@ -59,6 +72,7 @@ Result<std::unique_ptr<Listener>> Listen(const std::string& uri, const ChannelOp
   UNDERSTUDY_RETURN_IF_ERROR(CheckScheme(endpoint, options, uri));
   if (endpoint.scheme == "tls") return ListenTls(endpoint.host, endpoint.port, options);
   if (endpoint.scheme == "rdma") return ListenRdma(endpoint.host, endpoint.port, options);
+  if (endpoint.scheme == "zmq+curve") return ListenZmqCurve(endpoint.host, endpoint.port, CurveFrom(options), options);
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<TcpListener> listener, ListenTcp(endpoint.host, endpoint.port, options));
   return std::unique_ptr<Listener>(std::move(listener));
 }

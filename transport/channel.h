@@ -72,12 +72,27 @@ struct TlsOptions {
   std::string expected_peer_name;
 };
 
+// zmq+curve:// — Z85 keys (40 characters each; `ftctl`-free: see transport/zmq_channel.h
+// GenerateZmqCurveKeyPair). The listener needs its keypair and the clients it admits; the
+// dialer its keypair and the listener's public key.
+struct CurveOptions {
+  std::string server_public_key;
+  std::string server_secret_key;
+  std::vector<std::string> allowed_client_keys;
+  std::string client_public_key;
+  std::string client_secret_key;
+  // Silence on the link before the peer counts as gone; generous, because a false "gone" is
+  // a needless failover (zmq_channel.h explains the sizing).
+  int heartbeat_timeout_ms = 1000;
+};
+
 struct ChannelOptions {
   // Plain TCP carries checkpoints unencrypted and unauthenticated: refused unless set.
   bool insecure = false;
   // Messages larger than this are refused before anything is allocated.
   size_t max_message_bytes = 1ull << 30;
   TlsOptions tls;
+  CurveOptions curve;
 };
 
 // Connects to `uri` ("tcp://host:port", ...). kInvalidArgument for an unknown scheme or an

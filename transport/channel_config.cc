@@ -13,6 +13,15 @@ Result<ChannelOptions> ChannelOptionsFromJson(const nlohmann::json& config) {
       options.tls.key_file = tls.value("key", "");
       options.tls.expected_peer_name = tls.value("peer_name", "");
     }
+    if (config.contains("curve")) {
+      const nlohmann::json& curve = config["curve"];
+      options.curve.server_public_key = curve.value("server_public_key", "");
+      options.curve.server_secret_key = curve.value("server_secret_key", "");
+      options.curve.client_public_key = curve.value("client_public_key", "");
+      options.curve.client_secret_key = curve.value("client_secret_key", "");
+      options.curve.allowed_client_keys = curve.value("allowed_client_keys", std::vector<std::string>{});
+      options.curve.heartbeat_timeout_ms = curve.value("heartbeat_timeout_ms", options.curve.heartbeat_timeout_ms);
+    }
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("transport configuration: ") + error.what());
   }

@@ -6,6 +6,12 @@
 //     "cert": "/etc/understudy/host1.pem",
 //     "key": "/etc/understudy/host1.key",
 //     "peer_name": "host2"                 optional pin: the peer's certificate must name it
+//   },
+//   "curve": {                             for zmq+curve:// (Z85 keys)
+//     "server_public_key": ..., "server_secret_key": ...,   the listener's keypair
+//     "allowed_client_keys": [...],                         who may connect to it
+//     "client_public_key": ..., "client_secret_key": ...,   the dialer's keypair
+//     "heartbeat_timeout_ms": 1000
 //   }
 //
 // deploy/make-certs.sh creates such files for a first installation.

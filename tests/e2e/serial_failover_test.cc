@@ -21,7 +21,10 @@ double MillisSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-TEST(SerialFailoverTest, TenKillsNeverShowARepeatOrAGap) {
+// The checkpoint path runs over each secure transport in turn.
+class SerialFailoverTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SerialFailoverTest, TenKillsNeverShowARepeatOrAGap) {
   UNDERSTUDY_REQUIRE_KVM();
   std::mt19937 random(std::random_device{}());
   int cut_transfers = 0;
@@ -30,6 +33,7 @@ TEST(SerialFailoverTest, TenKillsNeverShowARepeatOrAGap) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     bool hold_acks = trial % 2 == 1;
     AgentPairOptions options;
+    options.transport = GetParam();
     options.guest = {.pages = 64, .every = 500};
     if (hold_acks) options.ack_delay_ms = 120;  // keeps checkpoints in flight at any moment
     auto pair = AgentPair::Start(options, "failover");
@@ -89,10 +93,15 @@ TEST(SerialFailoverTest, TenKillsNeverShowARepeatOrAGap) {
     std::fflush(stdout);
   }
   std::sort(failover_ms.begin(), failover_ms.end());
-  std::printf("kill -> first new output: median %.0f ms, max %.0f ms; %d of 10 kills cut a checkpoint transfer\n",
-              failover_ms[failover_ms.size() / 2], failover_ms.back(), cut_transfers);
+  std::printf("%s: kill -> first new output: median %.0f ms, max %.0f ms; %d of 10 kills cut a checkpoint transfer\n",
+              GetParam().c_str(), failover_ms[failover_ms.size() / 2], failover_ms.back(), cut_transfers);
   EXPECT_GE(cut_transfers, 3) << "too few kills landed inside a checkpoint transfer to prove anything";
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, SerialFailoverTest, ::testing::Values("tls", "zmq+curve"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "tls" ? std::string("Tls") : std::string("ZmqCurve");
+                         });
 
 }  // namespace
 }  // namespace understudy::testing

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "control/control_server.h"
+#include "transport/zmq_channel.h"
 
 namespace understudy::testing {
 
@@ -64,6 +65,16 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                                {"peer_name", "primary"}};
     primary_channel["tls"] = {{"ca", pki + "/ca.pem"}, {"cert", pki + "/primary.pem"}, {"key", pki + "/primary.key"},
                               {"peer_name", "secondary"}};
+  } else if (options.transport == "zmq+curve") {
+    UNDERSTUDY_ASSIGN_OR_RETURN(transport::ZmqCurveKeyPair server, transport::GenerateZmqCurveKeyPair());
+    UNDERSTUDY_ASSIGN_OR_RETURN(transport::ZmqCurveKeyPair client, transport::GenerateZmqCurveKeyPair());
+    secondary_config["listen"] = "zmq+curve://127.0.0.1:0";
+    secondary_config["curve"] = {{"server_public_key", server.public_key},
+                                 {"server_secret_key", server.secret_key},
+                                 {"allowed_client_keys", {client.public_key}}};
+    primary_channel["curve"] = {{"server_public_key", server.public_key},
+                                {"client_public_key", client.public_key},
+                                {"client_secret_key", client.secret_key}};
   } else if (options.transport == "tcp") {
     secondary_config["listen"] = "tcp://127.0.0.1:0";
     secondary_config["insecure"] = true;

@@ -21,8 +21,8 @@
 namespace understudy::testing {
 
 struct AgentPairOptions {
-  // The checkpoint channel: "tls" (the default, certificates from deploy/make-certs.sh) or
-  // "tcp" (insecure).
+  // The checkpoint channel: "tls" (the default, certificates from deploy/make-certs.sh),
+  // "zmq+curve" (fresh CURVE keypairs) or "tcp" (insecure).
   std::string transport = "tls";
   // "etcd" (a real etcd started for the pair) or "none".
   std::string arbiter = "etcd";
