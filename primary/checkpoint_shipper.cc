@@ -70,7 +70,9 @@ ShipperStats CheckpointShipper::stats() const {
 Status CheckpointShipper::SendControl(const std::string& message) {
   std::unique_lock<std::mutex> lock(send_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return Status::Ok();  // a checkpoint is going out: that is traffic too
-  return channel_->Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::AfterMillis(1000));
+  // The same budget as a checkpoint: a control message that gives up mid-way breaks the
+  // channel for everything after it.
+  return channel_->Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::After(kSendBudget));
 }
 
 void CheckpointShipper::GoUnprotected() {
@@ -116,6 +118,7 @@ void CheckpointShipper::ShipLoop() {
       unprotected = stats_.unprotected;
     }
     Status shipped = unprotected ? console_output_.Release(capture.epoch, released_console_) : Ship(capture);
+    if (options_.recycle_page_buffer) options_.recycle_page_buffer(std::move(capture.page_bytes));
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.pop_front();

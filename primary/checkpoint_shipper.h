@@ -48,6 +48,10 @@ struct ShipperOptions {
   std::function<void()> on_peer_message;
   // Called (on the ack thread) with the secondary's hello.
   std::function<void(const replication::Hello&)> on_hello;
+  // Receives each capture's page buffer once shipped, so the next capture can reuse memory
+  // that is already allocated and faulted in (a fresh buffer per epoch costs page faults
+  // inside the VM's pause).
+  std::function<void(std::vector<std::byte>&&)> recycle_page_buffer;
 };
 
 struct ShipperStats {

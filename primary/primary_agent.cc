@@ -85,6 +85,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     agent_.shipper_->Submit(std::move(current_));
     current_ = EpochCapture{};
     current_.epoch = next;
+    current_.page_bytes = agent_.TakePageBuffer();
   }
 
   PrimaryAgent& agent_;
@@ -94,6 +95,18 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
 };
 
 PrimaryAgent::PrimaryAgent(PrimaryConfig config) : config_(std::move(config)) {}
+
+std::vector<std::byte> PrimaryAgent::TakePageBuffer() {
+  std::lock_guard<std::mutex> lock(page_buffers_mutex_);
+  if (page_buffers_.empty()) return {};
+  // The largest one: the next epoch is likely as dirty as the recent ones.
+  auto largest = std::max_element(page_buffers_.begin(), page_buffers_.end(),
+                                  [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
+  std::vector<std::byte> buffer = std::move(*largest);
+  page_buffers_.erase(largest);
+  buffer.clear();  // keeps the capacity, and the memory stays faulted in
+  return buffer;
+}
 
 PrimaryAgent::~PrimaryAgent() {
   RequestStop();
@@ -280,6 +293,10 @@ Status PrimaryAgent::ProtectLoop() {
   UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
   ShipperOptions shipper_options;
   shipper_options.on_peer_message = [this] { monitor_->HeardOnChannel(); };
+  shipper_options.recycle_page_buffer = [this](std::vector<std::byte>&& buffer) {
+    std::lock_guard<std::mutex> lock(page_buffers_mutex_);
+    if (page_buffers_.size() < config_.max_in_flight + 1) page_buffers_.push_back(std::move(buffer));
+  };
   shipper_options.on_hello = [this](const replication::Hello& hello) {
     Log("primary", "secondary '" + hello.name + "' heartbeats from " + hello.heartbeat_address);
     monitor_->SetPeerUdpAddress(hello.heartbeat_address);

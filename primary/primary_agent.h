@@ -83,6 +83,11 @@ class PrimaryAgent {
   std::thread heartbeat_thread_;
   std::thread failover_thread_;
 
+  // Page buffers of shipped captures, for the next ones (see ShipperOptions).
+  std::mutex page_buffers_mutex_;
+  std::vector<std::vector<std::byte>> page_buffers_;  // guarded by page_buffers_mutex_
+  std::vector<std::byte> TakePageBuffer();
+
   mutable std::mutex status_mutex_;
   // Protected by status_mutex_:
   State state_ = State::kStarting;

@@ -58,6 +58,12 @@ Status SecondaryAgent::Run() {
                                        {"promote", [this](const json&) -> Result<json> {
                                           RequestPromotion();
                                           return json{{"promotion", "requested"}};
+                                        }},
+                                       {"test_hold_acks", [this](const json& request) -> Result<json> {
+                                          bool hold = request.value("hold", true);
+                                          Log("secondary", std::string("TEST ONLY: acks ") + (hold ? "held" : "released"));
+                                          TEST_HoldAcks(hold);
+                                          return json{{"hold_acks", hold}};
                                         }}}));
     UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener,
@@ -170,7 +176,7 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
     while (serving.load()) {
       std::this_thread::sleep_for(config_.failover.monitor.interval);
       std::unique_lock<std::mutex> lock(send_mutex_, std::try_to_lock);
-      if (lock.owns_lock()) (void)channel.Send(std::as_bytes(std::span(heartbeat.data(), heartbeat.size())), Deadline::AfterMillis(200));
+      if (lock.owns_lock()) (void)channel.Send(std::as_bytes(std::span(heartbeat.data(), heartbeat.size())), Deadline::AfterMillis(5000));
     }
   });
   auto stop_heartbeats = [&] {
@@ -268,6 +274,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
     committed_epoch_ = epoch;
   }
   if (config_.test_ack_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.test_ack_delay_ms));
+  while (test_hold_acks_.load() && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return reply(replication::EncodeAck(epoch));
 }
 

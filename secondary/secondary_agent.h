@@ -64,6 +64,8 @@ class SecondaryAgent {
   Status Run();
   void RequestStop() { stop_requested_.store(true); }
   void RequestPromotion() { promotion_requested_.store(true); }
+  // TEST ONLY: stop acknowledging (while staying alive and heartbeating) until released.
+  void TEST_HoldAcks(bool hold) { test_hold_acks_.store(hold); }
 
   nlohmann::json StatusJson() const;
 
@@ -91,6 +93,7 @@ class SecondaryAgent {
   std::mutex send_mutex_;  // replies and heartbeats share the channel
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> promotion_requested_{false};
+  std::atomic<bool> test_hold_acks_{false};
 
   // Owned by the Run() thread:
   std::optional<qemu::VmDefinition> definition_;

@@ -36,6 +36,9 @@ class Channel {
   virtual ~Channel() = default;
 
   // Sends the concatenation of `parts` as one message. kBroken if the connection is gone.
+  // A Send that fails once it has started (deadline, broken peer) may have put part of a
+  // message on the wire: the channel is then unusable for sending, and every later Send
+  // returns kBroken rather than corrupt the stream.
   virtual Status Send(std::span<const MessagePart> parts, Deadline deadline) = 0;
   Status Send(MessagePart message, Deadline deadline) { return Send(std::span<const MessagePart>(&message, 1), deadline); }
 

@@ -84,6 +84,7 @@ Status TcpChannel::Send(std::span<const MessagePart> parts, Deadline deadline) {
   if (total > options_.max_message_bytes || total > kLengthMask) {
     return Status::InvalidArgument("message of " + std::to_string(total) + " bytes exceeds the channel's limit");
   }
+  if (send_failed_) return Status::Broken("an earlier send to " + peer_ + " stopped mid-message");
   std::byte header[4];
   StoreLittleEndian<uint32_t>(header, static_cast<uint32_t>(total));
   UNDERSTUDY_RETURN_IF_ERROR(SetNonBlocking(socket_.get()));
@@ -103,9 +104,12 @@ Status TcpChannel::Send(std::span<const MessagePart> parts, Deadline deadline) {
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        UNDERSTUDY_RETURN_IF_ERROR(WaitForFd(socket_.get(), /*for_write=*/true, deadline).WithContext("sending to " + peer_));
-        continue;
+        Status writable = WaitForFd(socket_.get(), /*for_write=*/true, deadline);
+        if (writable.ok()) continue;
+        send_failed_ = first > 0 || pending[0].iov_len != sizeof(header);
+        return writable.WithContext("sending to " + peer_);
       }
+      send_failed_ = true;
       if (errno == EPIPE || errno == ECONNRESET) return Status::Broken("connection to " + peer_ + " broke: " + std::strerror(errno));
       return Status::FromErrno("sending to " + peer_, errno);
     }

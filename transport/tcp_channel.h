@@ -30,6 +30,7 @@ class TcpChannel : public Channel {
   std::string peer_;
   ChannelOptions options_;
   bool closed_by_peer_ = false;
+  bool send_failed_ = false;  // a Send stopped mid-message: the outgoing stream is unusable
 };
 
 // A TCP listening socket. Wrapping transports (TLS) take raw accepted sockets from it.

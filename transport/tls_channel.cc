@@ -150,6 +150,17 @@ class TlsChannel : public Channel {
   }
 
   Status Send(std::span<const MessagePart> parts, Deadline deadline) override {
+    if (send_failed_) return Status::Broken("an earlier send to " + identity_ + " stopped mid-message");
+    // OpenSSL holds a record it could not flush and expects the very same write again; a
+    // different message after a failed one would be spliced onto it. So any failure ends
+    // sending on this channel.
+    Status sent = SendFrame(parts, deadline);
+    if (!sent.ok()) send_failed_ = true;
+    return sent;
+  }
+  using Channel::Send;
+
+  Status SendFrame(std::span<const MessagePart> parts, Deadline deadline) {
     size_t total = 0;
     for (const MessagePart& part : parts) total += part.size();
     if (total > options_.max_message_bytes || total > kLengthMask) {
@@ -168,7 +179,6 @@ class TlsChannel : public Channel {
     }
     return WriteBytes(std::as_bytes(std::span(pending.data(), pending.size())), deadline);
   }
-  using Channel::Send;
 
   Status Receive(std::vector<std::byte>& message, Deadline deadline) override {
     if (closed_by_peer_) return Status::PeerClosed(identity_ + " closed the channel");
@@ -189,6 +199,7 @@ class TlsChannel : public Channel {
   }
 
   Status Close(Deadline deadline) override {
+    if (send_failed_) return Status::Broken("cannot say goodbye after a failed send");
     std::byte header[4];
     StoreLittleEndian<uint32_t>(header, kEndOfStream);
     return WriteBytes(header, deadline);
@@ -233,6 +244,7 @@ class TlsChannel : public Channel {
   std::string identity_;
   ChannelOptions options_;
   bool closed_by_peer_ = false;
+  bool send_failed_ = false;  // a send failed: OpenSSL may hold half a record; never send again
 };
 
 // Handshakes on a connected socket; on success the channel, named by the peer's certificate.

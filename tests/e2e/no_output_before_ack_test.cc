@@ -1,6 +1,7 @@
-// Output commit: while the secondary is stalled (SIGSTOP: it stops acking), the observer
-// receives nothing new although the guest keeps printing; once it resumes, the held output
-// appears, in order, with nothing lost.
+// Output commit: while the secondary is stalled — alive and heartbeating, but not
+// acknowledging (a test-only hold; a SIGSTOPped secondary would rightly be declared dead and
+// the primary would go unprotected) — the observer receives nothing new although the guest
+// keeps printing; once acks resume, the held output appears, in order, with nothing lost.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -27,9 +28,10 @@ TEST(NoOutputBeforeAckTest, AStalledSecondaryHoldsAllOutput) {
     transcript.Observe(*line);
   }
 
-  (*pair)->secondary().Signal(SIGSTOP);
-  // What was acknowledged before the stall may still trickle out; let it.
-  while (follower.ReadLine(Deadline::AfterMillis(500)).ok()) {
+  ASSERT_TRUE((*pair)->HoldSecondaryAcks(true).ok());
+  // What was acknowledged before the stall may still trickle out; let it (bounded).
+  Deadline settle = Deadline::AfterMillis(3000);
+  while (!settle.Expired() && follower.ReadLine(Deadline::AfterMillis(500)).ok()) {
   }
   uint64_t released_at_stall = follower.offset();
   Result<nlohmann::json> status = (*pair)->PrimaryStatus();
@@ -44,10 +46,11 @@ TEST(NoOutputBeforeAckTest, AStalledSecondaryHoldsAllOutput) {
   status = (*pair)->PrimaryStatus();
   ASSERT_TRUE(status.ok());
   uint64_t held_after = (*status)["console_held_bytes"].get<uint64_t>();
+  EXPECT_EQ((*status)["state"], "protected") << "a stalled secondary must not make the primary go unprotected";
   EXPECT_GT(held_after, held_at_stall) << "the guest printed nothing during the stall: nothing was proven";
   std::printf("held during a 3 s stall: %llu bytes, none released\n", static_cast<unsigned long long>(held_after));
 
-  (*pair)->secondary().Signal(SIGCONT);
+  ASSERT_TRUE((*pair)->HoldSecondaryAcks(false).ok());
   uint64_t target = released_at_stall + held_after;
   while (follower.offset() < target) {
     Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(10000));

@@ -140,6 +140,12 @@ Status AgentPair::WaitForPrimaryState(const std::string& state, Deadline deadlin
   return WaitForState(dir_.path() + "/primary/control.sock", state, deadline);
 }
 
+Status AgentPair::HoldSecondaryAcks(bool hold) const {
+  return control::CallControl(dir_.path() + "/secondary/control.sock", {{"command", "test_hold_acks"}, {"hold", hold}},
+                              Deadline::AfterMillis(2000))
+      .status();
+}
+
 void AgentPair::KillPrimary() {
   if (primary_qemu_pid_ && *primary_qemu_pid_ > 0) ::kill(*primary_qemu_pid_, SIGKILL);
   if (primary_) primary_->Kill();

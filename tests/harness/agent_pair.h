@@ -44,6 +44,9 @@ class AgentPair {
   Status WaitForSecondaryState(const std::string& state, Deadline deadline) const;
   Status WaitForPrimaryState(const std::string& state, Deadline deadline) const;
 
+  // TEST ONLY: the secondary stops (or resumes) acknowledging while staying alive.
+  Status HoldSecondaryAcks(bool hold) const;
+
   // SIGKILL the primary's QEMU and the primary agent, as a host failure would.
   void KillPrimary();
   ChildProcess& primary() { return *primary_; }
