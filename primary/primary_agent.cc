@@ -225,7 +225,7 @@ void PrimaryAgent::FailoverLoop() {
       Log("primary", "running unprotected: the secondary is gone and this host owns the VM");
     } else if (outcome == PairEvent::kRecordLost) {
       shipper_->Fence();
-      Result<json> stopped = qemu_->qmp().Execute("stop", Deadline::AfterMillis(2000));
+      Result<json> stopped = qmp().Execute("stop", Deadline::AfterMillis(2000));
       Log("primary", "fenced: another host owns the VM; guest stopped (" +
                          (stopped.ok() ? std::string("ok") : stopped.status().ToString()) + ")");
     } else {
@@ -258,8 +258,41 @@ void PrimaryAgent::SerialLoop() {
   }
 }
 
+qemu::QmpClient& PrimaryAgent::qmp() { return qemu_ ? qemu_->qmp() : *attached_qmp_; }
+
+Status PrimaryAgent::Attach() {
+  // QEMU already runs (started by someone else with a QMP and a serial socket); it must be
+  // the machine config_.vm describes, since the standby is built from that definition.
+  const AttachConfig& attach = *config_.attach;
+  Result<std::unique_ptr<qemu::QmpClient>> qmp = qemu::QmpClient::Connect(attach.qmp_socket, Deadline::AfterMillis(5000));
+  if (!qmp.ok()) return qmp.status().WithContext("attaching to QEMU");
+  attached_qmp_ = std::move(*qmp);
+  Result<json> status = attached_qmp_->Execute("query-status", Deadline::AfterMillis(5000));
+  if (!status.ok()) return status.status().WithContext("attaching to QEMU");
+  Log("primary", "attached to a running QEMU " + attached_qmp_->qemu_version() + " (" +
+                     status->value("status", "?") + ") for VM '" + config_.vm.name + "'");
+  UNDERSTUDY_ASSIGN_OR_RETURN(serial_, ConnectUnixSocket(attach.serial_socket, Deadline::AfterMillis(5000)));
+  serial_thread_ = std::thread([this] { SerialLoop(); });
+  if (status->value("running", false)) return Status::Ok();  // already up: protect it now
+  Result<json> resumed = attached_qmp_->Execute("cont", Deadline::AfterMillis(5000));
+  if (!resumed.ok()) return resumed.status().WithContext("starting the attached guest");
+  return WaitForBoot();
+}
+
+Status PrimaryAgent::WaitForBoot() {
+  // Protect the VM once it is up: the first checkpoint of a booting guest is needlessly big.
+  Deadline boot = Deadline::AfterMillis(config_.boot_timeout_ms);
+  while (console_output_.produced_offset() == 0) {
+    if (stop_requested_.load()) return Status::Ok();
+    if (boot.Expired()) return Status::DeadlineExceeded("the guest printed nothing within the boot timeout");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Status::Ok();
+}
+
 Status PrimaryAgent::Start() {
   ::mkdir(config_.runtime_dir.c_str(), 0700);
+  if (config_.attach) return Attach();
   qemu::VmDefinition vm = config_.vm;
   vm.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
   vm.serial.path = config_.runtime_dir + "/serial.sock";
@@ -273,15 +306,7 @@ Status PrimaryAgent::Start() {
   serial_thread_ = std::thread([this] { SerialLoop(); });
   Result<json> resumed = qemu_->qmp().Execute("cont", Deadline::AfterMillis(5000));
   if (!resumed.ok()) return resumed.status().WithContext("starting the guest");
-
-  // Protect the VM once it is up: the first checkpoint of a booting guest is needlessly big.
-  Deadline boot = Deadline::AfterMillis(config_.boot_timeout_ms);
-  while (console_output_.produced_offset() == 0) {
-    if (stop_requested_.load()) return Status::Ok();
-    if (boot.Expired()) return Status::DeadlineExceeded("the guest printed nothing within the boot timeout");
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return Status::Ok();
+  return WaitForBoot();
 }
 
 Status PrimaryAgent::ProtectLoop() {
@@ -323,7 +348,7 @@ Status PrimaryAgent::ProtectLoop() {
   if (stop_requested_.load()) peer_->RequestStop();
 
   SetState(State::kRunning);
-  UNDERSTUDY_RETURN_IF_ERROR(StartColoMigration(qemu_->qmp(), theirs.get(),
+  UNDERSTUDY_RETURN_IF_ERROR(StartColoMigration(qmp(), theirs.get(),
                                                 std::chrono::milliseconds(config_.checkpoint_interval_ms),
                                                 Deadline::AfterMillis(10000)));
   theirs.reset();

@@ -53,6 +53,9 @@ class PrimaryAgent {
   class StreamConsumer;
 
   Status Start();
+  Status Attach();
+  Status WaitForBoot();
+  qemu::QmpClient& qmp();  // of the launched or the attached QEMU
   Status ClaimOwnership();
   Status ProtectLoop();
   Status WaitForRoomOrStall(Deadline deadline);
@@ -69,7 +72,8 @@ class PrimaryAgent {
   const PrimaryConfig config_;
   std::atomic<bool> stop_requested_{false};
 
-  std::unique_ptr<qemu::QemuProcess> qemu_;
+  std::unique_ptr<qemu::QemuProcess> qemu_;         // when this agent launched QEMU
+  std::unique_ptr<qemu::QmpClient> attached_qmp_;   // when it attached to a running one
   UniqueFd serial_;
   std::mutex serial_mutex_;  // one reader of serial_ at a time (serial thread vs. drain)
   std::thread serial_thread_;

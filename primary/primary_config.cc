@@ -21,6 +21,10 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     config.max_in_flight = json.value("max_in_flight", config.max_in_flight);
     config.boot_timeout_ms = json.value("boot_timeout_ms", config.boot_timeout_ms);
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
+    if (json.contains("attach")) {
+      config.attach = AttachConfig{json["attach"].at("qmp").get<std::string>(),
+                                   json["attach"].at("serial").get<std::string>()};
+    }
     if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
       config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();
     }

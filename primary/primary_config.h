@@ -11,8 +11,12 @@
 //     "runtime_dir": "/run/understudy/vm1",          sockets and QEMU's log
 //     "boot_timeout_ms": 60000,                      wait this long for the guest's first
 //                                                    console output before protecting it
-//     "qemu_binary": "qemu-system-x86_64"
-//   }
+//     "qemu_binary": "qemu-system-x86_64",
+//     "attach": {"qmp": "/run/vm1/qmp.sock",        optional: protect a QEMU that already
+//                "serial": "/run/vm1/serial.sock"}  runs instead of launching one; it must
+//   }                                                match "vm" and expose both sockets as
+//                                                    servers (-qmp unix:...,server=on and
+//                                                    -chardev socket,...,server=on for COM1)
 //
 // The agent sets the VM's serial backend itself (a socket in runtime_dir it reads from).
 #ifndef UNDERSTUDY_PRIMARY_PRIMARY_CONFIG_H_
@@ -30,6 +34,11 @@
 
 namespace understudy::primary {
 
+struct AttachConfig {
+  std::string qmp_socket;
+  std::string serial_socket;
+};
+
 struct PrimaryConfig {
   qemu::VmDefinition vm;
   std::string secondary_uri;
@@ -39,6 +48,7 @@ struct PrimaryConfig {
   std::string runtime_dir;
   uint32_t boot_timeout_ms = 60000;
   std::string qemu_binary = "qemu-system-x86_64";
+  std::optional<AttachConfig> attach;
   failover::FailoverConfig failover;  // "name", "failover": see failover/failover_config.h
   std::optional<uint64_t> test_corrupt_epoch;  // "test_only": {"corrupt_epoch": N}
 

@@ -108,6 +108,9 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                          {"runtime_dir", root + "/primary"},
                          {"checkpoint_interval_ms", options.checkpoint_interval_ms},
                          {"max_in_flight", options.max_in_flight}});
+  if (!options.attach_qmp_socket.empty()) {
+    primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};
+  }
   if (options.corrupt_epoch) primary_config["test_only"] = {{"corrupt_epoch", *options.corrupt_epoch}};
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(root + "/primary.json", primary_config.dump(2)));
   UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess primary,

@@ -15,6 +15,9 @@ namespace understudy::testing {
 
 class CounterTranscript {
  public:
+  // For an observer that joined late: the next line must be `next_number`.
+  void ExpectNext(uint64_t next_number) { last_number_ = next_number - 1; }
+
   // Records one observed line. Returns false (and keeps the first violation) if the line is
   // not the number that must come next.
   bool Observe(const std::string& line);
