@@ -28,8 +28,9 @@
 // filters: checkpoints are then purely periodic. URI is tcp:127.0.0.1:PORT (as deployed) and,
 // to take TCP's Nagle/delayed-ACK stalls out of the comparison, unix:PATH.
 //
-// Understudy: the real agents as processes (bench_agent_pair.h); the bench watches the
-// primary QEMU through a second QMP monitor added to the VM definition.
+// Understudy: the real agents as processes (tests/harness/agent_pair.h, plain TCP, no
+// arbiter); the bench watches the primary QEMU through a second QMP monitor passed as the
+// primary's host-local QEMU arguments.
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -43,7 +44,7 @@
 #include <sstream>
 #include <thread>
 
-#include "bench/bench_agent_pair.h"
+#include "tests/harness/agent_pair.h"
 #include "bench/bench_util.h"
 #include "qemu/qmp_client.h"
 #include "tests/harness/test_guest.h"
@@ -276,15 +277,24 @@ Result<RunResult> RunQemuColo(const Row& row, const std::string& transport, cons
 }
 
 Result<RunResult> RunUnderstudy(const Row& row, const Settings& settings) {
-  BenchAgentPairOptions options;
+  // The bench watches the primary QEMU through a monitor of its own: host-local arguments of
+  // the primary only, so the standby never opens it. Plain TCP and no arbiter, like QEMU COLO.
+  UNDERSTUDY_ASSIGN_OR_RETURN(testing::ScratchDir monitor_dir, testing::ScratchDir::Create("ub-pb-monitor"));
+  const std::string monitor_path = monitor_dir.path() + "/qmp.sock";
+  testing::AgentPairOptions options;
+  options.transport = "tcp";
+  options.arbiter = "none";
   options.guest = GuestFor(row.pages, settings);
   options.checkpoint_interval_ms = row.interval_ms;
-  options.extra_qemu_args = kTraceArgs;
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<BenchAgentPair> pair, BenchAgentPair::Start(options, "pb"));
+  options.primary_qemu_args = {"-qmp", "unix:" + monitor_path + ",server=on,wait=off"};
+  options.primary_qemu_args.insert(options.primary_qemu_args.end(), kTraceArgs.begin(), kTraceArgs.end());
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::AgentPair> pair, testing::AgentPair::Start(options, "pb"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<qemu::QmpClient> monitor,
+                              qemu::QmpClient::Connect(monitor_path, Deadline::AfterMillis(10000)));
   RunResult result;
   result.system = "Understudy";
   Result<std::vector<Pause>> pauses =
-      CollectPauses(pair->monitor(), settings.warmup, settings.checkpoints, Deadline::AfterMillis(120000));
+      CollectPauses(*monitor, settings.warmup, settings.checkpoints, Deadline::AfterMillis(120000));
   if (!pauses.ok()) {
     return pauses.status().WithContext("primary log:\n" + pair->PrimaryLog() + "\nsecondary log:\n" + pair->SecondaryLog());
   }

@@ -300,6 +300,7 @@ Status PrimaryAgent::Start() {
   launch.qemu_binary = config_.qemu_binary;
   launch.runtime_dir = config_.runtime_dir;
   launch.start_paused = true;  // attach the console before the first byte
+  launch.extra_args = config_.qemu_extra_args;
   UNDERSTUDY_ASSIGN_OR_RETURN(qemu_, qemu::QemuProcess::Launch(vm, launch));
   Log("primary", "QEMU started (pid " + std::to_string(qemu_->pid()) + ") for VM '" + vm.name + "'");
   UNDERSTUDY_ASSIGN_OR_RETURN(serial_, ConnectUnixSocket(vm.serial.path, Deadline::AfterMillis(5000)));

@@ -12,6 +12,7 @@
 //     "boot_timeout_ms": 60000,                      wait this long for the guest's first
 //                                                    console output before protecting it
 //     "qemu_binary": "qemu-system-x86_64",
+//     "qemu_extra_args": ["-trace", "..."],          this host's QEMU only, never shipped
 //     "attach": {"qmp": "/run/vm1/qmp.sock",        optional: protect a QEMU that already
 //                "serial": "/run/vm1/serial.sock"}  runs instead of launching one; it must
 //   }                                                match "vm" and expose both sockets as
@@ -26,6 +27,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "transport/channel.h"
@@ -48,6 +50,9 @@ struct PrimaryConfig {
   std::string runtime_dir;
   uint32_t boot_timeout_ms = 60000;
   std::string qemu_binary = "qemu-system-x86_64";
+  // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
+  // vm.extra_args never shipped to the secondary.
+  std::vector<std::string> qemu_extra_args;
   std::optional<AttachConfig> attach;
   failover::FailoverConfig failover;  // "name", "failover": see failover/failover_config.h
   std::optional<uint64_t> test_corrupt_epoch;  // "test_only": {"corrupt_epoch": N}

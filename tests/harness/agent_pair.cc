@@ -108,6 +108,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                          {"runtime_dir", root + "/primary"},
                          {"checkpoint_interval_ms", options.checkpoint_interval_ms},
                          {"max_in_flight", options.max_in_flight}});
+  if (!options.primary_qemu_args.empty()) primary_config["qemu_extra_args"] = options.primary_qemu_args;
   if (!options.attach_qmp_socket.empty()) {
     primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};
   }
@@ -159,6 +160,7 @@ console::ConsoleFollower AgentPair::Follower() const {
 }
 
 std::string AgentPair::PrimaryLog() const { return ReadFile(dir_.path() + "/primary.log"); }
+std::string AgentPair::PrimaryQemuLog() const { return ReadFile(dir_.path() + "/primary/qemu.log"); }
 std::string AgentPair::SecondaryLog() const { return ReadFile(dir_.path() + "/secondary.log"); }
 
 }  // namespace understudy::testing

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/child_process.h"
 #include "common/result.h"
@@ -35,6 +36,8 @@ struct AgentPairOptions {
   // launching one (its QEMU is then the caller's to kill).
   std::string attach_qmp_socket;
   std::string attach_serial_socket;
+  // Extra arguments for the primary's QEMU only (a benchmark's own `-qmp` monitor, `-trace`).
+  std::vector<std::string> primary_qemu_args;
 };
 
 class AgentPair {
@@ -60,6 +63,10 @@ class AgentPair {
   console::ConsoleFollower Follower() const;
 
   std::string PrimaryLog() const;
+  // What the primary's QEMU wrote to stdout and stderr.
+  std::string PrimaryQemuLog() const;
+  // The pair's scratch directory (sockets a caller added live here too).
+  const std::string& directory() const { return dir_.path(); }
   std::string SecondaryLog() const;
 
  private:
