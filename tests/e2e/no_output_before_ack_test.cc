@@ -31,7 +31,10 @@ TEST(NoOutputBeforeAckTest, AStalledSecondaryHoldsAllOutput) {
   ASSERT_TRUE((*pair)->HoldSecondaryAcks(true).ok());
   // What was acknowledged before the stall may still trickle out; let it (bounded).
   Deadline settle = Deadline::AfterMillis(3000);
-  while (!settle.Expired() && follower.ReadLine(Deadline::AfterMillis(500)).ok()) {
+  while (!settle.Expired()) {
+    Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(500));
+    if (!line.ok()) break;
+    transcript.Observe(*line);
   }
   uint64_t released_at_stall = follower.offset();
   Result<nlohmann::json> status = (*pair)->PrimaryStatus();
