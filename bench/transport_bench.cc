@@ -490,7 +490,7 @@ int Run(const Options& options) {
              SecondsSince(run_start)) +
       "Throughput: one Send per batch, each 4 KiB page its own MessagePart, from a 64 MiB page pool; sender and "
       "receiver on separate threads of one process; time = first Send to arrival of the last batch; MB = 10^6 bytes; "
-      "median of the repetitions. \"vs memcpy\" = transport MB/s over single-thread memcpy MB/s of the same pool in "
+      "median of the repetitions; MB moved = over all repetitions. \"vs memcpy\" = transport MB/s over single-thread memcpy MB/s of the same pool in "
       "4 KiB pieces. AEAD rows: one thread sealing the pool in 16 KiB records (TLS 1.3 negotiates "
       "TLS_AES_256_GCM_SHA384 here by default). CPU ns/B = the sending or receiving thread's CPU time (user + "
       "system, including the loopback delivery the kernel runs on the sender's behalf) per byte moved; for zmq+curve "
