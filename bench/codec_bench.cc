@@ -443,7 +443,7 @@ int Run(const Options& options) {
     add_speed("parse: checkpoints part", stream_bytes - static_cast<double>(times->precopy_chunk_bytes),
               memcpy_after_precopy, times->parse_seconds - times->parse_precopy_seconds);
     CaptureTimes capture = MeasureCapture(stream, options.repetitions);
-    add_speed("capture: new EpochCapture per epoch (agent today)", checkpoint_bytes, memcpy_checkpoints,
+    add_speed("capture: fresh buffer per epoch (agent before 02:00)", checkpoint_bytes, memcpy_checkpoints,
               capture.fresh_seconds);
     add_speed("capture: one reused, pre-touched buffer", checkpoint_bytes, memcpy_checkpoints, capture.reused_seconds);
     add_speed("encode (stage+encode+serialize+commit)", checkpoint_bytes, memcpy_checkpoints, times->encode_seconds);
