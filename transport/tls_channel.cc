@@ -70,12 +70,6 @@ Result<SslCtxPtr> MakeContext(const TlsOptions& tls, bool server) {
   SSL_CTX* raw = context.get();
   SSL_CTX_set_min_proto_version(raw, TLS1_3_VERSION);
   SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  // AES-128-GCM first: as safe here as AES-256 and 7-14% cheaper per byte (bench/RESULTS.md).
-  SSL_CTX_set_ciphersuites(raw, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
-  // Read whole records in one read(2) instead of header, then body: fewer system calls per
-  // small message (Drive only waits on the socket when OpenSSL asks for more data).
-  SSL_CTX_set_read_ahead(raw, 1);
-  SSL_CTX_set_default_read_buffer_len(raw, 17 * 1024);
   if (SSL_CTX_load_verify_locations(raw, tls.ca_file.c_str(), nullptr) != 1) {
     return Status::InvalidArgument("cannot load CA " + tls.ca_file + ": " + TakeOpenSslErrors());
   }
@@ -175,17 +169,13 @@ class TlsChannel : public Channel {
     std::string pending;
     AppendLittleEndian<uint32_t>(pending, static_cast<uint32_t>(total));
     for (const MessagePart& part : parts) {
-      // Flush before a part that would overflow the record, so records go out full (16 KiB)
-      // rather than as a full one plus a few stray bytes.
-      if (!pending.empty() && pending.size() + part.size() > kCoalesceBytes) {
-        UNDERSTUDY_RETURN_IF_ERROR(WriteBytes(std::as_bytes(std::span(pending.data(), pending.size())), deadline));
-        pending.clear();
+      if (part.size() <= kCoalesceBytes) {
+        pending.append(reinterpret_cast<const char*>(part.data()), part.size());
+        if (pending.size() < kCoalesceBytes) continue;
       }
-      if (part.size() > kCoalesceBytes) {
-        UNDERSTUDY_RETURN_IF_ERROR(WriteBytes(part, deadline));
-        continue;
-      }
-      pending.append(reinterpret_cast<const char*>(part.data()), part.size());
+      UNDERSTUDY_RETURN_IF_ERROR(WriteBytes(std::as_bytes(std::span(pending.data(), pending.size())), deadline));
+      pending.clear();
+      if (part.size() > kCoalesceBytes) UNDERSTUDY_RETURN_IF_ERROR(WriteBytes(part, deadline));
     }
     return WriteBytes(std::as_bytes(std::span(pending.data(), pending.size())), deadline);
   }
