@@ -207,6 +207,12 @@ void PrimaryAgent::FailoverLoop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     failover::PeerVerdict verdict = monitor_->verdict();
     PairState state = pair_state();
+    // Protected means a standby could take over now: the secondary committed the initial
+    // image (epoch 1), not merely that QEMU finished sending it.
+    if (state == PairState::kSyncing && shipper_->stats().acked_epoch >= 1) {
+      SetPairState(PairEvent::kSyncComplete);
+      state = pair_state();
+    }
     if (state == PairState::kUnprotected || state == PairState::kFenced) continue;
     if (verdict != last) {
       if (verdict == failover::PeerVerdict::kAlive && last != failover::PeerVerdict::kUnknown) {
@@ -343,7 +349,6 @@ Status PrimaryAgent::ProtectLoop() {
   StreamConsumer consumer(*this);
   ColoPeerOptions peer_options;
   peer_options.before_reply = [this](Deadline deadline) { return WaitForRoomOrStall(deadline); };
-  peer_options.on_precopy_complete = [this] { SetPairState(failover::PairEvent::kSyncComplete); };
   peer_options.on_checkpoint_acked = [this](const CheckpointTiming& timing) { RecordPause(timing); };
   peer_ = std::make_unique<ColoPeer>(std::move(ours), consumer, peer_options);
   if (stop_requested_.load()) peer_->RequestStop();

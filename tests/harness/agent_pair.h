@@ -22,9 +22,10 @@
 namespace understudy::testing {
 
 struct AgentPairOptions {
-  // The checkpoint channel: "tls" (the default, certificates from deploy/make-certs.sh),
-  // "zmq+curve" (fresh CURVE keypairs) or "tcp" (insecure).
-  std::string transport = "tls";
+  // The checkpoint channel: "tcp" (insecure; the default while tls:// has an intermittent
+  // framing bug under investigation — see transport/tls_channel.h), "zmq+curve" (fresh CURVE
+  // keypairs) or "tls" (certificates from deploy/make-certs.sh).
+  std::string transport = "tcp";
   // "etcd" (a real etcd started for the pair) or "none".
   std::string arbiter = "etcd";
   CounterGuestOptions guest;
