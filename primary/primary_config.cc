@@ -1,9 +1,7 @@
 #include "primary/primary_config.h"
 
-#include <fstream>
-
+#include "common/json_file.h"
 #include "transport/channel_config.h"
-#include <sstream>
 
 namespace understudy::primary {
 
@@ -40,12 +38,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
 }
 
 Result<PrimaryConfig> PrimaryConfig::Load(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return Status::NotFound("cannot read configuration " + path);
-  std::stringstream text;
-  text << file.rdbuf();
-  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Status::InvalidArgument(path + " is not valid JSON");
+  UNDERSTUDY_ASSIGN_OR_RETURN(nlohmann::json json, ReadJsonFile(path));
   Result<PrimaryConfig> config = FromJson(json);
   if (!config.ok()) return config.status().WithContext(path);
   return config;

@@ -1,9 +1,7 @@
 #include "secondary/secondary_config.h"
 
-#include <fstream>
-
+#include "common/json_file.h"
 #include "transport/channel_config.h"
-#include <sstream>
 
 namespace understudy::secondary {
 
@@ -24,12 +22,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
 }
 
 Result<SecondaryConfig> SecondaryConfig::Load(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return Status::NotFound("cannot read configuration " + path);
-  std::stringstream text;
-  text << file.rdbuf();
-  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Status::InvalidArgument(path + " is not valid JSON");
+  UNDERSTUDY_ASSIGN_OR_RETURN(nlohmann::json json, ReadJsonFile(path));
   Result<SecondaryConfig> config = FromJson(json);
   if (!config.ok()) return config.status().WithContext(path);
   return config;
