@@ -22,6 +22,17 @@ bool IsZeroPage(std::span<const std::byte> page) {
 
 namespace {
 
+// out = a XOR b, a word at a time (one page each; `out` may alias `a`).
+void XorPage(std::span<const std::byte> a, std::span<const std::byte> b, std::span<std::byte> out) {
+  for (size_t i = 0; i < kPageBytes; i += 8) {
+    uint64_t x, y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    x ^= y;
+    std::memcpy(out.data() + i, &x, 8);
+  }
+}
+
 // LZ4 of `input` into `scratch`; returns the compressed size, or 0 when it does not shrink.
 size_t Compress(std::span<const std::byte> input, std::array<char, LZ4_COMPRESSBOUND(kPageBytes)>& scratch) {
   int size = LZ4_compress_default(reinterpret_cast<const char*>(input.data()), scratch.data(),
@@ -43,13 +54,7 @@ EncodedPage EncodePage(uint64_t offset, std::span<const std::byte> page, std::sp
   size_t best = kPageBytes;
   if (options.compress && options.delta && previous.size() == kPageBytes) {
     alignas(8) std::array<std::byte, kPageBytes> xored;
-    for (size_t i = 0; i < kPageBytes; i += 8) {
-      uint64_t a, b;
-      std::memcpy(&a, page.data() + i, 8);
-      std::memcpy(&b, previous.data() + i, 8);
-      a ^= b;
-      std::memcpy(xored.data() + i, &a, 8);
-    }
+    XorPage(page, previous, xored);
     size_t size = Compress(xored, scratch);
     if (size != 0) {
       best = size;
@@ -96,13 +101,7 @@ Status DecodePage(const EncodedPage& encoded, std::span<const std::byte> previou
       if (previous.size() != kPageBytes) {
         return Status::Corruption("xor_lz4 page at offset " + std::to_string(encoded.offset) + " without a base page");
       }
-      for (size_t i = 0; i < kPageBytes; i += 8) {
-        uint64_t a, b;
-        std::memcpy(&a, out.data() + i, 8);
-        std::memcpy(&b, previous.data() + i, 8);
-        a ^= b;
-        std::memcpy(out.data() + i, &a, 8);
-      }
+      XorPage(out, previous, out);
       return Status::Ok();
     }
   }
