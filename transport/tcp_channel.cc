@@ -18,9 +18,6 @@ namespace understudy::transport {
 
 namespace {
 
-constexpr uint32_t kEndOfStream = 1u << 31;
-constexpr uint32_t kLengthMask = kEndOfStream - 1;
-
 std::string Describe(const sockaddr_in& address) {
   char text[INET_ADDRSTRLEN] = {};
   ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
@@ -76,12 +73,12 @@ Result<std::unique_ptr<Channel>> TcpListener::Accept(Deadline deadline) {
 }
 
 TcpChannel::TcpChannel(UniqueFd socket, std::string peer, const ChannelOptions& options)
-    : socket_(std::move(socket)), peer_(std::move(peer)), options_(options) {}
+    : socket_(std::move(socket)), peer_(std::move(peer)), options_(options), frame_(options.max_message_bytes) {}
 
 Status TcpChannel::Send(std::span<const MessagePart> parts, Deadline deadline) {
   size_t total = 0;
   for (const MessagePart& part : parts) total += part.size();
-  if (total > options_.max_message_bytes || total > kLengthMask) {
+  if (total > options_.max_message_bytes || total > kFrameLengthMask) {
     return Status::InvalidArgument("message of " + std::to_string(total) + " bytes exceeds the channel's limit");
   }
   if (send_failed_) return Status::Broken("an earlier send to " + peer_ + " stopped mid-message");
@@ -130,33 +127,28 @@ Status TcpChannel::Send(std::span<const MessagePart> parts, Deadline deadline) {
 
 Status TcpChannel::Receive(std::vector<std::byte>& message, Deadline deadline) {
   if (closed_by_peer_) return Status::PeerClosed(peer_ + " closed the channel");
-  std::byte header[4];
-  Status status = ReadExactly(socket_.get(), header, deadline);
-  if (!status.ok()) {
-    if (status.code() == Status::Code::kPeerClosed) {
-      return Status::Broken("connection from " + peer_ + " ended without a goodbye");
+  while (!frame_.complete()) {
+    Result<size_t> read = ReadSome(socket_.get(), frame_.space(), deadline);
+    if (!read.ok()) {
+      if (read.status().code() == Status::Code::kPeerClosed) {
+        return Status::Broken("connection from " + peer_ + " ended " + (frame_.mid_frame() ? "mid-message" : "without a goodbye"));
+      }
+      // A deadline here keeps what arrived: the next Receive continues the same frame.
+      return read.status().WithContext("receiving from " + peer_);
     }
-    return status.WithContext("receiving from " + peer_);
+    UNDERSTUDY_RETURN_IF_ERROR(frame_.Filled(*read, peer_));
   }
-  uint32_t word = LoadLittleEndian<uint32_t>(header);
-  if (word & kEndOfStream) {
+  if (frame_.end_of_stream()) {
     closed_by_peer_ = true;
     return Status::PeerClosed(peer_ + " closed the channel");
   }
-  uint32_t length = word & kLengthMask;
-  if (length > options_.max_message_bytes) {
-    return Status::Corruption("frame from " + peer_ + " announces " + std::to_string(length) + " bytes, over the " +
-                              std::to_string(options_.max_message_bytes) + "-byte limit");
-  }
-  message.resize(length);
-  status = ReadExactly(socket_.get(), message, deadline);
-  if (status.code() == Status::Code::kPeerClosed) return Status::Broken("connection from " + peer_ + " ended mid-message");
-  return status.WithContext("receiving from " + peer_);
+  frame_.TakeMessage(message);
+  return Status::Ok();
 }
 
 Status TcpChannel::Close(Deadline deadline) {
   std::byte header[4];
-  StoreLittleEndian<uint32_t>(header, kEndOfStream);
+  StoreLittleEndian<uint32_t>(header, kFrameEndOfStream);
   Status status = WriteAll(socket_.get(), header, deadline);
   ::shutdown(socket_.get(), SHUT_WR);
   return status;

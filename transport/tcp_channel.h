@@ -2,8 +2,7 @@
 // only for tests and for hosts joined by a trusted link, and only when configured with
 // `insecure: true`.
 //
-// Framing: each message is a 4-byte little-endian header then the payload. The header's low
-// 31 bits are the payload length; the top bit marks the end-of-stream frame Close() sends.
+// Framing: transport/frame_assembler.h (a length word, then the payload).
 #ifndef UNDERSTUDY_TRANSPORT_TCP_CHANNEL_H_
 #define UNDERSTUDY_TRANSPORT_TCP_CHANNEL_H_
 
@@ -12,6 +11,7 @@
 
 #include "common/unique_fd.h"
 #include "transport/channel.h"
+#include "transport/frame_assembler.h"
 
 namespace understudy::transport {
 
@@ -29,6 +29,7 @@ class TcpChannel : public Channel {
   UniqueFd socket_;
   std::string peer_;
   ChannelOptions options_;
+  FrameAssembler frame_;  // the frame being received, kept across Receive calls
   bool closed_by_peer_ = false;
   bool send_failed_ = false;  // a Send stopped mid-message: the outgoing stream is unusable
 };

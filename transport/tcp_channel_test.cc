@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "transport/channel.h"
+#include "transport/testing/short_deadline_stream.h"
 
 namespace understudy::transport {
 namespace {
@@ -63,6 +64,11 @@ TEST(TcpChannelTest, ScatterGatherMessagesArriveWholeAndInOrder) {
   Status end = pair.server->Receive(message, Deadline::AfterMillis(1000));
   EXPECT_EQ(end.code(), Status::Code::kPeerClosed) << end;
   sender.join();
+}
+
+TEST(TcpChannelTest, ReceiveDeadlinesMidMessageNeverMisalignFrames) {
+  Pair pair = Connect();
+  EXPECT_GT(testing::ExpectFramesSurviveShortReceiveDeadlines(*pair.client, *pair.server), 0);
 }
 
 TEST(TcpChannelTest, DeathWithoutGoodbyeIsBrokenNotClosed) {

@@ -14,14 +14,13 @@
 #include "common/fd_io.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
+#include "transport/frame_assembler.h"
 #include "transport/tcp_channel.h"
 
 namespace understudy::transport {
 
 namespace {
 
-constexpr uint32_t kEndOfStream = 1u << 31;
-constexpr uint32_t kLengthMask = kEndOfStream - 1;
 // Parts up to this size are gathered into one record instead of one SSL_write each.
 constexpr size_t kCoalesceBytes = 16 << 10;
 // A peer gets this long to complete its handshake before it is refused.
@@ -141,7 +140,8 @@ class TlsChannel : public Channel {
         ssl_(std::move(ssl)),
         socket_(std::move(socket)),
         identity_(std::move(identity)),
-        options_(options) {}
+        options_(options),
+        frame_(options.max_message_bytes) {}
 
   ~TlsChannel() override {
     // Best effort: tell the peer's TLS layer we are done (not a Channel goodbye).
@@ -163,7 +163,7 @@ class TlsChannel : public Channel {
   Status SendFrame(std::span<const MessagePart> parts, Deadline deadline) {
     size_t total = 0;
     for (const MessagePart& part : parts) total += part.size();
-    if (total > options_.max_message_bytes || total > kLengthMask) {
+    if (total > options_.max_message_bytes || total > kFrameLengthMask) {
       return Status::InvalidArgument("message of " + std::to_string(total) + " bytes exceeds the channel's limit");
     }
     std::string pending;
@@ -182,26 +182,34 @@ class TlsChannel : public Channel {
 
   Status Receive(std::vector<std::byte>& message, Deadline deadline) override {
     if (closed_by_peer_) return Status::PeerClosed(identity_ + " closed the channel");
-    std::byte header[4];
-    Status status = ReadBytes(header, deadline);
-    if (!status.ok()) return status;
-    uint32_t word = LoadLittleEndian<uint32_t>(header);
-    if (word & kEndOfStream) {
+    while (!frame_.complete()) {
+      std::span<std::byte> space = frame_.space();
+      size_t read = 0;
+      Status status = Drive(
+          ssl_.get(), socket_.get(), deadline, [&] { return SSL_read_ex(ssl_.get(), space.data(), space.size(), &read); },
+          "TLS read", &ssl_mutex_);
+      if (!status.ok()) {
+        if (status.code() == Status::Code::kBroken) {
+          return Status::Broken("connection from " + identity_ + " ended " + (frame_.mid_frame() ? "mid-message" : "without a goodbye") +
+                                " (" + status.message() + ")");
+        }
+        // A deadline here keeps what arrived: the next Receive continues the same frame.
+        return status.WithContext("receiving from " + identity_);
+      }
+      UNDERSTUDY_RETURN_IF_ERROR(frame_.Filled(read, identity_));
+    }
+    if (frame_.end_of_stream()) {
       closed_by_peer_ = true;
       return Status::PeerClosed(identity_ + " closed the channel");
     }
-    uint32_t length = word & kLengthMask;
-    if (length > options_.max_message_bytes) {
-      return Status::Corruption("frame from " + identity_ + " announces " + std::to_string(length) + " bytes, over the limit");
-    }
-    message.resize(length);
-    return ReadBytes(message, deadline);
+    frame_.TakeMessage(message);
+    return Status::Ok();
   }
 
   Status Close(Deadline deadline) override {
     if (send_failed_) return Status::Broken("cannot say goodbye after a failed send");
     std::byte header[4];
-    StoreLittleEndian<uint32_t>(header, kEndOfStream);
+    StoreLittleEndian<uint32_t>(header, kFrameEndOfStream);
     return WriteBytes(header, deadline);
   }
 
@@ -220,29 +228,13 @@ class TlsChannel : public Channel {
     return Status::Ok();
   }
 
-  Status ReadBytes(std::span<std::byte> bytes, Deadline deadline) {
-    while (!bytes.empty()) {
-      size_t read = 0;
-      Status status = Drive(
-          ssl_.get(), socket_.get(), deadline, [&] { return SSL_read_ex(ssl_.get(), bytes.data(), bytes.size(), &read); },
-          "TLS read", &ssl_mutex_);
-      if (!status.ok()) {
-        if (status.code() == Status::Code::kBroken) {
-          return Status::Broken("connection from " + identity_ + " ended without a goodbye (" + status.message() + ")");
-        }
-        return status.WithContext("receiving from " + identity_);
-      }
-      bytes = bytes.subspan(read);
-    }
-    return Status::Ok();
-  }
-
   SslCtxPtr context_;
   SslPtr ssl_;
   std::mutex ssl_mutex_;  // held around each SSL_* call on ssl_, never while waiting
   UniqueFd socket_;
   std::string identity_;
   ChannelOptions options_;
+  FrameAssembler frame_;  // the frame being received, kept across Receive calls
   bool closed_by_peer_ = false;
   bool send_failed_ = false;  // a send failed: OpenSSL may hold half a record; never send again
 };

@@ -4,21 +4,15 @@
 // `expected_peer_name` set, the peer's certificate must also name that host (SAN or CN) —
 // certificate pinning by name. Nothing older than TLS 1.3 is offered or accepted.
 //
-// Framing inside the TLS stream is TcpChannel's: a 4-byte little-endian header (31-bit
-// length, top bit = end of stream) and the payload. Small parts of a scatter-gather message
+// Framing inside the TLS stream is TcpChannel's (transport/frame_assembler.h): a 4-byte
+// length word and the payload; a Receive whose deadline expires mid-message keeps what
+// arrived and the next Receive continues it. Small parts of a scatter-gather message
 // are coalesced into one TLS record; large parts are written straight from the caller's
 // buffer (no copy into one big buffer).
 //
 // A listener refuses peers that fail the handshake — no certificate, a certificate from
 // another CA, an expired one, a name that does not match the pin, plaintext on a TLS port —
 // with one log line naming the peer and the reason, and keeps waiting for a valid peer.
-//
-// KNOWN BUG (2026-11-26): in the end-to-end tests, under load, a receiver occasionally finds a
-// frame header where a checkpoint body begins (the 4-byte header and the first byte of a
-// message went missing or were consumed earlier) — seen a handful of times in ~40 agent pairs,
-// never in tls_channel_test. Sending is serialised by the callers and every SSL_* call by
-// ssl_mutex_; the suspicion is OpenSSL state shared between a write left pending (WANT_WRITE)
-// and a read on the other thread. Until it is understood the end-to-end tests default to tcp://.
 //
 // OpenSSL writes with write(2): the first TLS channel makes the process ignore SIGPIPE
 // (unless it has its own handler), so a dead peer is an error, not a killed agent.

@@ -17,6 +17,7 @@
 #include "common/fd_io.h"
 #include "transport/channel.h"
 #include "transport/tcp_channel.h"
+#include "transport/testing/short_deadline_stream.h"
 #include "transport/testing/test_pki.h"
 
 namespace understudy::transport {
@@ -136,6 +137,19 @@ TEST_F(TlsChannelTest, ScatterGatherRoundTripsFromOneByteTo64MiB) {
   }
   EXPECT_EQ((*server)->Receive(message, Deadline::AfterMillis(1000)).code(), Status::Code::kPeerClosed);
   sender.join();
+}
+
+TEST_F(TlsChannelTest, ReceiveDeadlinesMidMessageNeverMisalignFrames) {
+  std::unique_ptr<Channel> client;
+  std::thread dialer([&] {
+    auto dialed = Dial(Uri(), client_options_, Deadline::AfterMillis(5000));
+    ASSERT_TRUE(dialed.ok()) << dialed.status();
+    client = std::move(*dialed);
+  });
+  auto server = listener_->Accept(Deadline::AfterMillis(5000));
+  dialer.join();
+  ASSERT_TRUE(server.ok() && client) << server.status();
+  EXPECT_GT(testing::ExpectFramesSurviveShortReceiveDeadlines(*client, **server), 0);
 }
 
 TEST_F(TlsChannelTest, DeadlineAndPeerDeathMidMessage) {

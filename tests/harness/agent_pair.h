@@ -22,10 +22,9 @@
 namespace understudy::testing {
 
 struct AgentPairOptions {
-  // The checkpoint channel: "tcp" (insecure; the default while tls:// has an intermittent
-  // framing bug under investigation — see transport/tls_channel.h), "zmq+curve" (fresh CURVE
-  // keypairs) or "tls" (certificates from deploy/make-certs.sh).
-  std::string transport = "tcp";
+  // The checkpoint channel: "tls" (certificates from deploy/make-certs.sh; the default, as in
+  // production), "zmq+curve" (fresh CURVE keypairs) or "tcp" (insecure).
+  std::string transport = "tls";
   // "etcd" (a real etcd started for the pair) or "none".
   std::string arbiter = "etcd";
   CounterGuestOptions guest;
