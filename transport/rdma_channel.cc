@@ -1,10 +1,8 @@
 #include "transport/rdma_channel.h"
 
-#include <arpa/inet.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <infiniband/verbs.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <rdma/rdma_cma.h>
@@ -24,6 +22,7 @@
 
 #include "common/byte_order.h"
 #include "common/fd_io.h"
+#include "transport/socket_address.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
 
@@ -259,35 +258,6 @@ void InitVerbsOnce() {
     int error = ::ibv_fork_init();
     if (error != 0) Log("transport", std::string("ibv_fork_init failed: ") + std::strerror(error));
   });
-}
-
-std::string Describe(const sockaddr* address) {
-  if (address == nullptr) return "unknown";
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-    return std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (address->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-    return "[" + std::string(text) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "address family " + std::to_string(address->sa_family);
-}
-
-Result<sockaddr_in> Resolve(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (error != 0) return Status::NotFound("cannot resolve '" + host + "': " + ::gai_strerror(error));
-  sockaddr_in address = *reinterpret_cast<sockaddr_in*>(found->ai_addr);
-  ::freeaddrinfo(found);
-  address.sin_port = htons(port);
-  return address;
 }
 
 // Checks shared by DialRdma and ListenRdma, cheapest first, so that bad arguments are
@@ -1075,7 +1045,7 @@ Attempt DialOnce(const sockaddr_in& address, const std::string& where, const Cha
 
   RdmaChannel::Geometry geometry{rdma.slot_count, rdma.slot_bytes, peer->slot_count, peer->slot_bytes,
                                  peer->ring_address, peer->ring_rkey};
-  std::string identity = Describe(::rdma_get_peer_addr(verbs->id));
+  std::string identity = DescribeAddress(::rdma_get_peer_addr(verbs->id));
   attempt.channel = std::unique_ptr<Channel>(new RdmaChannel(std::move(verbs), geometry, identity, options, rdma));
   return attempt;
 }
@@ -1098,7 +1068,7 @@ class RdmaListener : public Listener {
         return Status::Broken("the RDMA device under " + address_ + " was removed");
       }
       if (event->type != RDMA_CM_EVENT_CONNECT_REQUEST) continue;
-      std::string peer = Describe(::rdma_get_peer_addr(event->id));
+      std::string peer = DescribeAddress(::rdma_get_peer_addr(event->id));
       Result<std::unique_ptr<Channel>> channel = AcceptOne(*event, peer, deadline);
       if (channel.ok()) return channel;
       Log("transport", "refused RDMA peer " + peer + ": " + channel.status().message());
@@ -1172,7 +1142,7 @@ Result<std::unique_ptr<Channel>> DialRdma(const std::string& host, uint16_t port
                                           Deadline deadline, const RdmaOptions& rdma) {
   std::string where = host + ":" + std::to_string(port);
   UNDERSTUDY_RETURN_IF_ERROR(CheckArguments(options, rdma, where));
-  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, ResolveIpv4(host, port));
   for (;;) {
     Attempt attempt = DialOnce(address, where, options, rdma, deadline);
     if (attempt.channel.ok() || !attempt.nobody_listening || deadline.Expired()) return std::move(attempt.channel);
@@ -1185,7 +1155,7 @@ Result<std::unique_ptr<Listener>> ListenRdma(const std::string& host, uint16_t p
                                              const RdmaOptions& rdma) {
   std::string where = host + ":" + std::to_string(port);
   UNDERSTUDY_RETURN_IF_ERROR(CheckArguments(options, rdma, where));
-  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, ResolveIpv4(host, port));
   UNDERSTUDY_ASSIGN_OR_RETURN(rdma_event_channel * events, CreateEventChannel());
   rdma_cm_id* id = nullptr;
   auto fail = [&](const std::string& what, int error) {
@@ -1198,7 +1168,7 @@ Result<std::unique_ptr<Listener>> ListenRdma(const std::string& host, uint16_t p
     return fail("rdma_bind_addr (is the address on an RDMA-capable interface?)", errno);
   }
   if (::rdma_listen(id, 16) != 0) return fail("rdma_listen", errno);
-  std::string bound = "rdma://" + Describe(::rdma_get_local_addr(id));
+  std::string bound = "rdma://" + DescribeAddress(::rdma_get_local_addr(id));
   return std::unique_ptr<Listener>(new RdmaListener(events, id, bound, options, rdma));
 }
 

@@ -1,7 +1,5 @@
 #include "transport/tcp_channel.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -13,29 +11,11 @@
 
 #include "common/byte_order.h"
 #include "common/fd_io.h"
+#include "transport/socket_address.h"
 
 namespace understudy::transport {
 
 namespace {
-
-std::string Describe(const sockaddr_in& address) {
-  char text[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
-  return std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
-}
-
-Result<sockaddr_in> Resolve(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (error != 0) return Status::NotFound("cannot resolve '" + host + "': " + ::gai_strerror(error));
-  sockaddr_in address = *reinterpret_cast<sockaddr_in*>(found->ai_addr);
-  ::freeaddrinfo(found);
-  address.sin_port = htons(port);
-  return address;
-}
 
 void TuneSocket(int fd) {
   int one = 1;
@@ -49,7 +29,7 @@ std::string DescribePeer(int socket) {
   sockaddr_in peer{};
   socklen_t length = sizeof(peer);
   if (::getpeername(socket, reinterpret_cast<sockaddr*>(&peer), &length) != 0) return "unknown peer";
-  return Describe(peer);
+  return DescribeAddress(reinterpret_cast<const sockaddr*>(&peer));
 }
 
 Result<UniqueFd> TcpListener::AcceptSocket(Deadline deadline) {
@@ -155,7 +135,7 @@ Status TcpChannel::Close(Deadline deadline) {
 }
 
 Result<UniqueFd> ConnectRawTcp(const std::string& host, uint16_t port, Deadline deadline) {
-  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, ResolveIpv4(host, port));
   std::string where = host + ":" + std::to_string(port);
   for (;;) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -185,7 +165,7 @@ Result<std::unique_ptr<Channel>> DialTcp(const std::string& host, uint16_t port,
 }
 
 Result<std::unique_ptr<TcpListener>> ListenTcp(const std::string& host, uint16_t port, const ChannelOptions& options) {
-  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, Resolve(host, port));
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, ResolveIpv4(host, port));
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return Status::FromErrno("socket", errno);
   int one = 1;
@@ -197,7 +177,7 @@ Result<std::unique_ptr<TcpListener>> ListenTcp(const std::string& host, uint16_t
   sockaddr_in bound{};
   socklen_t length = sizeof(bound);
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length);
-  return std::make_unique<TcpListener>(std::move(fd), "tcp://" + Describe(bound), options);
+  return std::make_unique<TcpListener>(std::move(fd), "tcp://" + DescribeAddress(reinterpret_cast<const sockaddr*>(&bound)), options);
 }
 
 }  // namespace understudy::transport

@@ -1,8 +1,6 @@
 #include "transport/zmq_channel.h"
 
-#include <arpa/inet.h>
 #include <linux/sockios.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -25,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/unique_fd.h"
+#include "transport/socket_address.h"
 
 namespace understudy::transport {
 
@@ -209,19 +208,6 @@ Status CheckHeartbeats(const ZmqCurveOptions& curve) {
     return Status::InvalidArgument("heartbeat_interval_ms and heartbeat_timeout_ms must be positive");
   }
   return Status::Ok();
-}
-
-Result<std::string> ResolveIpv4(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  int error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (error != 0) return Status::NotFound("cannot resolve '" + host + "': " + ::gai_strerror(error));
-  char text[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr, text, sizeof(text));
-  ::freeaddrinfo(found);
-  return std::string(text);
 }
 
 // Options every data socket gets, at either end.
@@ -855,7 +841,8 @@ Result<std::unique_ptr<Channel>> DialZmqCurve(const std::string& host, uint16_t 
   UNDERSTUDY_RETURN_IF_ERROR(CheckKeyPair(curve.client_public_key, curve.client_secret_key, "client", &client_public, &client_secret));
   UNDERSTUDY_ASSIGN_OR_RETURN(BinaryKey server_public, DecodeKey(curve.server_public_key, "server_public_key"));
   UNDERSTUDY_RETURN_IF_ERROR(CheckHeartbeats(curve));
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::string ip, ResolveIpv4(host));
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in resolved, ResolveIpv4(host, port));
+  const std::string ip = Ipv4Text(resolved);
   const std::string endpoint = "tcp://" + ip + ":" + std::to_string(port);
   const std::string where = "zmq+curve://" + host + ":" + std::to_string(port);
   auto context = std::make_shared<Context>();
@@ -948,7 +935,8 @@ Result<std::unique_ptr<Listener>> ListenZmqCurve(const std::string& host, uint16
     UNDERSTUDY_ASSIGN_OR_RETURN(BinaryKey binary, DecodeKey(key, "allowed client key '" + key + "'"));
     allowed.insert(binary);
   }
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::string ip, ResolveIpv4(host));
+  UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in resolved, ResolveIpv4(host, port));
+  const std::string ip = Ipv4Text(resolved);
   UNDERSTUDY_ASSIGN_OR_RETURN(std::shared_ptr<ServerCore> core, ServerCore::Start(std::move(allowed)));
   auto listener = std::make_unique<ZmqListener>(std::move(core), server_secret, ip, port, curve, options);
   UNDERSTUDY_RETURN_IF_ERROR(listener->Bind(Deadline::Now()));
