@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -125,6 +126,38 @@ void ChildProcess::Kill() {
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
   wait_status_ = status;
+}
+
+Status RunCommand(const std::vector<std::string>& argv, Deadline deadline) {
+  std::string command;
+  for (const std::string& word : argv) command += (command.empty() ? "" : " ") + word;
+  char log_template[] = "/tmp/understudy-command-XXXXXX";
+  int log_fd = ::mkstemp(log_template);
+  if (log_fd < 0) return Status::FromErrno("mkstemp for '" + command + "'", errno);
+  ::close(log_fd);
+  const std::string log_path = log_template;
+  auto output = [&] {
+    std::ifstream file(log_path);
+    std::stringstream text;
+    text << file.rdbuf();
+    ::unlink(log_path.c_str());
+    std::string printed = text.str();
+    while (!printed.empty() && printed.back() == '\n') printed.pop_back();
+    return printed.empty() ? std::string() : ": " + printed;
+  };
+  Result<ChildProcess> child = ChildProcess::Spawn(argv, log_path);
+  if (!child.ok()) {
+    ::unlink(log_path.c_str());
+    return child.status().WithContext("running '" + command + "'");
+  }
+  Result<int> exited = child->WaitForExit(deadline);
+  if (!exited.ok()) {
+    child->Kill();
+    return Status::DeadlineExceeded("'" + command + "' did not finish in time" + output());
+  }
+  if (*exited != 0) return Status::Internal("'" + command + "' " + DescribeWaitStatus(*exited) + output());
+  ::unlink(log_path.c_str());
+  return Status::Ok();
 }
 
 }  // namespace understudy

@@ -53,6 +53,10 @@ class ChildProcess {
 // Finds `binary` the way execvp would: a path, or a name looked up on PATH.
 Result<std::string> FindExecutable(const std::string& binary);
 
+// Runs a short command to completion (an `ip` or `tc` invocation). OK on exit status 0;
+// otherwise an error quoting the command and what it printed. Killed at the deadline.
+Status RunCommand(const std::vector<std::string>& argv, Deadline deadline);
+
 // "exited with status 1" / "killed by signal 9", for messages.
 std::string DescribeWaitStatus(int wait_status);
 

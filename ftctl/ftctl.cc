@@ -5,6 +5,9 @@
 //   ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]
 //                                               the VM's console, followed across failovers
 //   ftctl promote --agent DIR                   promote a secondary now
+//   ftctl drill KIND --agent PRIMARY_DIR --agent SECONDARY_DIR [--lab FILE] [--json]
+//                                               rehearse a failure on the live pair
+//                                               (drill/drill.h); exit 0 iff continuity held
 //
 // DIR is an agent's runtime_dir (it holds control.sock and console.sock).
 #include <cstdio>
@@ -14,6 +17,7 @@
 
 #include "console/console_follower.h"
 #include "control/control_server.h"
+#include "drill/drill.h"
 
 namespace {
 
@@ -26,6 +30,8 @@ int Usage() {
                "  ftctl status  --agent DIR [--agent DIR]\n"
                "  ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]\n"
                "  ftctl promote --agent DIR\n"
+               "  ftctl drill kill-primary|kill-secondary|kill-qemu|partition|slow-link\n"
+               "        --agent PRIMARY_DIR --agent SECONDARY_DIR [--lab FILE] [--json]\n"
                "DIR is an agent's runtime_dir.\n");
   return 2;
 }
@@ -84,14 +90,52 @@ void PrintStatus(const std::string& dir, const json& status) {
 
 }  // namespace
 
+int RunDrillCommand(const std::string& kind_name, const std::vector<std::string>& agents, const std::string& lab,
+                    bool as_json) {
+  Result<drill::DrillKind> kind = drill::ParseDrillKind(kind_name);
+  if (!kind.ok()) {
+    std::fprintf(stderr, "drill: %s\n", kind.status().message().c_str());
+    return 2;
+  }
+  if (agents.size() != 2) {
+    std::fprintf(stderr, "drill: give the primary's and then the secondary's --agent DIR\n");
+    return 2;
+  }
+  drill::DrillOptions options;
+  options.primary_dir = agents[0];
+  options.secondary_dir = agents[1];
+  options.lab_path = lab;
+  if (!as_json) std::printf("drill %s: watching the pair, then injecting the fault...\n", kind_name.c_str());
+  std::fflush(stdout);
+  Result<drill::DrillReport> report = drill::RunDrill(*kind, options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "drill %s could not run: %s\n", kind_name.c_str(), report.status().ToString().c_str());
+    return 2;
+  }
+  std::printf("%s\n", as_json ? report->ToJson().dump().c_str() : report->ToText().c_str());
+  return report->continuity_held ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   std::string command = argv[1];
   std::vector<std::string> agents;
   long lines = -1;
   double seconds = -1;
-  for (int i = 2; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
+  std::string drill_kind, lab;
+  bool as_json = false;
+  int first_option = 2;
+  if (command == "drill") {
+    if (argc < 3) return Usage();
+    drill_kind = argv[2];
+    first_option = 3;
+  }
+  for (int i = first_option; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--lab") == 0 && i + 1 < argc) {
+      lab = argv[++i];
+    } else if (std::strcmp(argv[i], "--json") == 0) {
+      as_json = true;
+    } else if (std::strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
       agents.push_back(argv[++i]);
     } else if (std::strcmp(argv[i], "--lines") == 0 && i + 1 < argc) {
       lines = std::atol(argv[++i]);
@@ -102,6 +146,7 @@ int main(int argc, char** argv) {
     }
   }
   if (agents.empty()) return Usage();
+  if (command == "drill") return RunDrillCommand(drill_kind, agents, lab, as_json);
 
   if (command == "status") {
     int failures = 0;

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -124,6 +125,7 @@ void PrimaryAgent::SetState(State state) {
   std::lock_guard<std::mutex> lock(status_mutex_);
   if (state_ == state) return;
   Log("primary", "lifecycle " + std::string(StateName(state_)) + " -> " + std::string(StateName(state)));
+  transitions_.Record(std::string(StateName(state_)), std::string(StateName(state)), "lifecycle");
   state_ = state;
 }
 
@@ -142,6 +144,8 @@ void PrimaryAgent::SetPairState(failover::PairEvent event) {
   if (*next == pair_state_) return;
   Log("primary", "pair " + std::string(failover::StateName(pair_state_)) + " -> " +
                      std::string(failover::StateName(*next)) + " (" + std::string(failover::EventName(event)) + ")");
+  transitions_.Record(std::string(failover::StateName(pair_state_)), std::string(failover::StateName(*next)),
+                      std::string(failover::EventName(event)));
   pair_state_ = *next;
   if (pair_state_ == failover::PairState::kProtected) protected_since_ = std::chrono::steady_clock::now();
 }
@@ -222,6 +226,10 @@ void PrimaryAgent::FailoverLoop() {
       }
       last = verdict;
     }
+    if (verdict != failover::PeerVerdict::kAlive && verdict != failover::PeerVerdict::kUnknown) {
+      CheckRecordStillOurs();
+      if (pair_state() == PairState::kFenced) continue;
+    }
     if (verdict != failover::PeerVerdict::kDead) continue;
     if (state != PairState::kFailingOver) SetPairState(PairEvent::kPeerDead);
     PairEvent outcome = failover::ContendForOwnership(*arbiter_, failover::Role::kPrimary, config_.failover.name,
@@ -230,15 +238,32 @@ void PrimaryAgent::FailoverLoop() {
       shipper_->GoUnprotected();
       Log("primary", "running unprotected: the secondary is gone and this host owns the VM");
     } else if (outcome == PairEvent::kRecordLost) {
-      shipper_->Fence();
-      Result<json> stopped = qmp().Execute("stop", Deadline::AfterMillis(2000));
-      Log("primary", "fenced: another host owns the VM; guest stopped (" +
-                         (stopped.ok() ? std::string("ok") : stopped.status().ToString()) + ")");
+      FenceSelf("another host owns the VM");
+      continue;
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     SetPairState(outcome);
   }
+}
+
+void PrimaryAgent::FenceSelf(const std::string& why) {
+  shipper_->Fence();
+  Result<json> stopped = qmp().Execute("stop", Deadline::AfterMillis(2000));
+  Log("primary", "fenced: " + why + "; guest stopped (" + (stopped.ok() ? std::string("ok") : stopped.status().ToString()) +
+                     "), nothing unacknowledged will ever be released");
+  SetPairState(failover::PairEvent::kRecordLost);
+}
+
+void PrimaryAgent::CheckRecordStillOurs() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_record_check_) return;
+  next_record_check_ = now + std::chrono::milliseconds(250);
+  Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(200));
+  if (!record.ok()) return;  // unreachable: keep holding output, as before
+  if (record->owner == config_.failover.name && record->revision == record_revision_) return;
+  FenceSelf("the ownership record moved to '" + record->owner + "' (" + record->mode + ") at revision " +
+            std::to_string(record->revision));
 }
 
 void PrimaryAgent::RecordPause(const CheckpointTiming& timing) {
@@ -423,7 +448,9 @@ json PrimaryAgent::StatusJson() const {
       {"peer", monitor_ ? failover::VerdictName(monitor_->verdict()) : "unknown"},
       {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
+      {"pid", ::getpid()},
       {"qemu_pid", qemu_ ? qemu_->pid() : 0},
+      {"transitions", transitions_.ToJson()},
       {"epoch", shipping.captured_epoch},
       {"shipped_epoch", shipping.shipped_epoch},
       {"committed_epoch", shipping.acked_epoch},

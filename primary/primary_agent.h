@@ -27,6 +27,7 @@
 #include "failover/arbiter.h"
 #include "failover/pair_state.h"
 #include "failover/peer_monitor.h"
+#include "failover/transition_log.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
 #include "primary/output_buffer.h"
@@ -62,6 +63,11 @@ class PrimaryAgent {
   void HeartbeatLoop();
   void FailoverLoop();
   void SetPairState(failover::PairEvent event);
+  // Lost the ownership record: stop the guest and never release another unacked byte.
+  void FenceSelf(const std::string& why);
+  // While the secondary is not heard, checks now and then whether the record still names
+  // this host (an operator, or a promoted secondary, may own it now); fences if not.
+  void CheckRecordStillOurs();
   failover::PairState pair_state() const;
   void SerialLoop();
   // Reads whatever the guest's serial socket holds right now into the console buffer.
@@ -91,6 +97,9 @@ class PrimaryAgent {
   std::mutex page_buffers_mutex_;
   std::vector<std::vector<std::byte>> page_buffers_;  // guarded by page_buffers_mutex_
   std::vector<std::byte> TakePageBuffer();
+
+  failover::TransitionLog transitions_;
+  std::chrono::steady_clock::time_point next_record_check_;  // FailoverLoop's thread only
 
   mutable std::mutex status_mutex_;
   // Protected by status_mutex_:

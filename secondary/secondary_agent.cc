@@ -1,6 +1,7 @@
 #include "secondary/secondary_agent.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <array>
 
@@ -40,11 +41,14 @@ SecondaryAgent::~SecondaryAgent() {
   if (serial_thread_.joinable()) serial_thread_.join();
 }
 
-void SecondaryAgent::SetState(State state) {
+void SecondaryAgent::SetState(State state, const std::string& why) {
   std::lock_guard<std::mutex> lock(status_mutex_);
   if (state_ == state) return;
-  Log("secondary", "state " + std::string(StateName(state_)) + " -> " + std::string(StateName(state)));
+  Log("secondary", "state " + std::string(StateName(state_)) + " -> " + std::string(StateName(state)) +
+                       (why.empty() ? "" : " (" + why + ")"));
+  transitions_.Record(std::string(StateName(state_)), std::string(StateName(state)), why);
   state_ = state;
+  standby_qemu_pid_ = standby_ ? standby_->process().pid() : 0;
 }
 
 Status SecondaryAgent::Run() {
@@ -349,8 +353,7 @@ Status SecondaryAgent::AppendOutputs(const checkpoint::Checkpoint& checkpoint) {
 
 Status SecondaryAgent::TakeOver(std::string_view why) {
   promotion_requested_.store(false);
-  SetState(State::kFailingOver);
-  Log("secondary", "taking over: " + std::string(why));
+  SetState(State::kFailingOver, std::string(why));
   if (!arbiter_) return Status::FailedPrecondition("no arbiter: the primary never said hello");
   while (!stop_requested_.load()) {
     if (record_revision_ == 0) {
@@ -364,8 +367,7 @@ Status SecondaryAgent::TakeOver(std::string_view why) {
     if (outcome == failover::PairEvent::kRecordWon) return Promote(why);
     if (outcome == failover::PairEvent::kRecordLost) {
       standby_.reset();  // fenced: this copy of the VM must never run
-      SetState(State::kFenced);
-      Log("secondary", "fenced: the ownership record went to another host; standby discarded");
+      SetState(State::kFenced, "the ownership record went to another host; standby discarded");
       return Status::Ok();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -401,7 +403,7 @@ Status SecondaryAgent::Promote(std::string_view why) {
   }
   Log("secondary", "promoted: the guest runs from epoch " + std::to_string(image_->committed_epoch()) + " after " +
                        std::to_string(elapsed) + " ms; console continues at offset " + std::to_string(console_.end()));
-  SetState(State::kPromoted);
+  SetState(State::kPromoted, "record won; standby running");
   return Status::Ok();
 }
 
@@ -432,6 +434,9 @@ json SecondaryAgent::StatusJson() const {
       {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"primary", primary_},
+      {"pid", ::getpid()},
+      {"standby_qemu_pid", standby_qemu_pid_},
+      {"transitions", transitions_.ToJson()},
       {"committed_epoch", committed_epoch_},
       {"rejected_checkpoints", rejected_},
       {"bytes_received", bytes_received_},

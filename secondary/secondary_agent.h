@@ -36,6 +36,7 @@
 #include "qemu/vm_definition.h"
 #include "failover/arbiter.h"
 #include "failover/peer_monitor.h"
+#include "failover/transition_log.h"
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
 #include "secondary/standby.h"
@@ -83,7 +84,7 @@ class SecondaryAgent {
   void WatchPeer();  // degraded / standby-ready as the detector's verdict changes
   Status SendLocked(transport::Channel& channel, const std::string& message);
   void SerialLoop();
-  void SetState(State state);
+  void SetState(State state, const std::string& why = "");
 
   const SecondaryConfig config_;
   std::unique_ptr<failover::PeerMonitor> monitor_;
@@ -106,9 +107,12 @@ class SecondaryAgent {
   std::thread serial_thread_;
   console::ReleasedLog console_;  // committed output, then (after promotion) the VM's own
 
+  failover::TransitionLog transitions_;
+
   mutable std::mutex status_mutex_;
   // Protected by status_mutex_:
   State state_ = State::kWaitingForPrimary;
+  int standby_qemu_pid_ = 0;
   uint64_t committed_epoch_ = 0;
   uint64_t rejected_ = 0;
   uint64_t bytes_received_ = 0;

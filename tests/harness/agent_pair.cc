@@ -47,20 +47,41 @@ Status WaitForState(const std::string& control_socket, const std::string& state,
 Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::string secondary_dir = dir.path() + "/secondary";
+  std::unique_ptr<NetworkLab> lab;
+  // Where each agent listens, and how its processes start (inside its host's namespace).
+  std::string secondary_host = "127.0.0.1", primary_heartbeat = "127.0.0.1:0", secondary_heartbeat = "127.0.0.1:0";
+  std::string secondary_port = "0";
+  std::vector<std::string> primary_exec, secondary_exec;
+  if (options.separate_hosts) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(lab, NetworkLab::Create(dir.path() + "/lab.json"));
+    secondary_host = lab->AddressOf("secondary", "replication");
+    secondary_port = "7400";
+    primary_heartbeat = lab->AddressOf("primary", "heartbeat") + ":7401";
+    secondary_heartbeat = lab->AddressOf("secondary", "heartbeat") + ":7401";
+    primary_exec = NetnsExec(lab->NamespaceOf("primary"));
+    secondary_exec = NetnsExec(lab->NamespaceOf("secondary"));
+  }
   std::unique_ptr<EtcdServer> etcd;
   std::string arbiter = "none";
   if (options.arbiter == "etcd") {
-    UNDERSTUDY_ASSIGN_OR_RETURN(etcd, EtcdServer::Start());
+    if (lab) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(etcd, EtcdServer::Start(lab->AddressOf("arbiter", "arbiter"), lab->NamespaceOf("arbiter")));
+    } else {
+      UNDERSTUDY_ASSIGN_OR_RETURN(etcd, EtcdServer::Start());
+    }
     arbiter = etcd->endpoint();
   }
-  json failover = {{"pair", std::string(name)}, {"heartbeat_listen", "127.0.0.1:0"}, {"arbiter", arbiter}};
+  json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}};
   json secondary_config = {{"runtime_dir", secondary_dir}, {"name", "secondary"}, {"failover", failover}};
+  secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
   json primary_channel = {{"name", "primary"}, {"failover", failover}};
+  primary_channel["failover"]["heartbeat_listen"] = primary_heartbeat;
+  const std::string secondary_endpoint = secondary_host + ":" + secondary_port;
   if (options.transport == "tls") {
     std::string pki = dir.path() + "/pki";
     std::string command = RunfilePath("deploy/make-certs.sh") + " " + pki + " primary secondary > /dev/null";
     if (std::system(command.c_str()) != 0) return Status::Internal("deploy/make-certs.sh failed");
-    secondary_config["listen"] = "tls://127.0.0.1:0";
+    secondary_config["listen"] = "tls://" + secondary_endpoint;
     secondary_config["tls"] = {{"ca", pki + "/ca.pem"}, {"cert", pki + "/secondary.pem"}, {"key", pki + "/secondary.key"},
                                {"peer_name", "primary"}};
     primary_channel["tls"] = {{"ca", pki + "/ca.pem"}, {"cert", pki + "/primary.pem"}, {"key", pki + "/primary.key"},
@@ -68,7 +89,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   } else if (options.transport == "zmq+curve") {
     UNDERSTUDY_ASSIGN_OR_RETURN(transport::ZmqCurveKeyPair server, transport::GenerateZmqCurveKeyPair());
     UNDERSTUDY_ASSIGN_OR_RETURN(transport::ZmqCurveKeyPair client, transport::GenerateZmqCurveKeyPair());
-    secondary_config["listen"] = "zmq+curve://127.0.0.1:0";
+    secondary_config["listen"] = "zmq+curve://" + secondary_endpoint;
     secondary_config["curve"] = {{"server_public_key", server.public_key},
                                  {"server_secret_key", server.secret_key},
                                  {"allowed_client_keys", {client.public_key}}};
@@ -76,7 +97,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                                 {"client_public_key", client.public_key},
                                 {"client_secret_key", client.secret_key}};
   } else if (options.transport == "tcp") {
-    secondary_config["listen"] = "tcp://127.0.0.1:0";
+    secondary_config["listen"] = "tcp://" + secondary_endpoint;
     secondary_config["insecure"] = true;
     primary_channel["insecure"] = true;
   } else {
@@ -84,11 +105,10 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
   if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess secondary,
-                              ChildProcess::Spawn({RunfilePath("secondary/ft-secondary"), "--config",
-                                                   dir.path() + "/secondary.json"},
-                                                  dir.path() + "/secondary.log"));
-  std::unique_ptr<AgentPair> pair(new AgentPair(std::move(dir), std::move(secondary), std::move(etcd)));
+  secondary_exec.insert(secondary_exec.end(),
+                        {RunfilePath("secondary/ft-secondary"), "--config", dir.path() + "/secondary.json"});
+  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess secondary, ChildProcess::Spawn(secondary_exec, dir.path() + "/secondary.log"));
+  std::unique_ptr<AgentPair> pair(new AgentPair(std::move(dir), std::move(lab), std::move(etcd), std::move(secondary)));
   const std::string root = pair->dir_.path();
 
   // The secondary listens on a port of its choosing; ask it which.
@@ -114,9 +134,8 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
   if (options.corrupt_epoch) primary_config["test_only"] = {{"corrupt_epoch", *options.corrupt_epoch}};
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(root + "/primary.json", primary_config.dump(2)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess primary,
-                              ChildProcess::Spawn({RunfilePath("primary/ft-primary"), "--config", root + "/primary.json"},
-                                                  root + "/primary.log"));
+  primary_exec.insert(primary_exec.end(), {RunfilePath("primary/ft-primary"), "--config", root + "/primary.json"});
+  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess primary, ChildProcess::Spawn(primary_exec, root + "/primary.log"));
   pair->primary_.emplace(std::move(primary));
   Status protecting = pair->WaitForPrimaryState("protected", Deadline::AfterMillis(90000));
   if (!protecting.ok()) {
@@ -148,6 +167,12 @@ Status AgentPair::HoldSecondaryAcks(bool hold) const {
   return control::CallControl(dir_.path() + "/secondary/control.sock", {{"command", "test_hold_acks"}, {"hold", hold}},
                               Deadline::AfterMillis(2000))
       .status();
+}
+
+void AgentPair::KillSecondary() {
+  Result<json> status = SecondaryStatus();
+  if (status.ok() && status->value("standby_qemu_pid", 0) > 0) ::kill(status->value("standby_qemu_pid", 0), SIGKILL);
+  secondary_.Kill();
 }
 
 void AgentPair::KillPrimary() {

@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "console/console_follower.h"
 #include "tests/harness/etcd_server.h"
+#include "tests/harness/network_lab.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::testing {
@@ -38,6 +39,10 @@ struct AgentPairOptions {
   std::string attach_serial_socket;
   // Extra arguments for the primary's QEMU only (a benchmark's own `-qmp` monitor, `-trace`).
   std::vector<std::string> primary_qemu_args;
+  // Run the primary, the secondary and etcd as separate hosts: each in its own network
+  // namespace of a NetworkLab (tests/harness/network_lab.h), joined by a replication link, a
+  // heartbeat link and an arbiter LAN. Otherwise everything talks over loopback.
+  bool separate_hosts = false;
 };
 
 class AgentPair {
@@ -56,6 +61,8 @@ class AgentPair {
 
   // SIGKILL the primary's QEMU and the primary agent, as a host failure would.
   void KillPrimary();
+  // SIGKILL the secondary agent and its standby QEMU.
+  void KillSecondary();
   ChildProcess& primary() { return *primary_; }
   ChildProcess& secondary() { return secondary_; }
 
@@ -67,13 +74,21 @@ class AgentPair {
   std::string PrimaryQemuLog() const;
   // The pair's scratch directory (sockets a caller added live here too).
   const std::string& directory() const { return dir_.path(); }
+  // The agents' runtime directories (control.sock, console.sock): what ftctl takes.
+  std::string primary_dir() const { return dir_.path() + "/primary"; }
+  std::string secondary_dir() const { return dir_.path() + "/secondary"; }
+  // With separate_hosts: the lab (its description is what `ftctl drill --lab` reads).
+  NetworkLab* lab() const { return lab_.get(); }
+  EtcdServer* etcd() const { return etcd_.get(); }
   std::string SecondaryLog() const;
 
  private:
-  AgentPair(ScratchDir dir, ChildProcess secondary, std::unique_ptr<EtcdServer> etcd)
-      : etcd_(std::move(etcd)), dir_(std::move(dir)), secondary_(std::move(secondary)) {}
+  AgentPair(ScratchDir dir, std::unique_ptr<NetworkLab> lab, std::unique_ptr<EtcdServer> etcd, ChildProcess secondary)
+      : lab_(std::move(lab)), etcd_(std::move(etcd)), dir_(std::move(dir)), secondary_(std::move(secondary)) {}
 
-  std::unique_ptr<EtcdServer> etcd_;  // outlives the agents (declared first, destroyed last)
+  // Declared first, destroyed last: the network and etcd outlive the agents.
+  std::unique_ptr<NetworkLab> lab_;
+  std::unique_ptr<EtcdServer> etcd_;
   ScratchDir dir_;
   ChildProcess secondary_;
   std::optional<ChildProcess> primary_;

@@ -19,9 +19,9 @@ std::optional<std::string> EtcdUnavailableReason();
 
 class EtcdServer {
  public:
-  // Starts etcd listening on `host` (loopback, or a namespace's address) and waits until it
-  // answers.
-  static Result<std::unique_ptr<EtcdServer>> Start(const std::string& host = "127.0.0.1");
+  // Starts etcd listening on `host` and waits until it answers: on loopback by default, or
+  // inside network namespace `netns` (tests/harness/network_lab.h) on that host's address.
+  static Result<std::unique_ptr<EtcdServer>> Start(const std::string& host = "127.0.0.1", const std::string& netns = "");
 
   // "http://127.0.0.1:PORT"
   const std::string& endpoint() const { return endpoint_; }
@@ -35,6 +35,7 @@ class EtcdServer {
 
   ScratchDir dir_;
   std::string host_;
+  std::string netns_;
   uint16_t client_port_ = 0, peer_port_ = 0;
   std::string endpoint_;
   std::optional<ChildProcess> process_;
