@@ -10,7 +10,8 @@
 namespace understudy::console {
 
 Status ConsoleFollower::ConnectSomewhere(Deadline deadline) {
-  bool first_attempt = true;
+  bool first_attempt = !try_next_first_;
+  try_next_first_ = false;
   for (;;) {
     for (size_t tried = 0; tried < socket_paths_.size(); ++tried) {
       size_t candidate = (current_ + (first_attempt ? 0 : 1) + tried) % socket_paths_.size();
@@ -57,7 +58,8 @@ Result<std::string> ConsoleFollower::Read(Deadline deadline) {
     Result<size_t> count = ReadSome(connection_.get(), buffer, deadline);
     if (!count.ok()) {
       if (count.status().code() == Status::Code::kDeadlineExceeded) return count.status();
-      connection_.reset();  // that agent went away: follow the VM elsewhere
+      connection_.reset();  // that agent went away or was fenced: follow the VM elsewhere
+      try_next_first_ = true;
       continue;
     }
     pending_.append(reinterpret_cast<const char*>(buffer.data()), *count);

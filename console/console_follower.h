@@ -43,6 +43,7 @@ class ConsoleFollower {
 
   std::vector<std::string> socket_paths_;
   size_t current_ = 0;
+  bool try_next_first_ = false;  // the current source ended: it is no longer the owner
   UniqueFd connection_;
   std::string pending_;   // bytes of an incomplete frame
   std::string partial_line_;

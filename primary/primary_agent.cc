@@ -248,11 +248,15 @@ void PrimaryAgent::FailoverLoop() {
 }
 
 void PrimaryAgent::FenceSelf(const std::string& why) {
+  // The state first: whatever the fence makes fail next (the COLO stream, the shipper) must
+  // find this agent fenced, not failed.
+  SetPairState(failover::PairEvent::kRecordLost);
   shipper_->Fence();
+  // Console clients must move on to the new owner: this log will never grow again.
+  released_console_.Close();
   Result<json> stopped = qmp().Execute("stop", Deadline::AfterMillis(2000));
   Log("primary", "fenced: " + why + "; guest stopped (" + (stopped.ok() ? std::string("ok") : stopped.status().ToString()) +
                      "), nothing unacknowledged will ever be released");
-  SetPairState(failover::PairEvent::kRecordLost);
 }
 
 void PrimaryAgent::CheckRecordStillOurs() {

@@ -78,11 +78,7 @@ Status SecondaryAgent::Run() {
       listen_address_ = listener->address();
     }
     while (!stop_requested_.load()) {
-      State state;
-      {
-        std::lock_guard<std::mutex> lock(status_mutex_);
-        state = state_;
-      }
+      State state = this->state();
       if (state == State::kPromoted) {
         if (!console_server) {
           UNDERSTUDY_ASSIGN_OR_RETURN(console_server, console::ConsoleServer::Start(config_.console_socket(), console_));
@@ -98,6 +94,7 @@ Status SecondaryAgent::Run() {
         // No primary connected, but a standby: the primary may still be alive (only the link
         // broke) or dead. Only the detector's verdict and the arbiter decide.
         WatchPeer();
+        if (this->state() == State::kFenced) continue;
         if (monitor_->verdict() == failover::PeerVerdict::kDead) {
           UNDERSTUDY_RETURN_IF_ERROR(TakeOver("the primary is silent on every path"));
           continue;
@@ -159,16 +156,33 @@ void SecondaryAgent::OnHello(const replication::Hello& hello) {
   }
 }
 
+SecondaryAgent::State SecondaryAgent::state() const {
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  return state_;
+}
+
 void SecondaryAgent::WatchPeer() {
-  State state;
-  {
-    std::lock_guard<std::mutex> lock(status_mutex_);
-    state = state_;
-  }
+  State state = this->state();
   failover::PeerVerdict verdict = monitor_->verdict();
   bool healthy = verdict == failover::PeerVerdict::kAlive;
   if (state == State::kStandbyReady && !healthy && verdict != failover::PeerVerdict::kUnknown) SetState(State::kDegraded);
   if (state == State::kDegraded && healthy) SetState(State::kStandbyReady);
+  if (!healthy && verdict != failover::PeerVerdict::kUnknown) CheckRecordStillPrimary();
+}
+
+void SecondaryAgent::CheckRecordStillPrimary() {
+  if (!arbiter_ || record_revision_ == 0 || !image_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_record_check_) return;
+  next_record_check_ = now + std::chrono::milliseconds(250);
+  Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(200));
+  if (!record.ok()) return;
+  if (record->owner == primary_name_ && record->revision == record_revision_) return;
+  // The primary went unprotected (or an operator moved the VM): this standby is stale and
+  // must never run.
+  standby_.reset();
+  SetState(State::kFenced, "the ownership record moved to '" + record->owner + "' (" + record->mode +
+                               ") at revision " + std::to_string(record->revision) + "; standby discarded");
 }
 
 Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
@@ -195,6 +209,10 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
     }
     if (image_) {
       WatchPeer();
+      if (state() == State::kFenced) {
+        stop_heartbeats();
+        return Status::Ok();
+      }
       bool dead = monitor_->verdict() == failover::PeerVerdict::kDead;
       if (dead || promotion_requested_.load()) {
         stop_heartbeats();

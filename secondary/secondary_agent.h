@@ -82,6 +82,10 @@ class SecondaryAgent {
   Status TakeOver(std::string_view why);
   void OnHello(const replication::Hello& hello);
   void WatchPeer();  // degraded / standby-ready as the detector's verdict changes
+  // While the primary is not heard, checks now and then that the record still names it; a
+  // record that moved (the primary went unprotected) fences this secondary.
+  void CheckRecordStillPrimary();
+  State state() const;
   Status SendLocked(transport::Channel& channel, const std::string& message);
   void SerialLoop();
   void SetState(State state, const std::string& why = "");
@@ -108,6 +112,7 @@ class SecondaryAgent {
   console::ReleasedLog console_;  // committed output, then (after promotion) the VM's own
 
   failover::TransitionLog transitions_;
+  std::chrono::steady_clock::time_point next_record_check_;  // Run() thread only
 
   mutable std::mutex status_mutex_;
   // Protected by status_mutex_:

@@ -1,0 +1,216 @@
+// Partitions of a live protected pair whose primary, secondary and etcd are separate hosts
+// (network namespaces; faults are cables pulled on the lab's switch, so packets vanish
+// silently). Four cases from failover/SAFETY.md:
+//   1. only the primary<->secondary links cut, both still reach etcd: exactly one side wins;
+//   2. the primary isolated from everything (ftctl drill partition): the secondary promotes,
+//      the primary never releases another byte;
+//   3. the secondary isolated from everything: the primary goes unprotected;
+//   4. etcd down, then the secondary killed: the primary releases nothing unacknowledged
+//      until etcd returns, then goes unprotected.
+// In every case the observer's sequence stays continuous, and the consoles the two agents
+// released never disagree: one is a prefix of the other (output from one source at a time).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "drill/network_faults.h"
+#include "tests/harness/agent_pair.h"
+#include "tests/harness/counter_transcript.h"
+#include "tests/harness/ftctl_drill.h"
+#include "tests/harness/require_kvm.h"
+
+namespace understudy::testing {
+namespace {
+
+using nlohmann::json;
+
+// Follows the VM's console across both agents for as long as it lives.
+class Observer {
+ public:
+  explicit Observer(const AgentPair& pair) : follower_(pair.Follower()) {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        Result<std::string> line = follower_.ReadLine(Deadline::AfterMillis(50));
+        if (!line.ok()) continue;
+        std::lock_guard<std::mutex> lock(mutex_);
+        transcript_.Observe(*line);
+      }
+    });
+  }
+  ~Observer() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  uint64_t last_number() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return transcript_.last_number();
+  }
+  void ExpectContinuous() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    EXPECT_TRUE(transcript_.continuous()) << *transcript_.violation();
+    EXPECT_GT(transcript_.lines_observed(), 3u);
+  }
+
+ private:
+  console::ConsoleFollower follower_;
+  std::mutex mutex_;
+  CounterTranscript transcript_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Everything one agent's console socket has released, from offset 0.
+std::string WholeConsole(const std::string& agent_dir) {
+  console::ConsoleFollower follower({agent_dir + "/console.sock"});
+  std::string text;
+  Deadline give_up = Deadline::AfterMillis(5000);
+  while (!give_up.Expired()) {
+    Result<std::string> bytes = follower.Read(Deadline::AfterMillis(300));
+    if (!bytes.ok()) break;
+    text += *bytes;
+  }
+  return text;
+}
+
+// One history: whatever both agents released agrees byte for byte.
+void ExpectOneSource(const AgentPair& pair) {
+  std::string primary = WholeConsole(pair.primary_dir());
+  std::string secondary = WholeConsole(pair.secondary_dir());
+  size_t common = std::min(primary.size(), secondary.size());
+  EXPECT_EQ(primary.substr(0, common), secondary.substr(0, common))
+      << "the two agents released different output at the same offsets (split brain)";
+  std::printf("  console released: primary %zu bytes, secondary %zu bytes\n", primary.size(), secondary.size());
+}
+
+std::string StateOf(const Result<json>& status) { return status.ok() ? status->value("state", "?") : "unreachable"; }
+
+class PartitionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = KvmUnavailableReason()) GTEST_SKIP() << "skipped: needs KVM: " << *why;
+    if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+    if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+    AgentPairOptions options;
+    options.separate_hosts = true;
+    options.guest = {.pages = 64, .every = 500};
+    auto pair = AgentPair::Start(options, "partition");
+    ASSERT_TRUE(pair.ok()) << pair.status();
+    pair_ = std::move(*pair);
+    observer_ = std::make_unique<Observer>(*pair_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  }
+  void TearDown() override {
+    if (!pair_) return;
+    (void)drill::Heal(pair_->lab()->topology());
+    observer_->Stop();
+  }
+  const drill::LabTopology& lab() { return pair_->lab()->topology(); }
+  // Waits until `predicate` holds or the deadline passes; returns whether it held.
+  bool WaitFor(const std::function<bool()>& predicate, int millis) {
+    Deadline deadline = Deadline::AfterMillis(millis);
+    while (!deadline.Expired()) {
+      if (predicate()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return predicate();
+  }
+  // The observer still sees new numbers.
+  void ExpectOutputContinues() {
+    uint64_t before = observer_->last_number();
+    EXPECT_TRUE(WaitFor([&] { return observer_->last_number() > before + 2; }, 5000))
+        << "output stopped at " << before;
+  }
+
+  std::unique_ptr<AgentPair> pair_;
+  std::unique_ptr<Observer> observer_;
+};
+
+TEST_F(PartitionTest, CutBetweenTheAgentsOnlyExactlyOneSideWins) {
+  ASSERT_TRUE(drill::CutBetween(lab(), "primary", "secondary").ok());
+  bool decided = WaitFor(
+      [&] {
+        std::string primary = StateOf(pair_->PrimaryStatus()), secondary = StateOf(pair_->SecondaryStatus());
+        return (primary == "unprotected" && secondary == "fenced") || (primary == "fenced" && secondary == "promoted");
+      },
+      10000);
+  std::string primary = StateOf(pair_->PrimaryStatus()), secondary = StateOf(pair_->SecondaryStatus());
+  std::printf("  outcome: primary %s, secondary %s\n", primary.c_str(), secondary.c_str());
+  ASSERT_TRUE(decided) << "primary " << primary << ", secondary " << secondary << "\nprimary log:\n"
+                       << pair_->PrimaryLog() << "\nsecondary log:\n" << pair_->SecondaryLog();
+  ExpectOutputContinues();
+  // Healing must not revive the loser.
+  ASSERT_TRUE(drill::Heal(lab()).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(StateOf(pair_->PrimaryStatus()), primary);
+  EXPECT_EQ(StateOf(pair_->SecondaryStatus()), secondary);
+  ExpectOutputContinues();
+  observer_->Stop();
+  observer_->ExpectContinuous();
+  ExpectOneSource(*pair_);
+}
+
+TEST_F(PartitionTest, IsolatedPrimaryIsReplacedAndNeverReleasesAgain) {
+  Result<json> report = RunFtctlDrill("partition", *pair_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::printf("  drill: %s\n", report->dump().c_str());
+  EXPECT_TRUE((*report)["continuity_held"].get<bool>()) << (*report)["verdict"];
+  EXPECT_EQ((*report)["outcome"], "secondary promoted");
+  Result<json> primary = pair_->PrimaryStatus();
+  ASSERT_TRUE(primary.ok());
+  uint64_t released = (*primary)["console_released_bytes"].get<uint64_t>();
+  // The drill healed the network; the old primary must have found the record moved.
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "fenced"; }, 5000))
+      << "the healed primary is " << StateOf(pair_->PrimaryStatus());
+  ExpectOutputContinues();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(pair_->PrimaryStatus()->value("console_released_bytes", uint64_t{0}), released)
+      << "the fenced primary released more output";
+  std::string log = pair_->PrimaryLog();
+  EXPECT_EQ(log.find("running unprotected"), std::string::npos) << log;
+  EXPECT_NE(log.find("fenced:"), std::string::npos) << log;
+  observer_->Stop();
+  observer_->ExpectContinuous();
+  ExpectOneSource(*pair_);
+}
+
+TEST_F(PartitionTest, IsolatedSecondaryLeavesThePrimaryUnprotected) {
+  ASSERT_TRUE(drill::IsolateHost(lab(), "secondary").ok());
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "unprotected"; }, 10000))
+      << pair_->PrimaryLog();
+  EXPECT_NE(StateOf(pair_->SecondaryStatus()), "promoted");
+  ExpectOutputContinues();
+  ASSERT_TRUE(drill::Heal(lab()).ok());
+  // Back on the network, the secondary finds the record taken and fences itself.
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->SecondaryStatus()) == "fenced"; }, 10000))
+      << StateOf(pair_->SecondaryStatus()) << "\n" << pair_->SecondaryLog();
+  ExpectOutputContinues();
+  observer_->Stop();
+  observer_->ExpectContinuous();
+  ExpectOneSource(*pair_);
+}
+
+TEST_F(PartitionTest, WithoutTheArbiterThePrimaryHoldsOutputUntilItReturns) {
+  pair_->etcd()->Kill();
+  pair_->KillSecondary();
+  // The primary declares the secondary dead but cannot win the record: output stays held.
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "failing-over"; }, 5000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  uint64_t held_at = observer_->last_number();
+  uint64_t released = pair_->PrimaryStatus()->value("console_released_bytes", uint64_t{0});
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  EXPECT_EQ(observer_->last_number(), held_at) << "output was released without an ack or the record";
+  EXPECT_EQ(pair_->PrimaryStatus()->value("console_released_bytes", uint64_t{0}), released);
+  EXPECT_GT(pair_->PrimaryStatus()->value("console_held_bytes", uint64_t{0}), 0u) << "nothing held: is the guest printing?";
+  EXPECT_EQ(StateOf(pair_->PrimaryStatus()), "failing-over");
+
+  ASSERT_TRUE(pair_->etcd()->Restart().ok());
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "unprotected"; }, 10000)) << pair_->PrimaryLog();
+  ExpectOutputContinues();
+  observer_->Stop();
+  observer_->ExpectContinuous();
+}
+
+}  // namespace
+}  // namespace understudy::testing
