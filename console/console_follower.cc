@@ -9,6 +9,14 @@
 
 namespace understudy::console {
 
+namespace {
+
+// Silence on the current source before the others are asked, and how long each gets to answer.
+constexpr auto kSilenceBeforeProbing = std::chrono::milliseconds(150);
+constexpr auto kProbeWait = std::chrono::milliseconds(10);
+
+}  // namespace
+
 Status ConsoleFollower::ConnectSomewhere(Deadline deadline) {
   bool first_attempt = !try_next_first_;
   try_next_first_ = false;
@@ -30,6 +38,27 @@ Status ConsoleFollower::ConnectSomewhere(Deadline deadline) {
     if (deadline.Expired()) return Status::DeadlineExceeded("no console source answered");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+}
+
+bool ConsoleFollower::SwitchToASourceWithNews() {
+  for (size_t other = 0; other < socket_paths_.size(); ++other) {
+    if (other == current_) continue;
+    Result<UniqueFd> fd = ConnectUnixSocket(socket_paths_[other], Deadline::Now());
+    if (!fd.ok()) continue;
+    std::byte request[8];
+    StoreLittleEndian<uint64_t>(request, offset_);
+    if (!WriteAll(fd->get(), request, Deadline::AfterMillis(100)).ok()) continue;
+    std::array<std::byte, 16384> buffer;
+    Result<size_t> count = ReadSome(fd->get(), buffer, Deadline::After(kProbeWait));
+    if (!count.ok()) continue;
+    // It answered with output from our offset on: it is where the VM's console lives now.
+    ++switches_;
+    current_ = other;
+    connection_ = std::move(*fd);
+    pending_.assign(reinterpret_cast<const char*>(buffer.data()), *count);
+    return true;
+  }
+  return false;
 }
 
 Result<std::string> ConsoleFollower::Read(Deadline deadline) {
@@ -55,14 +84,23 @@ Result<std::string> ConsoleFollower::Read(Deadline deadline) {
       }
     }
     std::array<std::byte, 16384> buffer;
-    Result<size_t> count = ReadSome(connection_.get(), buffer, deadline);
+    Result<size_t> count = ReadSome(connection_.get(), buffer, deadline.Min(next_probe_));
     if (!count.ok()) {
-      if (count.status().code() == Status::Code::kDeadlineExceeded) return count.status();
+      if (count.status().code() == Status::Code::kDeadlineExceeded) {
+        // Callers often poll with short deadlines, so silence is measured across calls.
+        if (next_probe_.Expired()) {
+          next_probe_ = Deadline::After(kSilenceBeforeProbing);
+          if (SwitchToASourceWithNews()) continue;
+        }
+        if (deadline.Expired()) return count.status();
+        continue;
+      }
       connection_.reset();  // that agent went away or was fenced: follow the VM elsewhere
       try_next_first_ = true;
       continue;
     }
     pending_.append(reinterpret_cast<const char*>(buffer.data()), *count);
+    next_probe_ = Deadline::After(kSilenceBeforeProbing);
   }
 }
 

@@ -4,6 +4,9 @@
 // It knows the console sockets of both agents. It reads from one; when that one goes away
 // (killed, or no longer the owner) it tries the others in turn and asks for the first byte
 // it lacks. Bytes it already has are dropped, so a new owner re-releasing output is harmless.
+// A source that merely falls silent (a partitioned primary holding its output) is not gone;
+// so while it is silent the follower asks the others now and then whether they have bytes
+// it lacks, and moves to one that has.
 // This is the client `ftctl console` uses, and the observer of the end-to-end tests.
 //
 // Thread safety: not thread-safe.
@@ -40,10 +43,13 @@ class ConsoleFollower {
 
  private:
   Status ConnectSomewhere(Deadline deadline);
+  // Asks every other source for the bytes we lack; adopts the first that has some.
+  bool SwitchToASourceWithNews();
 
   std::vector<std::string> socket_paths_;
   size_t current_ = 0;
-  bool try_next_first_ = false;  // the current source ended: it is no longer the owner
+  bool try_next_first_ = false;
+  Deadline next_probe_ = Deadline::Now();  // when the current source has been silent too long  // the current source ended: it is no longer the owner
   UniqueFd connection_;
   std::string pending_;   // bytes of an incomplete frame
   std::string partial_line_;
