@@ -41,6 +41,13 @@ Status CutBetween(const LabTopology& lab, const std::string& a, const std::strin
   return Status::Ok();
 }
 
+Status UnplugPort(const LabTopology& lab, const std::string& host, const std::string& network) {
+  for (const LabPort& port : lab.ports) {
+    if (port.host == host && port.network == network) return Unplug(lab, port);
+  }
+  return Status::NotFound("host '" + host + "' is not on network '" + network + "'");
+}
+
 Status SlowPort(const LabTopology& lab, const std::string& host, const std::string& network, const std::string& rate) {
   for (const LabPort& port : lab.ports) {
     if (port.host != host || port.network != network) continue;

@@ -17,6 +17,9 @@ Status IsolateHost(const LabTopology& lab, const std::string& host);
 // heartbeat links of a pair), leaving both on the networks they share with others.
 Status CutBetween(const LabTopology& lab, const std::string& a, const std::string& b);
 
+// Pulls one cable: `host`'s port on `network`.
+Status UnplugPort(const LabTopology& lab, const std::string& host, const std::string& network);
+
 // Limits `host`'s port on `network` to `rate` (a tc rate such as "8mbit") in the direction
 // towards the host; with the same limit on the peer's port, both directions are slow.
 Status SlowPort(const LabTopology& lab, const std::string& host, const std::string& network, const std::string& rate);

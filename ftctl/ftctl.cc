@@ -11,6 +11,7 @@
 //
 // DIR is an agent's runtime_dir (it holds control.sock and console.sock).
 #include <cstdio>
+#include <ctime>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -83,6 +84,20 @@ void PrintStatus(const std::string& dir, const json& status) {
                 status.value("peer", "?").c_str(), Number(status["heartbeat_rtt_ms"], 2).c_str(),
                 Number(status["heartbeat_lost"]).c_str(), status.value("owner_name", "?").c_str(),
                 Number(status["record_revision"]).c_str());
+  }
+  const json transitions = status.value("transitions", json::array());
+  // The last few state changes, with local wall-clock times: what happened, and when.
+  for (size_t i = transitions.size() > 3 ? transitions.size() - 3 : 0; i < transitions.size(); ++i) {
+    const json& change = transitions[i];
+    std::time_t seconds = static_cast<std::time_t>(change.value("at_unix_ms", int64_t{0}) / 1000);
+    std::tm local{};
+    ::localtime_r(&seconds, &local);
+    char when[32];
+    std::strftime(when, sizeof(when), "%H:%M:%S", &local);
+    std::string why = change.value("why", "");
+    std::printf("  %s.%03lld  %s -> %s%s\n", when, static_cast<long long>(change.value("at_unix_ms", int64_t{0}) % 1000),
+                change.value("from", "?").c_str(), change.value("to", "?").c_str(),
+                why.empty() ? "" : (" (" + why + ")").c_str());
   }
   std::string error = status.value("last_error", "");
   if (!error.empty()) std::printf("  last error: %s\n", error.c_str());

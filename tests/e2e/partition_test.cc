@@ -6,7 +6,9 @@
 //      the primary never releases another byte;
 //   3. the secondary isolated from everything: the primary goes unprotected;
 //   4. etcd down, then the secondary killed: the primary releases nothing unacknowledged
-//      until etcd returns, then goes unprotected.
+//      until etcd returns, then goes unprotected;
+//   and: only the replication link cut (heartbeats still flow) is no failure at all: nobody
+//   takes over, output waits, and the pair carries on once the cable is back.
 // In every case the observer's sequence stays continuous, and the consoles the two agents
 // released never disagree: one is a prefix of the other (output from one source at a time).
 #include <gtest/gtest.h>
@@ -186,6 +188,24 @@ TEST_F(PartitionTest, IsolatedSecondaryLeavesThePrimaryUnprotected) {
   EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->SecondaryStatus()) == "fenced"; }, 10000))
       << StateOf(pair_->SecondaryStatus()) << "\n" << pair_->SecondaryLog();
   ExpectOutputContinues();
+  observer_->Stop();
+  observer_->ExpectContinuous();
+  ExpectOneSource(*pair_);
+}
+
+TEST_F(PartitionTest, OnlyTheReplicationLinkDownIsNoFailover) {
+  ASSERT_TRUE(drill::UnplugPort(lab(), "primary", "replication").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  std::string primary = StateOf(pair_->PrimaryStatus()), secondary = StateOf(pair_->SecondaryStatus());
+  std::printf("  with the replication link down: primary %s, secondary %s\n", primary.c_str(), secondary.c_str());
+  EXPECT_TRUE(primary == "degraded" || primary == "protected") << primary;
+  EXPECT_TRUE(secondary == "degraded" || secondary == "standby-ready") << secondary;
+  ASSERT_TRUE(drill::Heal(lab()).ok());
+  // TCP retransmits once the cable is back: checkpoints and output resume, same owner.
+  ExpectOutputContinues();
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "protected"; }, 10000))
+      << StateOf(pair_->PrimaryStatus());
+  EXPECT_NE(StateOf(pair_->SecondaryStatus()), "promoted");
   observer_->Stop();
   observer_->ExpectContinuous();
   ExpectOneSource(*pair_);
