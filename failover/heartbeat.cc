@@ -16,6 +16,9 @@ namespace {
 
 constexpr uint32_t kMagic = 0x42484455;  // "UDHB"
 constexpr size_t kDatagramBytes = 4 + 8 * 5;
+// Sequence numbers this far behind the newest seen come from a new sender, not the network:
+// datagrams are not delayed by 64 periods (over a second at the default 20 ms).
+constexpr uint64_t kRestartWindow = 64;
 
 uint64_t NowNanos() {
   return static_cast<uint64_t>(
@@ -120,8 +123,12 @@ void Heartbeat::Loop() {
       uint64_t peer_time = LoadLittleEndian<uint64_t>(buffer + 20);
       uint64_t echoed_time = LoadLittleEndian<uint64_t>(buffer + 28);
       uint64_t held = LoadLittleEndian<uint64_t>(buffer + 36);
-      // A restarted peer starts again at 1; anything else not newer is a late duplicate.
-      if (peer_sequence <= last_peer_sequence_ && peer_sequence != 1) continue;
+      // Not newer: a late duplicate — unless it is far older, which means a new heartbeat
+      // sender took over the peer's address (a restarted agent, or a promoted standby's
+      // agent that began protecting the VM) and counts from the start again.
+      bool restarted = peer_sequence + kRestartWindow < last_peer_sequence_ || peer_sequence == 1;
+      if (peer_sequence <= last_peer_sequence_ && !restarted) continue;
+      if (restarted) last_peer_sequence_ = peer_sequence - 1;
       if (last_peer_sequence_ != 0 && peer_sequence > last_peer_sequence_ + 1) {
         stats_.lost += peer_sequence - last_peer_sequence_ - 1;
       }

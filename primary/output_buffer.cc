@@ -7,6 +7,11 @@ void OutputBuffer::Append(std::string_view bytes) {
   open_.append(bytes);
 }
 
+void OutputBuffer::StartAt(uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  open_offset_ = offset;
+}
+
 checkpoint::OutputChunk OutputBuffer::Seal(uint64_t epoch) {
   std::lock_guard<std::mutex> lock(mutex_);
   checkpoint::OutputChunk chunk{stream_, open_offset_, open_};

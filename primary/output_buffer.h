@@ -28,6 +28,10 @@ class OutputBuffer {
  public:
   explicit OutputBuffer(checkpoint::OutputStream stream) : stream_(stream) {}
 
+  // Makes the stream start at `offset` (output adopted mid-stream, after a promotion).
+  // REQUIRES: nothing appended or sealed yet.
+  void StartAt(uint64_t offset);
+
   // Bytes produced in the open epoch.
   void Append(std::string_view bytes);
 

@@ -95,7 +95,13 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
   bool precopy_done_ = false;
 };
 
-PrimaryAgent::PrimaryAgent(PrimaryConfig config) : config_(std::move(config)) {}
+PrimaryAgent::PrimaryAgent(PrimaryConfig config) : config_(std::move(config)), released_console_(own_released_console_) {}
+
+PrimaryAgent::PrimaryAgent(PrimaryConfig config, AdoptedVm adopted)
+    : config_(std::move(config)), adopted_(std::move(adopted)), released_console_(*adopted_->released) {
+  // Output continues the stream the adopter has released so far.
+  console_output_.StartAt(released_console_.end());
+}
 
 std::vector<std::byte> PrimaryAgent::TakePageBuffer() {
   std::lock_guard<std::mutex> lock(page_buffers_mutex_);
@@ -293,7 +299,10 @@ void PrimaryAgent::SerialLoop() {
   }
 }
 
-qemu::QmpClient& PrimaryAgent::qmp() { return qemu_ ? qemu_->qmp() : *attached_qmp_; }
+qemu::QmpClient& PrimaryAgent::qmp() {
+  if (adopted_) return *adopted_->qmp;
+  return qemu_ ? qemu_->qmp() : *attached_qmp_;
+}
 
 Status PrimaryAgent::Attach() {
   // QEMU already runs (started by someone else with a QMP and a serial socket); it must be
@@ -345,11 +354,7 @@ Status PrimaryAgent::Start() {
   return WaitForBoot();
 }
 
-Status PrimaryAgent::ProtectLoop() {
-  Result<std::unique_ptr<transport::Channel>> channel =
-      transport::Dial(config_.secondary_uri, config_.channel, Deadline::AfterMillis(30000));
-  if (!channel.ok()) return channel.status().WithContext("connecting to the secondary");
-  Log("primary", "connected to the secondary at " + config_.secondary_uri);
+Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
 
   UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
   ShipperOptions shipper_options;
@@ -365,7 +370,7 @@ Status PrimaryAgent::ProtectLoop() {
   shipper_options.max_in_flight = config_.max_in_flight;
   shipper_options.machine_definition_json = config_.vm.ToJson().dump();
   shipper_options.test_corrupt_epoch = config_.test_corrupt_epoch;
-  shipper_ = std::make_unique<CheckpointShipper>(std::move(*channel), console_output_, released_console_,
+  shipper_ = std::make_unique<CheckpointShipper>(std::move(channel), console_output_, released_console_,
                                                  shipper_options);
   UNDERSTUDY_RETURN_IF_ERROR(shipper_->SendControl(replication::EncodeHello(
       {config_.failover.name, config_.vm.name, monitor_->udp_address()})));
@@ -403,6 +408,15 @@ Status PrimaryAgent::Run() {
   std::unique_ptr<console::ConsoleServer> console_server;
   std::unique_ptr<control::ControlServer> control_server;
   Status status = [&]() -> Status {
+    if (adopted_) {
+      UNDERSTUDY_RETURN_IF_ERROR(ClaimOwnership());
+      serial_ = std::move(adopted_->serial);
+      serial_thread_ = std::thread([this] { SerialLoop(); });
+      Log("primary", "protecting the running VM '" + config_.vm.name + "' again (QEMU pid " +
+                         std::to_string(adopted_->qemu_pid) + "), console from offset " +
+                         std::to_string(console_output_.produced_offset()));
+      return ProtectLoop(std::move(adopted_->channel));
+    }
     ::mkdir(config_.runtime_dir.c_str(), 0700);
     UNDERSTUDY_ASSIGN_OR_RETURN(console_server, console::ConsoleServer::Start(config_.console_socket(), released_console_));
     UNDERSTUDY_ASSIGN_OR_RETURN(
@@ -412,7 +426,11 @@ Status PrimaryAgent::Run() {
     UNDERSTUDY_RETURN_IF_ERROR(ClaimOwnership());
     UNDERSTUDY_RETURN_IF_ERROR(Start());
     if (stop_requested_.load()) return Status::Ok();
-    return ProtectLoop();
+    Result<std::unique_ptr<transport::Channel>> channel =
+        transport::Dial(config_.secondary_uri, config_.channel, Deadline::AfterMillis(30000));
+    if (!channel.ok()) return channel.status().WithContext("connecting to the secondary");
+    Log("primary", "connected to the secondary at " + config_.secondary_uri);
+    return ProtectLoop(std::move(*channel));
   }();
   if (!status.ok()) {
     std::lock_guard<std::mutex> lock(status_mutex_);
@@ -421,7 +439,7 @@ Status PrimaryAgent::Run() {
   SetState(status.ok() ? State::kStopped : State::kFailed);
   if (!status.ok()) Log("primary", "failed: " + status.ToString());
   stop_requested_.store(true);
-  released_console_.Close();
+  if (!adopted_) released_console_.Close();  // an adopter keeps serving its log
   return status;
 }
 
@@ -453,7 +471,7 @@ json PrimaryAgent::StatusJson() const {
       {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"pid", ::getpid()},
-      {"qemu_pid", qemu_ ? qemu_->pid() : 0},
+      {"qemu_pid", adopted_ ? adopted_->qemu_pid : qemu_ ? qemu_->pid() : 0},
       {"transitions", transitions_.ToJson()},
       {"epoch", shipping.captured_epoch},
       {"shipped_epoch", shipping.shipped_epoch},

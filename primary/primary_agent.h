@@ -16,6 +16,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -36,11 +37,25 @@
 
 namespace understudy::primary {
 
+// A running VM that another component hands over to be protected: a promoted standby being
+// re-protected by the agent that promoted it (secondary/secondary_agent.h). That component
+// keeps owning the QEMU process, the console log and the servers around them.
+struct AdoptedVm {
+  qemu::QmpClient* qmp = nullptr;  // outlives the PrimaryAgent
+  int qemu_pid = 0;
+  UniqueFd serial;                      // the guest's COM1: output from here on is held until acked
+  console::ReleasedLog* released = nullptr;  // acked output goes here, from its end() on
+  std::unique_ptr<transport::Channel> channel;  // to the new secondary, already connected
+};
+
 class PrimaryAgent {
  public:
   enum class State { kStarting, kRunning, kStopped, kFailed };
 
   explicit PrimaryAgent(PrimaryConfig config);
+  // Protects an already running VM (see AdoptedVm). Serves no control or console socket of
+  // its own: the adopting agent does, and shows this agent's StatusJson().
+  PrimaryAgent(PrimaryConfig config, AdoptedVm adopted);
   ~PrimaryAgent();
 
   // Runs until RequestStop() (then says goodbye to the secondary and returns OK) or a fatal
@@ -58,7 +73,8 @@ class PrimaryAgent {
   Status WaitForBoot();
   qemu::QmpClient& qmp();  // of the launched or the attached QEMU
   Status ClaimOwnership();
-  Status ProtectLoop();
+  // Protects the VM over `channel` until stopped, fenced or failed.
+  Status ProtectLoop(std::unique_ptr<transport::Channel> channel);
   Status WaitForRoomOrStall(Deadline deadline);
   void HeartbeatLoop();
   void FailoverLoop();
@@ -80,11 +96,13 @@ class PrimaryAgent {
 
   std::unique_ptr<qemu::QemuProcess> qemu_;         // when this agent launched QEMU
   std::unique_ptr<qemu::QmpClient> attached_qmp_;   // when it attached to a running one
+  std::optional<AdoptedVm> adopted_;                // when another agent handed it over
   UniqueFd serial_;
   std::mutex serial_mutex_;  // one reader of serial_ at a time (serial thread vs. drain)
   std::thread serial_thread_;
   OutputBuffer console_output_{checkpoint::OutputStream::kConsole};
-  console::ReleasedLog released_console_;
+  console::ReleasedLog own_released_console_;
+  console::ReleasedLog& released_console_;  // own_released_console_, or the adopter's
   std::unique_ptr<CheckpointShipper> shipper_;
   std::unique_ptr<ColoPeer> peer_;
   std::unique_ptr<failover::Arbiter> arbiter_;

@@ -38,7 +38,39 @@ SecondaryAgent::SecondaryAgent(SecondaryConfig config) : config_(std::move(confi
 
 SecondaryAgent::~SecondaryAgent() {
   stop_requested_.store(true);
+  if (reprotector_) reprotector_->Stop();
   if (serial_thread_.joinable()) serial_thread_.join();
+}
+
+void SecondaryAgent::TryReprotect() {
+  Result<std::unique_ptr<transport::Channel>> channel =
+      failover::Reprotector::ConnectToNewSecondary(*config_.reprotect, Deadline::AfterMillis(500));
+  if (!channel.ok()) {
+    if (std::chrono::steady_clock::now() >= next_reprotect_log_) {
+      Log("secondary", "running unprotected; no new secondary at " + config_.reprotect->secondary_uri + " yet (" +
+                           channel.status().message() + ")");
+      next_reprotect_log_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    }
+    return;
+  }
+  Log("secondary", "a new secondary answered at " + config_.reprotect->secondary_uri + ": protecting the VM again");
+  // From here on the guest's output is held until the new secondary acks it: stop releasing
+  // it directly. Every byte the serial loop read is already in console_.
+  serial_stop_.store(true);
+  if (serial_thread_.joinable()) serial_thread_.join();
+  failover::PromotedVm vm{*definition_, &standby_->process().qmp(), standby_->process().pid(), &console_};
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  // The protecting primary heartbeats from this host's heartbeat address.
+  monitor_.reset();
+  Result<std::unique_ptr<failover::Reprotector>> reprotector =
+      failover::Reprotector::Start(*config_.reprotect, config_.failover, config_.runtime_dir + "/reprotect", std::move(vm),
+                                   std::move(standby_serial_), std::move(*channel));
+  if (!reprotector.ok()) {
+    Log("secondary", "cannot protect the VM again: " + reprotector.status().ToString());
+    return;
+  }
+  reprotector_ = std::move(*reprotector);
+  transitions_.Record("promoted", "re-protecting", "a new secondary at " + config_.reprotect->secondary_uri);
 }
 
 void SecondaryAgent::SetState(State state, const std::string& why) {
@@ -83,6 +115,7 @@ Status SecondaryAgent::Run() {
         if (!console_server) {
           UNDERSTUDY_ASSIGN_OR_RETURN(console_server, console::ConsoleServer::Start(config_.console_socket(), console_));
         }
+        if (config_.reprotect && !reprotector_) TryReprotect();
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;
       }
@@ -123,6 +156,7 @@ Status SecondaryAgent::Run() {
     std::lock_guard<std::mutex> lock(status_mutex_);
     last_error_ = status.ToString();
   }
+  if (reprotector_) reprotector_->Stop();
   SetState(status.ok() ? State::kStopped : State::kFailed);
   stop_requested_.store(true);
   console_.Close();
@@ -312,6 +346,11 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::RamImage> image,
                               checkpoint::RamImage::Create(*checkpoint.ram_blocks));
   UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image));
+  for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
+    // A re-protected VM's console is mid-stream: this copy of it starts where the first
+    // checkpoint's output does.
+    if (chunk.stream == checkpoint::OutputStream::kConsole && console_.end() == 0) console_.StartAt(chunk.stream_offset);
+  }
   UNDERSTUDY_RETURN_IF_ERROR(AppendOutputs(checkpoint));
   definition_ = std::move(definition);
   stream_info_ = checkpoint.stream_info;
@@ -428,7 +467,7 @@ Status SecondaryAgent::Promote(std::string_view why) {
 void SecondaryAgent::SerialLoop() {
   // The promoted VM runs unprotected here: its output is released as it comes.
   std::array<std::byte, 4096> buffer;
-  while (!stop_requested_.load()) {
+  while (!stop_requested_.load() && !serial_stop_.load()) {
     Result<size_t> count = ReadSome(standby_serial_.get(), buffer, Deadline::AfterMillis(100));
     if (count.ok()) {
       Status appended = console_.Append(console_.end(), {reinterpret_cast<const char*>(buffer.data()), *count});
@@ -442,6 +481,13 @@ void SecondaryAgent::SerialLoop() {
 
 json SecondaryAgent::StatusJson() const {
   std::lock_guard<std::mutex> lock(status_mutex_);
+  if (reprotector_) {
+    // This host runs the VM now and protects it: it answers as a primary.
+    json status = reprotector_->StatusJson();
+    status["transitions"] = transitions_.ToJson();
+    status["promotion_ms"] = promotion_ms_;
+    return status;
+  }
   return {
       {"role", "secondary"},
       {"state", StateName(state_)},

@@ -36,6 +36,7 @@
 #include "qemu/vm_definition.h"
 #include "failover/arbiter.h"
 #include "failover/peer_monitor.h"
+#include "failover/reprotector.h"
 #include "failover/transition_log.h"
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
@@ -78,6 +79,9 @@ class SecondaryAgent {
   Status Commit(const checkpoint::Checkpoint& checkpoint);
   Status AppendOutputs(const checkpoint::Checkpoint& checkpoint);
   Status Promote(std::string_view why);
+  // Promoted and configured to re-protect: if a new secondary listens, hand the running VM to
+  // a Reprotector (failover/reprotector.h).
+  void TryReprotect();
   // The primary is dead: win the ownership record, then promote; or fence.
   Status TakeOver(std::string_view why);
   void OnHello(const replication::Hello& hello);
@@ -109,9 +113,12 @@ class SecondaryAgent {
   bool standby_broken_ = false;
   UniqueFd standby_serial_;
   std::thread serial_thread_;
+  std::atomic<bool> serial_stop_{false};  // the promoted VM's console goes to a Reprotector
+  std::chrono::steady_clock::time_point next_reprotect_log_;
   console::ReleasedLog console_;  // committed output, then (after promotion) the VM's own
 
   failover::TransitionLog transitions_;
+  std::unique_ptr<failover::Reprotector> reprotector_;  // set under status_mutex_
   std::chrono::steady_clock::time_point next_record_check_;  // Run() thread only
 
   mutable std::mutex status_mutex_;

@@ -18,6 +18,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.reprotect, failover::ReprotectConfig::FromJson(json, config.channel));
   return config;
 }
 

@@ -8,7 +8,10 @@
 //     "runtime_dir": "/run/understudy/vm1-standby",
 //     "name": "host2", "failover": {...}  heartbeats and the arbiter: see
 //                                         failover/failover_config.h
-//     "qemu_binary": "qemu-system-x86_64"
+//     "qemu_binary": "qemu-system-x86_64",
+//     "reprotect": {"secondary": "tls://10.0.0.1:7400"}   optional: after a promotion, protect
+//                                         the VM again once a secondary listens there
+//                                         (failover/reprotector.h)
 //   }
 //
 // "listen" may use port 0; the bound address is in the status ("listen").
@@ -19,10 +22,12 @@
 #define UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
 #include "failover/failover_config.h"
+#include "failover/reprotector.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
@@ -33,6 +38,7 @@ struct SecondaryConfig {
   std::string runtime_dir;
   failover::FailoverConfig failover;
   std::string qemu_binary = "qemu-system-x86_64";
+  std::optional<failover::ReprotectConfig> reprotect;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }

@@ -103,6 +103,25 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   } else {
     return Status::InvalidArgument("unknown transport '" + options.transport + "'");
   }
+  // Where a replacement secondary would run: the primary's host, under the primary's name.
+  json replacement_config = secondary_config;
+  replacement_config["name"] = "primary";
+  replacement_config["runtime_dir"] = dir.path() + "/replacement";
+  replacement_config["failover"]["heartbeat_listen"] = primary_heartbeat;
+  if (options.reprotect) {
+    if (!lab || options.transport == "zmq+curve") {
+      return Status::InvalidArgument("reprotect needs separate_hosts and tls or tcp");
+    }
+    const std::string scheme = options.transport + "://";
+    const std::string replacement_listen = scheme + lab->AddressOf("primary", "replication") + ":7400";
+    secondary_config["reprotect"] = {{"secondary", replacement_listen}};
+    replacement_config["listen"] = replacement_listen;
+    if (options.transport == "tls") {
+      std::string pki = dir.path() + "/pki";
+      replacement_config["tls"] = {{"ca", pki + "/ca.pem"}, {"cert", pki + "/primary.pem"}, {"key", pki + "/primary.key"},
+                                   {"peer_name", "secondary"}};
+    }
+  }
   if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
   secondary_exec.insert(secondary_exec.end(),
@@ -110,6 +129,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess secondary, ChildProcess::Spawn(secondary_exec, dir.path() + "/secondary.log"));
   std::unique_ptr<AgentPair> pair(new AgentPair(std::move(dir), std::move(lab), std::move(etcd), std::move(secondary)));
   const std::string root = pair->dir_.path();
+  pair->replacement_config_ = replacement_config;
 
   // The secondary listens on a port of its choosing; ask it which.
   std::string listen;
@@ -168,6 +188,21 @@ Status AgentPair::HoldSecondaryAcks(bool hold) const {
                               Deadline::AfterMillis(2000))
       .status();
 }
+
+Status AgentPair::StartReplacementSecondary() {
+  if (!lab_ || !replacement_config_.contains("listen")) {
+    return Status::FailedPrecondition("the pair was not started with separate_hosts and reprotect");
+  }
+  const std::string config = dir_.path() + "/replacement.json";
+  UNDERSTUDY_RETURN_IF_ERROR(WriteFile(config, replacement_config_.dump(2)));
+  std::vector<std::string> argv = NetnsExec(lab_->NamespaceOf("primary"));
+  argv.insert(argv.end(), {RunfilePath("secondary/ft-secondary"), "--config", config});
+  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess replacement, ChildProcess::Spawn(argv, dir_.path() + "/replacement.log"));
+  replacement_.emplace(std::move(replacement));
+  return Status::Ok();
+}
+
+std::string AgentPair::ReplacementLog() const { return ReadFile(dir_.path() + "/replacement.log"); }
 
 void AgentPair::KillSecondary() {
   Result<json> status = SecondaryStatus();

@@ -43,6 +43,9 @@ struct AgentPairOptions {
   // namespace of a NetworkLab (tests/harness/network_lab.h), joined by a replication link, a
   // heartbeat link and an arbiter LAN. Otherwise everything talks over loopback.
   bool separate_hosts = false;
+  // With separate_hosts and tls/tcp: after a promotion, the promoted agent protects the VM
+  // again once a new secondary listens on the old primary's host (StartReplacementSecondary).
+  bool reprotect = false;
 };
 
 class AgentPair {
@@ -63,6 +66,11 @@ class AgentPair {
   void KillPrimary();
   // SIGKILL the secondary agent and its standby QEMU.
   void KillSecondary();
+  // After the primary died: starts ft-secondary on the old primary's host (its name, its
+  // certificate, its addresses), where the promoted agent looks for a new secondary.
+  Status StartReplacementSecondary();
+  std::string replacement_dir() const { return dir_.path() + "/replacement"; }
+  std::string ReplacementLog() const;
   ChildProcess& primary() { return *primary_; }
   ChildProcess& secondary() { return secondary_; }
 
@@ -92,6 +100,8 @@ class AgentPair {
   ScratchDir dir_;
   ChildProcess secondary_;
   std::optional<ChildProcess> primary_;
+  std::optional<ChildProcess> replacement_;
+  nlohmann::json replacement_config_;  // ft-secondary's configuration for the primary's host
   std::optional<int> primary_qemu_pid_;
 };
 

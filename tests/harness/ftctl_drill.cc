@@ -10,8 +10,13 @@
 namespace understudy::testing {
 
 Result<nlohmann::json> RunFtctlDrill(const std::string& kind, const AgentPair& pair) {
-  std::vector<std::string> argv = {RunfilePath("ftctl/ftctl"), "drill", kind, "--agent", pair.primary_dir(),
-                                   "--agent", pair.secondary_dir(), "--json"};
+  return RunFtctlDrill(kind, pair, pair.primary_dir(), pair.secondary_dir());
+}
+
+Result<nlohmann::json> RunFtctlDrill(const std::string& kind, const AgentPair& pair, const std::string& primary_dir,
+                                     const std::string& secondary_dir) {
+  std::vector<std::string> argv = {RunfilePath("ftctl/ftctl"), "drill", kind, "--agent", primary_dir,
+                                   "--agent", secondary_dir, "--json"};
   if (pair.lab()) argv.insert(argv.end(), {"--lab", pair.lab()->description_path()});
   const std::string log = pair.directory() + "/drill-" + kind + ".log";
   std::remove(log.c_str());

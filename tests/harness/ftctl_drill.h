@@ -12,6 +12,10 @@
 namespace understudy::testing {
 
 Result<nlohmann::json> RunFtctlDrill(const std::string& kind, const AgentPair& pair);
+// The same against the agents in these runtime directories (after roles moved: a promoted
+// secondary protecting the VM is the primary now).
+Result<nlohmann::json> RunFtctlDrill(const std::string& kind, const AgentPair& pair, const std::string& primary_dir,
+                                     const std::string& secondary_dir);
 
 }  // namespace understudy::testing
 
