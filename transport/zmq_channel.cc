@@ -725,7 +725,12 @@ class ZmqListener : public Listener {
         core_->SetAdmitting(true);
         return Status::Ok();
       }
-      if (zmq_errno() != EADDRINUSE || deadline.Expired()) return ZmqFailure("binding " + endpoint);
+      if (zmq_errno() != EADDRINUSE) return ZmqFailure("binding " + endpoint);
+      if (deadline.Expired()) {
+        // Not an error: libzmq still closes the previous connection's socket. Callers that
+        // poll Accept with short deadlines simply try again.
+        return Status::DeadlineExceeded(endpoint + " is still held by the previous connection");
+      }
       monitor.reset();
       socket.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
