@@ -71,4 +71,6 @@ void Reprotector::Stop() {
 
 nlohmann::json Reprotector::StatusJson() const { return agent_->StatusJson(); }
 
+Status Reprotector::StepDown() { return agent_->StepDown(); }
+
 }  // namespace understudy::failover

@@ -76,6 +76,8 @@ class Reprotector {
   nlohmann::json StatusJson() const;
   // Stops protecting (the VM keeps running; its held output stays held).
   void Stop();
+  // The protecting primary steps down for a planned switchover (PrimaryAgent::StepDown).
+  Status StepDown();
 
  private:
   Reprotector() = default;

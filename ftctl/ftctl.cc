@@ -5,6 +5,10 @@
 //   ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]
 //                                               the VM's console, followed across failovers
 //   ftctl promote --agent DIR                   promote a secondary now
+//   ftctl failback --agent PRIMARY_DIR --agent SECONDARY_DIR
+//                                               planned switchover: the VM moves to the
+//                                               secondary's host (back home after a failover
+//                                               and re-protection), no line lost or repeated
 //   ftctl drill KIND --agent PRIMARY_DIR --agent SECONDARY_DIR [--lab FILE] [--json]
 //                                               rehearse a failure on the live pair
 //                                               (drill/drill.h); exit 0 iff continuity held
@@ -14,6 +18,7 @@
 #include <ctime>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "console/console_follower.h"
@@ -31,6 +36,7 @@ int Usage() {
                "  ftctl status  --agent DIR [--agent DIR]\n"
                "  ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]\n"
                "  ftctl promote --agent DIR\n"
+               "  ftctl failback --agent PRIMARY_DIR --agent SECONDARY_DIR\n"
                "  ftctl drill kill-primary|kill-secondary|kill-qemu|partition|slow-link\n"
                "        --agent PRIMARY_DIR --agent SECONDARY_DIR [--lab FILE] [--json]\n"
                "DIR is an agent's runtime_dir.\n");
@@ -131,6 +137,64 @@ int RunDrillCommand(const std::string& kind_name, const std::vector<std::string>
   return report->continuity_held ? 0 : 1;
 }
 
+Result<json> AgentStatus(const std::string& dir) {
+  return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
+}
+
+// The planned switchover: the primary steps down (guest stopped, fenced, record untouched),
+// then the secondary is asked to promote and wins the record. Nothing unacknowledged was
+// released by the primary, so the standby continues the console exactly where it should.
+int RunFailback(const std::vector<std::string>& agents) {
+  if (agents.size() != 2) {
+    std::fprintf(stderr, "failback: give the current primary's and then the secondary's --agent DIR\n");
+    return 2;
+  }
+  Result<json> from = AgentStatus(agents[0]);
+  Result<json> to = AgentStatus(agents[1]);
+  if (!from.ok() || !to.ok()) {
+    std::fprintf(stderr, "failback: cannot reach both agents: %s\n",
+                 (!from.ok() ? from.status() : to.status()).ToString().c_str());
+    return 1;
+  }
+  if (from->value("role", "") != "primary" || from->value("state", "") != "protected" ||
+      to->value("role", "") != "secondary" || to->value("state", "") != "standby-ready") {
+    std::fprintf(stderr, "failback needs a protected primary and a ready standby; found %s %s and %s %s\n",
+                 from->value("role", "?").c_str(), from->value("state", "?").c_str(), to->value("role", "?").c_str(),
+                 to->value("state", "?").c_str());
+    return 1;
+  }
+  auto started = std::chrono::steady_clock::now();
+  Result<json> stepped = control::CallControl(agents[0] + "/control.sock", {{"command", "step_down"}},
+                                              Deadline::AfterMillis(5000));
+  if (!stepped.ok()) {
+    std::fprintf(stderr, "failback: the primary did not step down: %s\n", stepped.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("primary %s stepped down (guest stopped, fenced)\n", agents[0].c_str());
+  Result<json> promote = control::CallControl(agents[1] + "/control.sock", {{"command", "promote"}}, Deadline::AfterMillis(2000));
+  if (!promote.ok()) {
+    std::fprintf(stderr, "failback: the secondary refused to promote: %s; the VM is stopped, promote it with "
+                         "`ftctl promote --agent %s`\n",
+                 promote.status().ToString().c_str(), agents[1].c_str());
+    return 1;
+  }
+  Deadline deadline = Deadline::AfterMillis(20000);
+  std::string state;
+  while (!deadline.Expired()) {
+    Result<json> status = AgentStatus(agents[1]);
+    state = status.ok() ? status->value("state", "?") : "unreachable";
+    if (state == "promoted" || state == "fenced" || state == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (state != "promoted") {
+    std::fprintf(stderr, "failback: the secondary ended up '%s'; see its log\n", state.c_str());
+    return 1;
+  }
+  std::printf("failback done in %.0f ms: the VM runs on %s\n", elapsed, agents[1].c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) return Usage();
   std::string command = argv[1];
@@ -162,6 +226,7 @@ int main(int argc, char** argv) {
   }
   if (agents.empty()) return Usage();
   if (command == "drill") return RunDrillCommand(drill_kind, agents, lab, as_json);
+  if (command == "failback") return RunFailback(agents);
 
   if (command == "status") {
     int failures = 0;

@@ -265,6 +265,16 @@ void PrimaryAgent::FenceSelf(const std::string& why) {
                      "), nothing unacknowledged will ever be released");
 }
 
+Status PrimaryAgent::StepDown() {
+  failover::PairState state = pair_state();
+  if (state != failover::PairState::kProtected) {
+    return Status::FailedPrecondition("only a protected primary can step down (this one is " +
+                                      std::string(failover::StateName(state)) + "): the secondary must be ready");
+  }
+  FenceSelf("stepping down at an operator's request (failback); the secondary takes over");
+  return Status::Ok();
+}
+
 void PrimaryAgent::CheckRecordStillOurs() {
   auto now = std::chrono::steady_clock::now();
   if (now < next_record_check_) return;
@@ -422,7 +432,11 @@ Status PrimaryAgent::Run() {
     UNDERSTUDY_ASSIGN_OR_RETURN(
         control_server,
         control::ControlServer::Start(config_.control_socket(),
-                                      {{"status", [this](const json&) -> Result<json> { return StatusJson(); }}}));
+                                      {{"status", [this](const json&) -> Result<json> { return StatusJson(); }},
+                                       {"step_down", [this](const json&) -> Result<json> {
+                                          UNDERSTUDY_RETURN_IF_ERROR(StepDown());
+                                          return json{{"stepped_down", true}};
+                                        }}}));
     UNDERSTUDY_RETURN_IF_ERROR(ClaimOwnership());
     UNDERSTUDY_RETURN_IF_ERROR(Start());
     if (stop_requested_.load()) return Status::Ok();

@@ -63,6 +63,12 @@ class PrimaryAgent {
   Status Run();
   void RequestStop();
 
+  // A planned switchover (`ftctl failback`): stops the guest and fences this side for good,
+  // without touching the ownership record, so the secondary's promotion — which `ftctl`
+  // requests next — wins it. Output not yet acknowledged is never released here; the
+  // promoted standby produces it again. kFailedPrecondition unless protected.
+  Status StepDown();
+
   nlohmann::json StatusJson() const;
 
  private:

@@ -95,6 +95,14 @@ Status SecondaryAgent::Run() {
                                           RequestPromotion();
                                           return json{{"promotion", "requested"}};
                                         }},
+                                       {"step_down", [this](const json&) -> Result<json> {
+                                          std::lock_guard<std::mutex> lock(status_mutex_);
+                                          if (!reprotector_) {
+                                            return Status::FailedPrecondition("this agent does not run a protected VM");
+                                          }
+                                          UNDERSTUDY_RETURN_IF_ERROR(reprotector_->StepDown());
+                                          return json{{"stepped_down", true}};
+                                        }},
                                        {"test_hold_acks", [this](const json& request) -> Result<json> {
                                           bool hold = request.value("hold", true);
                                           Log("secondary", std::string("TEST ONLY: acks ") + (hold ? "held" : "released"));

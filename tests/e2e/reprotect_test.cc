@@ -1,14 +1,16 @@
-// Re-protection: after a kill-primary drill promotes the standby, the old primary's host
-// comes back as a new secondary; the promoted agent must protect the running VM again
-// (checkpoints flow and are acknowledged, the console held until then), and a second
-// kill-primary drill — now of the re-protected VM's host — must hold continuity too. One
-// observer follows the console across all three agents for the whole story.
+// Re-protection and failback. A kill-primary drill promotes the standby; the old primary's
+// host comes back as a new secondary, and the promoted agent must protect the running VM
+// again (checkpoints flow and are acknowledged). Then either a second kill-primary drill —
+// now of the re-protected VM's host — or `ftctl failback`, a planned switchover that moves the
+// VM home, must hold continuity too. One observer follows the console across all three
+// agents for the whole story.
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <functional>
+#include <fstream>
 #include <thread>
 
+#include "common/child_process.h"
 #include "control/control_server.h"
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
@@ -24,87 +26,126 @@ Result<json> AgentStatus(const std::string& dir) {
   return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(1000));
 }
 
-TEST(ReprotectTest, PromotedVmIsProtectedAgainAndSurvivesASecondKill) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-  AgentPairOptions options;
-  options.separate_hosts = true;
-  options.reprotect = true;
-  options.guest = {.pages = 64, .every = 500};
-  auto started = AgentPair::Start(options, "reprotect");
-  ASSERT_TRUE(started.ok()) << started.status();
-  AgentPair& pair = **started;
+std::string RoleAndState(const std::string& dir) {
+  Result<json> status = AgentStatus(dir);
+  return status.ok() ? status->value("role", "?") + "/" + status->value("state", "?") : "unreachable";
+}
 
-  std::atomic<bool> watching{true};
-  CounterTranscript transcript;
-  std::mutex transcript_mutex;
-  std::thread observer([&] {
-    console::ConsoleFollower follower(
-        {pair.primary_dir() + "/console.sock", pair.secondary_dir() + "/console.sock", pair.replacement_dir() + "/console.sock"});
-    while (watching.load()) {
-      Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(50));
-      if (!line.ok()) continue;
-      std::lock_guard<std::mutex> lock(transcript_mutex);
-      transcript.Observe(*line);
-    }
-  });
-  auto finish = [&] {
-    watching.store(false);
-    if (observer.joinable()) observer.join();
-  };
-  // Joins the observer however the test ends (an ASSERT returns early).
-  struct Joiner {
-    std::function<void()> finish;
-    ~Joiner() { finish(); }
-  } joiner{finish};
-
-  Result<json> first = RunFtctlDrill("kill-primary", pair);
-  ASSERT_TRUE(first.ok()) << first.status();
-  std::printf("first drill: %s\n", first->dump().c_str());
-  EXPECT_TRUE((*first)["continuity_held"].get<bool>()) << (*first)["verdict"];
-
-  // The old primary's host returns as a secondary; the promoted agent protects the VM again.
-  ASSERT_TRUE(pair.StartReplacementSecondary().ok());
-  Deadline deadline = Deadline::AfterMillis(60000);
-  std::string state;
-  while (!deadline.Expired()) {
-    Result<json> status = AgentStatus(pair.secondary_dir());
-    state = status.ok() ? status->value("role", "?") + "/" + status->value("state", "?") : "unreachable";
-    if (state == "primary/protected") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+class ReprotectTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = KvmUnavailableReason()) GTEST_SKIP() << "skipped: needs KVM: " << *why;
+    if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+    if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+    AgentPairOptions options;
+    options.separate_hosts = true;
+    options.reprotect = true;
+    options.guest = {.pages = 64, .every = 500};
+    auto started = AgentPair::Start(options, "reprotect");
+    ASSERT_TRUE(started.ok()) << started.status();
+    pair_ = std::move(*started);
+    observer_ = std::thread([this] {
+      console::ConsoleFollower follower({pair_->primary_dir() + "/console.sock", pair_->secondary_dir() + "/console.sock",
+                                         pair_->replacement_dir() + "/console.sock"});
+      while (watching_.load()) {
+        Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(50));
+        if (!line.ok()) continue;
+        std::lock_guard<std::mutex> lock(transcript_mutex_);
+        transcript_.Observe(*line);
+      }
+    });
   }
-  ASSERT_EQ(state, "primary/protected") << "promoted agent log:\n" << pair.SecondaryLog() << "\nnew secondary log:\n"
-                                        << pair.ReplacementLog();
-  // Checkpoints flow and are acknowledged again.
-  Result<json> before = AgentStatus(pair.secondary_dir());
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
-  Result<json> after = AgentStatus(pair.secondary_dir());
-  ASSERT_TRUE(before.ok() && after.ok());
-  uint64_t committed_before = (*before)["committed_epoch"].get<uint64_t>();
-  uint64_t committed_after = (*after)["committed_epoch"].get<uint64_t>();
-  std::printf("re-protected: committed epoch %llu -> %llu in 2 s, pause p50 %.2f ms\n",
-              static_cast<unsigned long long>(committed_before), static_cast<unsigned long long>(committed_after),
-              (*after)["pause_ms_p50"].get<double>());
-  EXPECT_GT(committed_after, committed_before + 5) << "checkpoints do not flow";
-  Result<json> replacement = AgentStatus(pair.replacement_dir());
-  ASSERT_TRUE(replacement.ok());
-  EXPECT_EQ((*replacement)["state"], "standby-ready");
+  void TearDown() override { StopObserving(); }
+  void StopObserving() {
+    watching_.store(false);
+    if (observer_.joinable()) observer_.join();
+  }
+  uint64_t last_number() {
+    std::lock_guard<std::mutex> lock(transcript_mutex_);
+    return transcript_.last_number();
+  }
 
+  // Kill the primary, bring its host back as a secondary, and wait for protection again.
+  void FailOverAndReprotect() {
+    Result<json> first = RunFtctlDrill("kill-primary", *pair_);
+    ASSERT_TRUE(first.ok()) << first.status();
+    std::printf("first drill: %s\n", first->dump().c_str());
+    EXPECT_TRUE((*first)["continuity_held"].get<bool>()) << (*first)["verdict"];
+
+    ASSERT_TRUE(pair_->StartReplacementSecondary().ok());
+    auto asked = std::chrono::steady_clock::now();
+    Deadline deadline = Deadline::AfterMillis(60000);
+    std::string state;
+    while (!deadline.Expired() && (state = RoleAndState(pair_->secondary_dir())) != "primary/protected") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(state, "primary/protected") << "promoted agent log:\n" << pair_->SecondaryLog() << "\nnew secondary log:\n"
+                                          << pair_->ReplacementLog();
+    double reprotect_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
+    // Checkpoints flow and are acknowledged again.
+    Result<json> before = AgentStatus(pair_->secondary_dir());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+    Result<json> after = AgentStatus(pair_->secondary_dir());
+    ASSERT_TRUE(before.ok() && after.ok());
+    uint64_t committed_before = (*before)["committed_epoch"].get<uint64_t>();
+    uint64_t committed_after = (*after)["committed_epoch"].get<uint64_t>();
+    std::printf("re-protected %.0f ms after the new secondary started; committed epoch %llu -> %llu in 2 s, "
+                "pause p50 %.2f ms\n",
+                reprotect_ms, static_cast<unsigned long long>(committed_before),
+                static_cast<unsigned long long>(committed_after), (*after)["pause_ms_p50"].get<double>());
+    EXPECT_GT(committed_after, committed_before + 5) << "checkpoints do not flow";
+    EXPECT_EQ(RoleAndState(pair_->replacement_dir()), "secondary/standby-ready");
+  }
+
+  void ExpectContinuous(const char* story) {
+    StopObserving();
+    std::lock_guard<std::mutex> lock(transcript_mutex_);
+    EXPECT_TRUE(transcript_.continuous()) << *transcript_.violation();
+    std::printf("observer: %llu lines, up to %llu, %s\n", static_cast<unsigned long long>(transcript_.lines_observed()),
+                static_cast<unsigned long long>(transcript_.last_number()), story);
+  }
+
+  std::unique_ptr<AgentPair> pair_;
+  std::atomic<bool> watching_{true};
+  std::thread observer_;
+  std::mutex transcript_mutex_;
+  CounterTranscript transcript_;
+};
+
+TEST_F(ReprotectTest, PromotedVmIsProtectedAgainAndSurvivesASecondKill) {
+  ASSERT_NO_FATAL_FAILURE(FailOverAndReprotect());
   // Second failover: the re-protected VM's host dies; the new secondary takes over.
-  Result<json> second = RunFtctlDrill("kill-primary", pair, pair.secondary_dir(), pair.replacement_dir());
+  Result<json> second = RunFtctlDrill("kill-primary", *pair_, pair_->secondary_dir(), pair_->replacement_dir());
   ASSERT_TRUE(second.ok()) << second.status();
   std::printf("second drill: %s\n", second->dump().c_str());
   EXPECT_TRUE((*second)["continuity_held"].get<bool>()) << (*second)["verdict"] << "\nnew secondary log:\n"
-                                                         << pair.ReplacementLog();
+                                                         << pair_->ReplacementLog();
   EXPECT_EQ((*second)["outcome"], "secondary promoted");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  finish();
-  std::lock_guard<std::mutex> lock(transcript_mutex);
-  EXPECT_TRUE(transcript.continuous()) << *transcript.violation();
-  std::printf("observer: %llu lines, up to %llu, across two failovers and a re-protection\n",
-              static_cast<unsigned long long>(transcript.lines_observed()),
-              static_cast<unsigned long long>(transcript.last_number()));
+  ExpectContinuous("across two failovers and a re-protection");
+}
+
+TEST_F(ReprotectTest, FailbackMovesTheVmHome) {
+  ASSERT_NO_FATAL_FAILURE(FailOverAndReprotect());
+  uint64_t before = last_number();
+  std::vector<std::string> argv = {RunfilePath("ftctl/ftctl"), "failback", "--agent", pair_->secondary_dir(),
+                                   "--agent", pair_->replacement_dir()};
+  const std::string log = pair_->directory() + "/failback.log";
+  Result<ChildProcess> failback = ChildProcess::Spawn(argv, log);
+  ASSERT_TRUE(failback.ok()) << failback.status();
+  Result<int> exited = failback->WaitForExit(Deadline::AfterMillis(30000));
+  std::ifstream file(log);
+  std::string printed((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::printf("ftctl failback:\n%s", printed.c_str());
+  ASSERT_TRUE(exited.ok() && *exited == 0) << printed << "\n" << pair_->SecondaryLog();
+  // The VM runs on its original host again (the replacement agent there promoted); the host
+  // it left stepped down.
+  EXPECT_EQ(RoleAndState(pair_->replacement_dir()), "secondary/promoted");
+  EXPECT_EQ(RoleAndState(pair_->secondary_dir()), "primary/fenced");
+  Deadline deadline = Deadline::AfterMillis(5000);
+  while (!deadline.Expired() && last_number() < before + 3) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(last_number(), before + 3) << "output did not continue after the failback";
+  ExpectContinuous("across a failover, a re-protection and a failback");
 }
 
 }  // namespace
