@@ -101,6 +101,7 @@ PrimaryAgent::PrimaryAgent(PrimaryConfig config, AdoptedVm adopted)
     : config_(std::move(config)), adopted_(std::move(adopted)), released_console_(*adopted_->released) {
   // Output continues the stream the adopter has released so far.
   console_output_.StartAt(released_console_.end());
+  pair_state_ = failover::PairState::kReprotecting;
 }
 
 std::vector<std::byte> PrimaryAgent::TakePageBuffer() {
@@ -221,6 +222,10 @@ void PrimaryAgent::FailoverLoop() {
     // image (epoch 1), not merely that QEMU finished sending it.
     if (state == PairState::kSyncing && shipper_->stats().acked_epoch >= 1) {
       SetPairState(PairEvent::kSyncComplete);
+      state = pair_state();
+    }
+    if (state == PairState::kReprotecting && shipper_->stats().acked_epoch >= 1) {
+      SetPairState(PairEvent::kReprotected);
       state = pair_state();
     }
     if (state == PairState::kUnprotected || state == PairState::kFenced) continue;

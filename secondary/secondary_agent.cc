@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 
 #include "checkpoint/checkpoint_apply.h"
@@ -492,7 +493,13 @@ json SecondaryAgent::StatusJson() const {
   if (reprotector_) {
     // This host runs the VM now and protects it: it answers as a primary.
     json status = reprotector_->StatusJson();
-    status["transitions"] = transitions_.ToJson();
+    // One history: how this host came to run the VM, then how it protects it.
+    json history = transitions_.ToJson();
+    for (const json& change : status.value("transitions", json::array())) history.push_back(change);
+    std::stable_sort(history.begin(), history.end(), [](const json& a, const json& b) {
+      return a.value("at_unix_ms", int64_t{0}) < b.value("at_unix_ms", int64_t{0});
+    });
+    status["transitions"] = history;
     status["promotion_ms"] = promotion_ms_;
     return status;
   }

@@ -95,6 +95,11 @@ class ReprotectTest : public ::testing::Test {
                 static_cast<unsigned long long>(committed_after), (*after)["pause_ms_p50"].get<double>());
     EXPECT_GT(committed_after, committed_before + 5) << "checkpoints do not flow";
     EXPECT_EQ(RoleAndState(pair_->replacement_dir()), "secondary/standby-ready");
+    bool went_through_reprotecting = false;
+    for (const json& change : (*after)["transitions"]) {
+      went_through_reprotecting |= change.value("from", "") == "re-protecting" && change.value("to", "") == "protected";
+    }
+    EXPECT_TRUE(went_through_reprotecting) << (*after)["transitions"].dump();
   }
 
   void ExpectContinuous(const char* story) {
