@@ -24,14 +24,13 @@ Result<std::string> DecodeChunked(std::string_view body) {
   }
 }
 
-}  // namespace
-
-Result<HttpResponse> HttpPost(const std::string& host, uint16_t port, const std::string& path, const std::string& body,
-                              Deadline deadline) {
+Result<HttpResponse> Exchange(const std::string& method, const std::string& host, uint16_t port, const std::string& path,
+                              const std::string& body, Deadline deadline) {
   std::string where = "http://" + host + ":" + std::to_string(port) + path;
   Result<UniqueFd> socket = transport::ConnectRawTcp(host, port, deadline);
   if (!socket.ok()) return socket.status().WithContext(where);
-  std::string request = "POST " + path + " HTTP/1.1\r\nHost: " + host + "\r\nContent-Type: application/json\r\n" +
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" +
+                        (method == "POST" ? "Content-Type: application/json\r\n" : "") +
                         "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   UNDERSTUDY_RETURN_IF_ERROR(WriteAll(socket->get(), request, deadline).WithContext(where));
   std::string response;
@@ -58,6 +57,17 @@ Result<HttpResponse> HttpPost(const std::string& host, uint16_t port, const std:
     UNDERSTUDY_ASSIGN_OR_RETURN(result.body, DecodeChunked(result.body));
   }
   return result;
+}
+
+}  // namespace
+
+Result<HttpResponse> HttpPost(const std::string& host, uint16_t port, const std::string& path, const std::string& body,
+                              Deadline deadline) {
+  return Exchange("POST", host, port, path, body, deadline);
+}
+
+Result<HttpResponse> HttpGet(const std::string& host, uint16_t port, const std::string& path, Deadline deadline) {
+  return Exchange("GET", host, port, path, "", deadline);
 }
 
 }  // namespace understudy::failover

@@ -1,5 +1,5 @@
-// A minimal HTTP/1.1 client for one thing: JSON POSTs to etcd's v3 gateway on a trusted
-// network. One connection per request (loopback or LAN: a fraction of a millisecond), every
+// A minimal HTTP/1.1 client for JSON POSTs to etcd's v3 gateway and GETs of Prometheus
+// endpoints, on a trusted network. One connection per request (loopback or LAN: a fraction of a millisecond), every
 // step bounded by the deadline. Handles Content-Length and chunked responses.
 #ifndef UNDERSTUDY_FAILOVER_HTTP_CLIENT_H_
 #define UNDERSTUDY_FAILOVER_HTTP_CLIENT_H_
@@ -19,6 +19,9 @@ struct HttpResponse {
 // POSTs `body` (application/json) to http://host:port/path.
 Result<HttpResponse> HttpPost(const std::string& host, uint16_t port, const std::string& path, const std::string& body,
                               Deadline deadline);
+
+// GETs http://host:port/path (`path` already URL-encoded, query included).
+Result<HttpResponse> HttpGet(const std::string& host, uint16_t port, const std::string& path, Deadline deadline);
 
 }  // namespace understudy::failover
 

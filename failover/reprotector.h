@@ -34,6 +34,9 @@
 namespace understudy::primary {
 class PrimaryAgent;
 }
+namespace prometheus {
+class Registry;
+}
 
 namespace understudy::failover {
 
@@ -55,6 +58,7 @@ struct PromotedVm {
   qemu::QmpClient* qmp;              // outlives the Reprotector
   int qemu_pid;
   console::ReleasedLog* console;     // the released console, served by the owner
+  prometheus::Registry* metrics;     // the owner's /metrics, where the protecting primary reports
 };
 
 class Reprotector {

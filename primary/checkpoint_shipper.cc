@@ -1,5 +1,7 @@
 #include "primary/checkpoint_shipper.h"
 
+#include <optional>
+
 #include "checkpoint/checkpoint_apply.h"
 #include "checkpoint/checkpoint_codec.h"
 #include "common/log.h"
@@ -153,11 +155,13 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   std::string bytes = checkpoint::SerializeCheckpoint(checkpoint);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    unacked_.emplace_back(capture.epoch, bytes);
+    unacked_.push_back({capture.epoch, bytes, capture.stopped_at});
     stats_.pages_sent += checkpoint.page_count();
     stats_.raw_page_bytes += checkpoint.page_count() * 4096;
   }
-  return SendCheckpoint(capture.epoch, bytes, /*first_transmission=*/true);
+  UNDERSTUDY_RETURN_IF_ERROR(SendCheckpoint(capture.epoch, bytes, /*first_transmission=*/true));
+  if (options_.on_shipped) options_.on_shipped(checkpoint.page_count(), checkpoint.page_count() * 4096, bytes.size() + 1);
+  return Status::Ok();
 }
 
 Status CheckpointShipper::Resend(uint64_t from_epoch) {
@@ -168,8 +172,8 @@ Status CheckpointShipper::Resend(uint64_t from_epoch) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++stats_.nacks;
-    for (const auto& entry : unacked_) {
-      if (entry.first >= from_epoch) resend.push_back(entry);
+    for (const UnackedEpoch& entry : unacked_) {
+      if (entry.epoch >= from_epoch) resend.emplace_back(entry.epoch, entry.bytes);
     }
   }
   for (const auto& [epoch, bytes] : resend) UNDERSTUDY_RETURN_IF_ERROR(SendLocked(epoch, bytes, false));
@@ -224,13 +228,18 @@ void CheckpointShipper::AckLoop() {
     Result<replication::AckMessage> ack = replication::DecodeAck(message);
     if (!ack.ok()) return MarkLost(ack.status());
     if (ack->type == replication::MessageType::kAck) {
+      std::optional<std::chrono::steady_clock::time_point> stopped_at;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stats_.fenced) return;  // a fenced primary releases nothing, acked or not
         stats_.acked_epoch = std::max(stats_.acked_epoch, ack->epoch);
-        while (!unacked_.empty() && unacked_.front().first <= ack->epoch) unacked_.pop_front();
+        while (!unacked_.empty() && unacked_.front().epoch <= ack->epoch) {
+          if (unacked_.front().epoch == ack->epoch) stopped_at = unacked_.front().stopped_at;
+          unacked_.pop_front();
+        }
         changed_.notify_all();
       }
+      if (stopped_at && options_.on_acked) options_.on_acked(std::chrono::steady_clock::now() - *stopped_at);
       Status released = console_output_.Release(ack->epoch, released_console_);
       if (!released.ok()) Log("primary", "releasing console output: " + released.ToString());
       continue;

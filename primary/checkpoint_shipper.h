@@ -18,6 +18,7 @@
 #define UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_
 
 #include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -52,6 +53,12 @@ struct ShipperOptions {
   // that is already allocated and faulted in (a fresh buffer per epoch costs page faults
   // inside the VM's pause).
   std::function<void(std::vector<std::byte>&&)> recycle_page_buffer;
+  // Called (on the shipping thread) once per checkpoint sent: its pages, their raw size and
+  // the bytes on the wire.
+  std::function<void(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes)> on_shipped;
+  // Called (on the ack thread) when an epoch is acknowledged, with the time since the VM
+  // stopped for it.
+  std::function<void(std::chrono::duration<double> since_stop)> on_acked;
 };
 
 struct ShipperStats {
@@ -118,7 +125,12 @@ class CheckpointShipper {
   std::condition_variable changed_;
   // Protected by mutex_:
   std::deque<EpochCapture> queue_;
-  std::deque<std::pair<uint64_t, std::string>> unacked_;  // serialized, for resends
+  struct UnackedEpoch {
+    uint64_t epoch;
+    std::string bytes;  // serialized, for resends
+    std::chrono::steady_clock::time_point stopped_at;
+  };
+  std::deque<UnackedEpoch> unacked_;
   ShipperStats stats_;
   bool stopping_ = false;
 

@@ -4,6 +4,7 @@
 #ifndef UNDERSTUDY_PRIMARY_EPOCH_CAPTURE_H_
 #define UNDERSTUDY_PRIMARY_EPOCH_CAPTURE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -24,6 +25,8 @@ struct CapturedPage {
 
 struct EpochCapture {
   uint64_t epoch = 0;  // 1 = the initial full image (precopy), then one per COLO checkpoint
+  // When the VM stopped for this epoch: commit latency is measured from here to the ack.
+  std::chrono::steady_clock::time_point stopped_at;
   std::vector<CapturedPage> pages;
   std::vector<std::byte> page_bytes;
   std::string device_state;

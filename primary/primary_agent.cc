@@ -20,6 +20,13 @@ namespace understudy::primary {
 namespace qs = checkpoint::qemu_stream;
 using nlohmann::json;
 
+namespace {
+
+// How long a peer must stay silent before a syncing primary acts on it (see FailoverLoop).
+constexpr auto kSyncGrace = std::chrono::seconds(2);
+
+}  // namespace
+
 std::string_view StateName(PrimaryAgent::State state) {
   switch (state) {
     case PrimaryAgent::State::kStarting: return "starting";
@@ -78,6 +85,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
 
  private:
   void SealConsole() {
+    current_.stopped_at = std::chrono::steady_clock::now();
     agent_.DrainSerial();
     current_.console_output = agent_.console_output_.Seal(current_.epoch);
   }
@@ -155,6 +163,7 @@ void PrimaryAgent::SetPairState(failover::PairEvent event) {
                       std::string(failover::EventName(event)));
   pair_state_ = *next;
   if (pair_state_ == failover::PairState::kProtected) protected_since_ = std::chrono::steady_clock::now();
+  if (metrics_) metrics_->SetPairState(failover::StateName(pair_state_));
 }
 
 Status PrimaryAgent::ClaimOwnership() {
@@ -216,6 +225,7 @@ void PrimaryAgent::FailoverLoop() {
   failover::PeerVerdict last = failover::PeerVerdict::kUnknown;
   while (!stop_requested_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    SampleMetrics();
     failover::PeerVerdict verdict = monitor_->verdict();
     PairState state = pair_state();
     // Protected means a standby could take over now: the secondary committed the initial
@@ -241,12 +251,27 @@ void PrimaryAgent::FailoverLoop() {
       CheckRecordStillOurs();
       if (pair_state() == PairState::kFenced) continue;
     }
-    if (verdict != failover::PeerVerdict::kDead) continue;
-    if (state != PairState::kFailingOver) SetPairState(PairEvent::kPeerDead);
+    if (verdict != failover::PeerVerdict::kDead) {
+      dead_since_.reset();
+      continue;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (!dead_since_) dead_since_ = now;
+    // The initial image is one huge message: on a loaded host neither side may hear the other
+    // while it is in flight, and a secondary without an image cannot take over anyway. So a
+    // syncing pair gives the peer longer before acting on its silence.
+    bool syncing = state == PairState::kSyncing || state == PairState::kReprotecting;
+    if (syncing && now - *dead_since_ < kSyncGrace) continue;
+    if (state != PairState::kFailingOver) {
+      peer_declared_dead_ = std::chrono::steady_clock::now();
+      SetPairState(PairEvent::kPeerDead);
+    }
     PairEvent outcome = failover::ContendForOwnership(*arbiter_, failover::Role::kPrimary, config_.failover.name,
                                                        record_revision_, Deadline::AfterMillis(1000));
+    metrics_->SetArbiterReachable(outcome != PairEvent::kArbiterUnreachable);
     if (outcome == PairEvent::kRecordWon) {
       shipper_->GoUnprotected();
+      metrics_->CountFailover(std::chrono::duration<double>(std::chrono::steady_clock::now() - peer_declared_dead_).count());
       Log("primary", "running unprotected: the secondary is gone and this host owns the VM");
     } else if (outcome == PairEvent::kRecordLost) {
       FenceSelf("another host owns the VM");
@@ -256,6 +281,18 @@ void PrimaryAgent::FailoverLoop() {
     }
     SetPairState(outcome);
   }
+}
+
+void PrimaryAgent::SampleMetrics() {
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_sample_) return;
+  next_sample_ = now + std::chrono::milliseconds(250);
+  ShipperStats shipping = shipper_->stats();
+  metrics_->SetEpochs(shipping.captured_epoch, shipping.acked_epoch);
+  metrics_->SetInFlight(shipping.captured_epoch - std::min(shipping.captured_epoch, shipping.acked_epoch));
+  metrics_->SetOutputHeldBytes(console_output_.held_bytes());
+  failover::HeartbeatStats heartbeats = monitor_->udp_stats();
+  metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
 }
 
 void PrimaryAgent::FenceSelf(const std::string& why) {
@@ -285,6 +322,7 @@ void PrimaryAgent::CheckRecordStillOurs() {
   if (now < next_record_check_) return;
   next_record_check_ = now + std::chrono::milliseconds(250);
   Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(200));
+  metrics_->SetArbiterReachable(record.ok());
   if (!record.ok()) return;  // unreachable: keep holding output, as before
   if (record->owner == config_.failover.name && record->revision == record_revision_) return;
   FenceSelf("the ownership record moved to '" + record->owner + "' (" + record->mode + ") at revision " +
@@ -292,6 +330,11 @@ void PrimaryAgent::CheckRecordStillOurs() {
 }
 
 void PrimaryAgent::RecordPause(const CheckpointTiming& timing) {
+  double since_last = last_pause_start_.time_since_epoch().count() == 0
+                          ? 0
+                          : std::chrono::duration<double>(timing.reply_sent - last_pause_start_).count();
+  last_pause_start_ = timing.reply_sent;
+  metrics_->ObservePause(std::chrono::duration<double>(timing.pause()).count(), since_last);
   std::lock_guard<std::mutex> lock(status_mutex_);
   ++checkpoints_;
   pauses_ms_.push_back(std::chrono::duration<double, std::milli>(timing.pause()).count());
@@ -382,6 +425,12 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
     Log("primary", "secondary '" + hello.name + "' heartbeats from " + hello.heartbeat_address);
     monitor_->SetPeerUdpAddress(hello.heartbeat_address);
   };
+  shipper_options.on_shipped = [this](uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes) {
+    metrics_->ObserveShipped(pages, raw_bytes, sent_bytes);
+  };
+  shipper_options.on_acked = [this](std::chrono::duration<double> since_stop) {
+    metrics_->ObserveCommit(since_stop.count());
+  };
   shipper_options.max_in_flight = config_.max_in_flight;
   shipper_options.machine_definition_json = config_.vm.ToJson().dump();
   shipper_options.test_corrupt_epoch = config_.test_corrupt_epoch;
@@ -423,6 +472,15 @@ Status PrimaryAgent::Run() {
   std::unique_ptr<console::ConsoleServer> console_server;
   std::unique_ptr<control::ControlServer> control_server;
   Status status = [&]() -> Status {
+    prometheus::Registry* registry = adopted_ ? adopted_->metrics_registry : nullptr;
+    if (!registry) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(metrics_server_, monitoring::MetricsServer::Start(config_.metrics_listen));
+      registry = &metrics_server_->registry();
+      Log("primary", "metrics on http://" + metrics_server_->address() + "/metrics");
+    }
+    metrics_ = std::make_unique<monitoring::AgentMetrics>(
+        *registry, monitoring::AgentIdentity{config_.vm.name, "primary", config_.failover.name});
+    metrics_->SetPairState(failover::StateName(pair_state()));
     if (adopted_) {
       UNDERSTUDY_RETURN_IF_ERROR(ClaimOwnership());
       serial_ = std::move(adopted_->serial);
@@ -490,6 +548,7 @@ json PrimaryAgent::StatusJson() const {
       {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"pid", ::getpid()},
+      {"metrics_address", metrics_server_ ? metrics_server_->address() : ""},
       {"qemu_pid", adopted_ ? adopted_->qemu_pid : qemu_ ? qemu_->pid() : 0},
       {"transitions", transitions_.ToJson()},
       {"epoch", shipping.captured_epoch},

@@ -29,11 +29,17 @@
 #include "failover/pair_state.h"
 #include "failover/peer_monitor.h"
 #include "failover/transition_log.h"
+#include "monitoring/agent_metrics.h"
+#include "monitoring/metrics_server.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
 #include "primary/output_buffer.h"
 #include "primary/primary_config.h"
 #include "qemu/qemu_process.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace understudy::primary {
 
@@ -46,6 +52,7 @@ struct AdoptedVm {
   UniqueFd serial;                      // the guest's COM1: output from here on is held until acked
   console::ReleasedLog* released = nullptr;  // acked output goes here, from its end() on
   std::unique_ptr<transport::Channel> channel;  // to the new secondary, already connected
+  prometheus::Registry* metrics_registry = nullptr;  // the adopter's /metrics
 };
 
 class PrimaryAgent {
@@ -124,6 +131,14 @@ class PrimaryAgent {
 
   failover::TransitionLog transitions_;
   std::chrono::steady_clock::time_point next_record_check_;  // FailoverLoop's thread only
+  std::unique_ptr<monitoring::MetricsServer> metrics_server_;  // unless adopted
+  std::unique_ptr<monitoring::AgentMetrics> metrics_;          // set before any thread starts
+  // Refreshes the gauges that are states rather than events (in flight, held output, RTT).
+  void SampleMetrics();
+  std::chrono::steady_clock::time_point next_sample_;           // FailoverLoop's thread only
+  std::chrono::steady_clock::time_point peer_declared_dead_;    // FailoverLoop's thread only
+  std::optional<std::chrono::steady_clock::time_point> dead_since_;  // FailoverLoop's thread only
+  std::chrono::steady_clock::time_point last_pause_start_;      // ColoPeer's thread only
 
   mutable std::mutex status_mutex_;
   // Protected by status_mutex_:

@@ -13,6 +13,8 @@
 //                                                    console output before protecting it
 //     "qemu_binary": "qemu-system-x86_64",
 //     "qemu_extra_args": ["-trace", "..."],          this host's QEMU only, never shipped
+//     "metrics_listen": "0.0.0.0:9464",              Prometheus endpoint (default
+//                                                    127.0.0.1, any free port)
 //     "attach": {"qmp": "/run/vm1/qmp.sock",        optional: protect a QEMU that already
 //                "serial": "/run/vm1/serial.sock"}  runs instead of launching one; it must
 //   }                                                match "vm" and expose both sockets as
@@ -50,6 +52,8 @@ struct PrimaryConfig {
   std::string runtime_dir;
   uint32_t boot_timeout_ms = 60000;
   std::string qemu_binary = "qemu-system-x86_64";
+  // Prometheus endpoint (GET /metrics); port 0 picks one (the status shows which).
+  std::string metrics_listen = "127.0.0.1:0";
   // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
   // vm.extra_args never shipped to the secondary.
   std::vector<std::string> qemu_extra_args;

@@ -59,7 +59,8 @@ void SecondaryAgent::TryReprotect() {
   // it directly. Every byte the serial loop read is already in console_.
   serial_stop_.store(true);
   if (serial_thread_.joinable()) serial_thread_.join();
-  failover::PromotedVm vm{*definition_, &standby_->process().qmp(), standby_->process().pid(), &console_};
+  failover::PromotedVm vm{*definition_, &standby_->process().qmp(), standby_->process().pid(), &console_,
+                          &metrics_server_->registry()};
   std::lock_guard<std::mutex> lock(status_mutex_);
   // The protecting primary heartbeats from this host's heartbeat address.
   monitor_.reset();
@@ -81,6 +82,7 @@ void SecondaryAgent::SetState(State state, const std::string& why) {
                        (why.empty() ? "" : " (" + why + ")"));
   transitions_.Record(std::string(StateName(state_)), std::string(StateName(state)), why);
   state_ = state;
+  if (metrics_) metrics_->SetPairState(StateName(state));
   standby_qemu_pid_ = standby_ ? standby_->process().pid() : 0;
 }
 
@@ -110,6 +112,8 @@ Status SecondaryAgent::Run() {
                                           TEST_HoldAcks(hold);
                                           return json{{"hold_acks", hold}};
                                         }}}));
+    UNDERSTUDY_ASSIGN_OR_RETURN(metrics_server_, monitoring::MetricsServer::Start(config_.metrics_listen));
+    Log("secondary", "metrics on http://" + metrics_server_->address() + "/metrics");
     UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener,
                                 transport::Listen(config_.listen_uri, config_.channel));
@@ -179,6 +183,11 @@ Status SecondaryAgent::SendLocked(transport::Channel& channel, const std::string
 
 void SecondaryAgent::OnHello(const replication::Hello& hello) {
   primary_name_ = hello.name;
+  if (!metrics_ && !hello.vm.empty()) {
+    metrics_ = std::make_unique<monitoring::AgentMetrics>(
+        metrics_server_->registry(), monitoring::AgentIdentity{hello.vm, "secondary", config_.failover.name});
+    metrics_->SetPairState(StateName(state()));
+  }
   monitor_->SetPeerUdpAddress(hello.heartbeat_address);
   Log("secondary", "primary '" + hello.name + "' protects VM '" + hello.vm + "', heartbeats from " +
                        hello.heartbeat_address);
@@ -205,6 +214,12 @@ SecondaryAgent::State SecondaryAgent::state() const {
 }
 
 void SecondaryAgent::WatchPeer() {
+  auto now = std::chrono::steady_clock::now();
+  if (metrics_ && now >= next_sample_) {
+    next_sample_ = now + std::chrono::milliseconds(250);
+    failover::HeartbeatStats heartbeats = monitor_->udp_stats();
+    metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
+  }
   State state = this->state();
   failover::PeerVerdict verdict = monitor_->verdict();
   bool healthy = verdict == failover::PeerVerdict::kAlive;
@@ -312,6 +327,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
       ++rejected_;
       last_error_ = checkpoint.status().ToString();
     }
+    if (metrics_) metrics_->CountRejected();
     return reply(replication::EncodeNack(committed + 1, checkpoint.status().message()));
   }
   uint64_t epoch = checkpoint->epoch;
@@ -332,11 +348,16 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
       ++rejected_;
       last_error_ = committed_status.ToString();
     }
+    if (metrics_) metrics_->CountRejected();
     return reply(replication::EncodeNack(epoch, committed_status.message()));
   }
   {
     std::lock_guard<std::mutex> lock(status_mutex_);
     committed_epoch_ = epoch;
+  }
+  if (metrics_) {
+    metrics_->CountCommitted(message.size());
+    metrics_->SetEpochs(epoch, epoch);
   }
   if (config_.test_ack_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.test_ack_delay_ms));
   while (test_hold_acks_.load() && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -420,6 +441,7 @@ Status SecondaryAgent::AppendOutputs(const checkpoint::Checkpoint& checkpoint) {
 Status SecondaryAgent::TakeOver(std::string_view why) {
   promotion_requested_.store(false);
   SetState(State::kFailingOver, std::string(why));
+  takeover_started_ = std::chrono::steady_clock::now();
   if (!arbiter_) return Status::FailedPrecondition("no arbiter: the primary never said hello");
   while (!stop_requested_.load()) {
     if (record_revision_ == 0) {
@@ -430,6 +452,7 @@ Status SecondaryAgent::TakeOver(std::string_view why) {
     failover::PairEvent outcome = failover::ContendForOwnership(*arbiter_, failover::Role::kSecondary,
                                                                  config_.failover.name, record_revision_,
                                                                  Deadline::AfterMillis(1000));
+    if (metrics_) metrics_->SetArbiterReachable(outcome != failover::PairEvent::kArbiterUnreachable);
     if (outcome == failover::PairEvent::kRecordWon) return Promote(why);
     if (outcome == failover::PairEvent::kRecordLost) {
       standby_.reset();  // fenced: this copy of the VM must never run
@@ -469,6 +492,9 @@ Status SecondaryAgent::Promote(std::string_view why) {
   }
   Log("secondary", "promoted: the guest runs from epoch " + std::to_string(image_->committed_epoch()) + " after " +
                        std::to_string(elapsed) + " ms; console continues at offset " + std::to_string(console_.end()));
+  if (metrics_) {
+    metrics_->CountFailover(std::chrono::duration<double>(std::chrono::steady_clock::now() - takeover_started_).count());
+  }
   SetState(State::kPromoted, "record won; standby running");
   return Status::Ok();
 }
@@ -514,6 +540,7 @@ json SecondaryAgent::StatusJson() const {
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"primary", primary_},
       {"pid", ::getpid()},
+      {"metrics_address", metrics_server_ ? metrics_server_->address() : ""},
       {"standby_qemu_pid", standby_qemu_pid_},
       {"transitions", transitions_.ToJson()},
       {"committed_epoch", committed_epoch_},

@@ -38,6 +38,8 @@
 #include "failover/peer_monitor.h"
 #include "failover/reprotector.h"
 #include "failover/transition_log.h"
+#include "monitoring/agent_metrics.h"
+#include "monitoring/metrics_server.h"
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
 #include "secondary/standby.h"
@@ -118,6 +120,11 @@ class SecondaryAgent {
   console::ReleasedLog console_;  // committed output, then (after promotion) the VM's own
 
   failover::TransitionLog transitions_;
+  std::unique_ptr<monitoring::MetricsServer> metrics_server_;
+  // Created at the primary's hello (the VM's name labels every series); Run() thread only.
+  std::unique_ptr<monitoring::AgentMetrics> metrics_;
+  std::chrono::steady_clock::time_point next_sample_;         // Run() thread only
+  std::chrono::steady_clock::time_point takeover_started_;    // Run() thread only
   std::unique_ptr<failover::Reprotector> reprotector_;  // set under status_mutex_
   std::chrono::steady_clock::time_point next_record_check_;  // Run() thread only
 

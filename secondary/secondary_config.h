@@ -9,6 +9,7 @@
 //     "name": "host2", "failover": {...}  heartbeats and the arbiter: see
 //                                         failover/failover_config.h
 //     "qemu_binary": "qemu-system-x86_64",
+//     "metrics_listen": "0.0.0.0:9464",  Prometheus endpoint (default 127.0.0.1, any port)
 //     "reprotect": {"secondary": "tls://10.0.0.1:7400"}   optional: after a promotion, protect
 //                                         the VM again once a secondary listens there
 //                                         (failover/reprotector.h)
@@ -38,6 +39,8 @@ struct SecondaryConfig {
   std::string runtime_dir;
   failover::FailoverConfig failover;
   std::string qemu_binary = "qemu-system-x86_64";
+  // Prometheus endpoint (GET /metrics); port 0 picks one (the status shows which).
+  std::string metrics_listen = "127.0.0.1:0";
   std::optional<failover::ReprotectConfig> reprotect;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
 

@@ -1,0 +1,111 @@
+// AgentMetrics: the catalog of what an agent exports on /metrics, and the calls that feed it.
+// The agents call these at the moment something happens (a checkpoint paused the VM, an ack
+// arrived, the pair changed state); this file knows nothing about how they work inside.
+//
+// Every series carries the labels vm, role ("primary"/"secondary") and host (the agent's
+// name in the ownership record). Names follow Prometheus conventions: base units in the
+// name (_seconds, _bytes), counters end in _total. deploy/alerts.yml and
+// deploy/grafana-dashboard.json use exactly these names (a test cross-checks the dashboard
+// against a live scrape).
+//
+// Thread safety: every method may be called from any thread (prometheus-cpp's metrics are
+// atomic; the state gauges take a mutex).
+#ifndef UNDERSTUDY_MONITORING_AGENT_METRICS_H_
+#define UNDERSTUDY_MONITORING_AGENT_METRICS_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+class Registry;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace understudy::monitoring {
+
+struct AgentIdentity {
+  std::string vm;
+  std::string role;  // "primary" or "secondary"
+  std::string host;
+};
+
+class AgentMetrics {
+ public:
+  AgentMetrics(prometheus::Registry& registry, AgentIdentity identity);
+  AgentMetrics(const AgentMetrics&) = delete;
+  AgentMetrics& operator=(const AgentMetrics&) = delete;
+
+  // --- primary: checkpoints ---
+  // The VM was paused for `pause_seconds`; `since_last_seconds` since the previous pause began.
+  void ObservePause(double pause_seconds, double since_last_seconds);
+  // One checkpoint left for the secondary: pages in it, their raw size, the bytes sent.
+  void ObserveShipped(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes);
+  // The secondary acknowledged an epoch `seconds` after the VM stopped for it.
+  void ObserveCommit(double seconds);
+  void SetInFlight(uint64_t epochs);
+  void SetOutputHeldBytes(uint64_t bytes);
+  void SetEpochs(uint64_t epoch, uint64_t committed_epoch);
+
+  // --- secondary: commits ---
+  void CountCommitted(uint64_t received_bytes);
+  void CountRejected();
+
+  // --- both: the pair ---
+  // Exactly one state series is 1: `state`.
+  void SetPairState(std::string_view state);
+  void SetHeartbeat(double rtt_seconds, uint64_t lost_total);
+  void SetArbiterReachable(bool reachable);
+  // This side took over (promoted, or went unprotected) `seconds` after it first noticed.
+  void CountFailover(double seconds);
+
+  // --- secondary: standby verification ---
+  void RecordVerification(bool succeeded, double duration_seconds);
+  void SetVerificationAge(double seconds);
+
+ private:
+  const AgentIdentity identity_;
+
+  prometheus::Histogram& pause_seconds_;
+  prometheus::Histogram& interval_seconds_;
+  prometheus::Histogram& dirty_pages_;
+  prometheus::Histogram& dirty_bytes_;
+  prometheus::Histogram& sent_bytes_;
+  prometheus::Histogram& commit_seconds_;
+  prometheus::Histogram& failover_seconds_;
+  prometheus::Counter& checkpoints_;
+  prometheus::Counter& replication_sent_;
+  prometheus::Counter& replication_received_;
+  prometheus::Counter& committed_;
+  prometheus::Counter& rejected_;
+  prometheus::Counter& failovers_;
+  prometheus::Counter& heartbeats_lost_;
+  prometheus::Counter& verifications_ok_;
+  prometheus::Counter& verifications_failed_;
+  prometheus::Gauge& compression_ratio_;
+  prometheus::Gauge& in_flight_;
+  prometheus::Gauge& output_held_;
+  prometheus::Gauge& epoch_;
+  prometheus::Gauge& committed_epoch_;
+  prometheus::Gauge& heartbeat_rtt_;
+  prometheus::Gauge& arbiter_reachable_;
+  prometheus::Gauge& verification_success_;
+  prometheus::Gauge& verification_age_;
+  prometheus::Gauge& verification_duration_;
+
+  std::mutex mutex_;
+  prometheus::Family<prometheus::Gauge>& pair_state_family_;
+  std::map<std::string, prometheus::Gauge*, std::less<>> pair_states_;  // guarded by mutex_
+  uint64_t raw_bytes_total_ = 0, sent_bytes_total_ = 0;                // guarded by mutex_
+  uint64_t heartbeats_lost_seen_ = 0;                                  // guarded by mutex_
+};
+
+}  // namespace understudy::monitoring
+
+#endif  // UNDERSTUDY_MONITORING_AGENT_METRICS_H_

@@ -1,0 +1,77 @@
+// A real Prometheus scrapes both agents of a live pair. Through its query API: the pause
+// histogram's count rises while the pair runs, the primary reports `protected`; after a
+// kill-primary drill the secondary's failover counter rose and its state is `promoted`.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/harness/agent_pair.h"
+#include "tests/harness/ftctl_drill.h"
+#include "tests/harness/prometheus_server.h"
+#include "tests/harness/require_kvm.h"
+
+namespace understudy::testing {
+namespace {
+
+// Polls `promql` until it returns one series satisfying `accept`, or 15 s pass.
+Result<double> WaitForValue(const PrometheusServer& prometheus, const std::string& promql,
+                            const std::function<bool(double)>& accept) {
+  Deadline deadline = Deadline::AfterMillis(15000);
+  Result<double> value = Status::NotFound("not queried yet");
+  while (!deadline.Expired()) {
+    value = prometheus.QueryValue(promql);
+    if (value.ok() && accept(*value)) return value;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  if (value.ok()) return Status::FailedPrecondition(promql + " stayed at " + std::to_string(*value));
+  return value;
+}
+
+TEST(PrometheusScrapeTest, PrometheusSeesCheckpointsTheStateAndAFailover) {
+  UNDERSTUDY_REQUIRE_KVM();
+  if (auto why = PrometheusUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  AgentPairOptions options;
+  options.guest = {.pages = 64, .every = 500};
+  auto pair = AgentPair::Start(options, "scrape");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  Result<nlohmann::json> primary = (*pair)->PrimaryStatus();
+  Result<nlohmann::json> secondary = (*pair)->SecondaryStatus();
+  ASSERT_TRUE(primary.ok() && secondary.ok());
+  std::vector<std::string> targets = {(*primary)["metrics_address"], (*secondary)["metrics_address"]};
+  std::printf("scraping %s and %s\n", targets[0].c_str(), targets[1].c_str());
+  auto prometheus = PrometheusServer::Start(targets);
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+
+  const std::string pauses = R"(understudy_checkpoint_pause_seconds_count{role="primary"})";
+  Result<double> first = WaitForValue(**prometheus, pauses, [](double count) { return count > 0; });
+  ASSERT_TRUE(first.ok()) << first.status();
+  Result<double> later = WaitForValue(**prometheus, pauses, [&](double count) { return count > *first + 10; });
+  ASSERT_TRUE(later.ok()) << later.status();
+  std::printf("pause histogram count %.0f -> %.0f\n", *first, *later);
+  Result<double> p99 = (*prometheus)->QueryValue(
+      R"(histogram_quantile(0.99, rate(understudy_checkpoint_pause_seconds_bucket{role="primary"}[5s])))");
+  if (p99.ok()) std::printf("pause p99 (Prometheus' estimate): %.2f ms\n", *p99 * 1000);
+  Result<double> protected_state = WaitForValue(
+      **prometheus, R"(understudy_pair_state{role="primary",state="protected"})", [](double v) { return v == 1; });
+  EXPECT_TRUE(protected_state.ok()) << protected_state.status();
+  Result<double> failovers_before = WaitForValue(**prometheus, R"(understudy_failovers_total{role="secondary"})",
+                                                 [](double) { return true; });
+  ASSERT_TRUE(failovers_before.ok()) << failovers_before.status();
+
+  Result<nlohmann::json> drill = RunFtctlDrill("kill-primary", **pair);
+  ASSERT_TRUE(drill.ok()) << drill.status();
+  EXPECT_TRUE((*drill)["continuity_held"].get<bool>());
+
+  Result<double> failovers_after = WaitForValue(**prometheus, R"(understudy_failovers_total{role="secondary"})",
+                                                [&](double v) { return v > *failovers_before; });
+  EXPECT_TRUE(failovers_after.ok()) << failovers_after.status();
+  Result<double> promoted = WaitForValue(**prometheus, R"(understudy_pair_state{role="secondary",state="promoted"})",
+                                         [](double v) { return v == 1; });
+  EXPECT_TRUE(promoted.ok()) << promoted.status();
+  Result<double> duration = (*prometheus)->QueryValue(R"(understudy_failover_duration_seconds_sum{role="secondary"})");
+  if (duration.ok()) std::printf("failover duration recorded by the secondary: %.1f ms\n", *duration * 1000);
+}
+
+}  // namespace
+}  // namespace understudy::testing
