@@ -36,6 +36,26 @@ Result<std::unique_ptr<RamImage>> RamImage::Create(const RamBlockList& blocks) {
   return image;
 }
 
+Result<std::unique_ptr<RamImage>> RamImage::CloneCommitted() const {
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<RamImage> clone, Create(blocks_));
+  for (size_t block = 0; block < blocks_state_.size(); ++block) {
+    const BlockState& from = blocks_state_[block];
+    off_t at = 0;
+    const off_t end = static_cast<off_t>(from.length);
+    while (at < end) {
+      // Only the extents that hold data: memfds report holes (never-written or zeroed pages).
+      off_t data = ::lseek(from.fd.get(), at, SEEK_DATA);
+      if (data < 0) break;  // ENXIO: no data after `at`
+      off_t hole = ::lseek(from.fd.get(), data, SEEK_HOLE);
+      if (hole < 0) hole = end;
+      std::memcpy(clone->blocks_state_[block].base + data, from.base + data, static_cast<size_t>(hole - data));
+      at = hole;
+    }
+  }
+  clone->committed_epoch_ = committed_epoch_;
+  return clone;
+}
+
 RamImage::~RamImage() {
   for (BlockState& state : blocks_state_) {
     if (state.base != nullptr) ::munmap(state.base, state.length);

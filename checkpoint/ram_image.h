@@ -63,6 +63,11 @@ class RamImage {
   void CommitStaged(uint64_t epoch);
   void DiscardStaged();
 
+  // A copy of the committed memory (and epoch) alone, nothing staged: a consistent snapshot
+  // another thread may read while this image moves on. Copies only resident data (holes stay
+  // holes), so its cost follows the guest's used memory.
+  Result<std::unique_ptr<RamImage>> CloneCommitted() const;
+
   // Bytes of committed memory that are not holes (resident), summed over blocks.
   uint64_t ResidentBytes() const;
 

@@ -28,6 +28,28 @@ TEST(RamImageTest, StagedPagesStayInvisibleUntilCommit) {
   EXPECT_EQ(ram.staged().count(), 0u);
 }
 
+TEST(RamImageTest, CloneHoldsTheCommittedStateAloneAndStaysPut) {
+  auto image = RamImage::Create(testing::SampleBlocks());
+  ASSERT_TRUE(image.ok());
+  RamImage& ram = **image;
+  ASSERT_TRUE(ram.StagePage(0, 8192, PageOf(0xab)).ok());
+  ASSERT_TRUE(ram.StagePage(1, 0, PageOf(0x11)).ok());
+  ram.CommitStaged(3);
+  ASSERT_TRUE(ram.StagePage(0, 4096, PageOf(0xcd)).ok());  // staged, not committed: not cloned
+  auto clone = ram.CloneCommitted();
+  ASSERT_TRUE(clone.ok()) << clone.status();
+  EXPECT_EQ((*clone)->committed_epoch(), 3u);
+  EXPECT_EQ((*clone)->CommittedPage(0, 8192)[17], std::byte{0xab});
+  EXPECT_EQ((*clone)->CommittedPage(1, 0)[4095], std::byte{0x11});
+  EXPECT_TRUE(IsZeroPage((*clone)->CommittedPage(0, 4096)));
+  // The original moves on; the snapshot does not.
+  ram.CommitStaged(4);
+  ASSERT_TRUE(ram.StagePage(0, 8192, PageOf(0x77)).ok());
+  ram.CommitStaged(5);
+  EXPECT_EQ((*clone)->CommittedPage(0, 8192)[0], std::byte{0xab});
+  EXPECT_TRUE(IsZeroPage((*clone)->CommittedPage(0, 4096)));
+}
+
 TEST(RamImageTest, DiscardLeavesCommittedMemoryUntouched) {
   auto image = RamImage::Create(testing::SampleBlocks());
   ASSERT_TRUE(image.ok());

@@ -35,10 +35,27 @@ std::string_view StateName(SecondaryAgent::State state) {
   return "unknown";
 }
 
-SecondaryAgent::SecondaryAgent(SecondaryConfig config) : config_(std::move(config)) {}
+SecondaryAgent::SecondaryAgent(SecondaryConfig config) : config_(std::move(config)) {
+  if (config_.verify_period_ms > 0) {
+    StandbyVerifierOptions options;
+    options.period = std::chrono::milliseconds(config_.verify_period_ms);
+    options.runtime_dir = config_.runtime_dir + "/verify";
+    options.qemu_binary = config_.qemu_binary;
+    // Runs on the verifier's thread; metrics_ exists by then (set at hello, before any commit).
+    verifier_ = std::make_unique<StandbyVerifier>(options, [this](const VerificationResult& result) {
+      if (metrics_) metrics_->RecordVerification(result.succeeded, result.duration_seconds);
+    });
+  }
+}
+
+void SecondaryAgent::StoreDeviceState(const std::string& device_state) {
+  device_state_ = device_state;
+  if (test_corrupt_device_state_.load()) device_state_.resize(device_state_.size() / 2);
+}
 
 SecondaryAgent::~SecondaryAgent() {
   stop_requested_.store(true);
+  verifier_.reset();  // its thread reports into metrics_, which goes before it otherwise
   if (reprotector_) reprotector_->Stop();
   if (serial_thread_.joinable()) serial_thread_.join();
 }
@@ -105,6 +122,13 @@ Status SecondaryAgent::Run() {
                                           }
                                           UNDERSTUDY_RETURN_IF_ERROR(reprotector_->StepDown());
                                           return json{{"stepped_down", true}};
+                                        }},
+                                       {"test_corrupt_device_state", [this](const json& request) -> Result<json> {
+                                          bool corrupt = request.value("corrupt", true);
+                                          Log("secondary", std::string("TEST ONLY: committed device state ") +
+                                                               (corrupt ? "damaged from now on" : "intact again"));
+                                          TEST_CorruptDeviceState(corrupt);
+                                          return json{{"corrupt_device_state", corrupt}};
                                         }},
                                        {"test_hold_acks", [this](const json& request) -> Result<json> {
                                           bool hold = request.value("hold", true);
@@ -219,6 +243,9 @@ void SecondaryAgent::WatchPeer() {
     next_sample_ = now + std::chrono::milliseconds(250);
     failover::HeartbeatStats heartbeats = monitor_->udp_stats();
     metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
+    if (std::optional<VerificationResult> verified = verifier_ ? verifier_->last() : std::nullopt) {
+      metrics_->SetVerificationAge(std::chrono::duration<double>(std::chrono::system_clock::now() - verified->finished).count());
+    }
   }
   State state = this->state();
   failover::PeerVerdict verdict = monitor_->verdict();
@@ -359,6 +386,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
     metrics_->CountCommitted(message.size());
     metrics_->SetEpochs(epoch, epoch);
   }
+  if (verifier_) verifier_->MaybeStart(*definition_, *stream_info_, *image_, device_state_);
   if (config_.test_ack_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.test_ack_delay_ms));
   while (test_hold_acks_.load() && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return reply(replication::EncodeAck(epoch));
@@ -385,7 +413,7 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   definition_ = std::move(definition);
   stream_info_ = checkpoint.stream_info;
   image_ = std::move(image);
-  device_state_ = *checkpoint.device_state;
+  StoreDeviceState(*checkpoint.device_state);
 
   // The ready standby, from the primary's own definition.
   StandbyOptions options;
@@ -416,7 +444,7 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
   if (!image_) return Status::FailedPrecondition("a checkpoint before the initial image");
   UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image_));
   // Committed from here on: what follows cannot reject the checkpoint any more.
-  if (checkpoint.device_state) device_state_ = *checkpoint.device_state;
+  if (checkpoint.device_state) StoreDeviceState(*checkpoint.device_state);
   Status outputs = AppendOutputs(checkpoint);
   if (!outputs.ok()) Log("secondary", "console output of epoch " + std::to_string(checkpoint.epoch) + ": " + outputs.ToString());
   if (standby_ && !standby_broken_) {
@@ -514,6 +542,19 @@ void SecondaryAgent::SerialLoop() {
   }
 }
 
+namespace {
+
+json VerificationJson(const std::optional<VerificationResult>& result) {
+  if (!result) return nullptr;
+  return {{"succeeded", result->succeeded},
+          {"epoch", result->epoch},
+          {"duration_ms", result->duration_seconds * 1000},
+          {"age_s", std::chrono::duration<double>(std::chrono::system_clock::now() - result->finished).count()},
+          {"error", result->error}};
+}
+
+}  // namespace
+
 json SecondaryAgent::StatusJson() const {
   std::lock_guard<std::mutex> lock(status_mutex_);
   if (reprotector_) {
@@ -547,6 +588,7 @@ json SecondaryAgent::StatusJson() const {
       {"rejected_checkpoints", rejected_},
       {"bytes_received", bytes_received_},
       {"promotion_ms", promotion_ms_},
+      {"last_verification", VerificationJson(verifier_ ? verifier_->last() : std::nullopt)},
       {"last_error", last_error_},
   };
 }

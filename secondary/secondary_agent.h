@@ -43,6 +43,7 @@
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
 #include "secondary/standby.h"
+#include "secondary/standby_verifier.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
@@ -70,6 +71,9 @@ class SecondaryAgent {
   void RequestPromotion() { promotion_requested_.store(true); }
   // TEST ONLY: stop acknowledging (while staying alive and heartbeating) until released.
   void TEST_HoldAcks(bool hold) { test_hold_acks_.store(hold); }
+  // TEST ONLY: store every committed device state truncated (simulated storage damage) — what
+  // standby verification must catch.
+  void TEST_CorruptDeviceState(bool corrupt) { test_corrupt_device_state_.store(corrupt); }
 
   nlohmann::json StatusJson() const;
 
@@ -105,6 +109,10 @@ class SecondaryAgent {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> promotion_requested_{false};
   std::atomic<bool> test_hold_acks_{false};
+  std::atomic<bool> test_corrupt_device_state_{false};
+  std::unique_ptr<StandbyVerifier> verifier_;  // unless verify_period_ms is 0
+  // Keeps the committed device state (damaged when the test switch says so).
+  void StoreDeviceState(const std::string& device_state);
 
   // Owned by the Run() thread:
   std::optional<qemu::VmDefinition> definition_;

@@ -10,6 +10,8 @@
 //                                         failover/failover_config.h
 //     "qemu_binary": "qemu-system-x86_64",
 //     "metrics_listen": "0.0.0.0:9464",  Prometheus endpoint (default 127.0.0.1, any port)
+//     "verify_period_ms": 300000,        load the latest committed checkpoint into a scratch
+//                                         QEMU this often (secondary/standby_verifier.h); 0: never
 //     "reprotect": {"secondary": "tls://10.0.0.1:7400"}   optional: after a promotion, protect
 //                                         the VM again once a secondary listens there
 //                                         (failover/reprotector.h)
@@ -42,6 +44,7 @@ struct SecondaryConfig {
   // Prometheus endpoint (GET /metrics); port 0 picks one (the status shows which).
   std::string metrics_listen = "127.0.0.1:0";
   std::optional<failover::ReprotectConfig> reprotect;
+  uint32_t verify_period_ms = 300000;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }

@@ -123,6 +123,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     }
   }
   if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
+  if (options.verify_period_ms) secondary_config["verify_period_ms"] = *options.verify_period_ms;
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
   secondary_exec.insert(secondary_exec.end(),
                         {RunfilePath("secondary/ft-secondary"), "--config", dir.path() + "/secondary.json"});

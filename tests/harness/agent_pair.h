@@ -33,6 +33,7 @@ struct AgentPairOptions {
   uint32_t max_in_flight = 4;
   std::optional<uint64_t> corrupt_epoch;  // primary: flip a byte of this epoch in transit
   uint32_t ack_delay_ms = 0;              // secondary: hold every ack this long
+  std::optional<uint32_t> verify_period_ms;  // secondary: standby verification period
   // Attach the primary to an already running QEMU through these sockets instead of
   // launching one (its QEMU is then the caller's to kill).
   std::string attach_qmp_socket;
