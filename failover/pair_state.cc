@@ -43,6 +43,8 @@ std::optional<PairState> Transition(Role role, PairState state, PairEvent event)
     case S::kSyncing:
       if (event == E::kSyncComplete) return S::kProtected;
       if (event == E::kPeerDead) return S::kFailingOver;  // e.g. the primary went unprotected earlier
+      // Paths come and go while the initial image is in flight; still syncing.
+      if (event == E::kPathLost || event == E::kPathsRestored) return S::kSyncing;
       return std::nullopt;
     case S::kProtected:
     case S::kDegraded:
@@ -64,6 +66,7 @@ std::optional<PairState> Transition(Role role, PairState state, PairEvent event)
       return std::nullopt;
     case S::kReprotecting:
       if (event == E::kReprotected) return S::kProtected;
+      if (event == E::kPathLost || event == E::kPathsRestored) return S::kReprotecting;
       if (event == E::kPeerDead) return role == Role::kPrimary ? S::kUnprotected : S::kPromoted;
       return std::nullopt;
     case S::kFenced:
