@@ -5,6 +5,7 @@
 //   ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]
 //                                               the VM's console, followed across failovers
 //   ftctl promote --agent DIR                   promote a secondary now
+//   ftctl metrics --agent DIR [--agent DIR]     the key numbers from each agent's /metrics
 //   ftctl failback --agent PRIMARY_DIR --agent SECONDARY_DIR
 //                                               planned switchover: the VM moves to the
 //                                               secondary's host (back home after a failover
@@ -17,6 +18,8 @@
 #include <cstdio>
 #include <ctime>
 #include <cstring>
+#include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +27,7 @@
 #include "console/console_follower.h"
 #include "control/control_server.h"
 #include "drill/drill.h"
+#include "failover/http_client.h"
 
 namespace {
 
@@ -36,6 +40,7 @@ int Usage() {
                "  ftctl status  --agent DIR [--agent DIR]\n"
                "  ftctl console --agent DIR [--agent DIR] [--lines N] [--seconds S]\n"
                "  ftctl promote --agent DIR\n"
+               "  ftctl metrics --agent DIR [--agent DIR]\n"
                "  ftctl failback --agent PRIMARY_DIR --agent SECONDARY_DIR\n"
                "  ftctl drill kill-primary|kill-secondary|kill-qemu|partition|slow-link\n"
                "        --agent PRIMARY_DIR --agent SECONDARY_DIR [--lab FILE] [--json]\n"
@@ -71,9 +76,10 @@ void PrintStatus(const std::string& dir, const json& status) {
     std::printf("  vm %-12s epoch %s  committed %s  in flight %s\n", status.value("vm", "?").c_str(),
                 Number(status["epoch"]).c_str(), Number(status["committed_epoch"]).c_str(),
                 Number(status["in_flight"]).c_str());
-    std::printf("  checkpoints %s (%s/s)  pause p50 %s ms  p99 %s ms\n", Number(status["checkpoints"]).c_str(),
-                Number(status["checkpoints_per_second"], 1).c_str(), Number(status["pause_ms_p50"], 2).c_str(),
-                Number(status["pause_ms_p99"], 2).c_str());
+    std::printf("  checkpoints %s (%s/s)  pause p50 %s ms  p99 %s ms  commit p50 %s ms  p99 %s ms\n",
+                Number(status["checkpoints"]).c_str(), Number(status["checkpoints_per_second"], 1).c_str(),
+                Number(status["pause_ms_p50"], 2).c_str(), Number(status["pause_ms_p99"], 2).c_str(),
+                Number(status["commit_ms_p50"], 1).c_str(), Number(status["commit_ms_p99"], 1).c_str());
     std::printf("  sent %s  compression %sx  console held %s, released %s\n", Bytes(status["bytes_sent"]).c_str(),
                 Number(status["compression_ratio"], 1).c_str(), Bytes(status["console_held_bytes"]).c_str(),
                 Bytes(status["console_released_bytes"]).c_str());
@@ -83,6 +89,15 @@ void PrintStatus(const std::string& dir, const json& status) {
                 Number(status["rejected_checkpoints"]).c_str(), Bytes(status["bytes_received"]).c_str());
     if (status.value("promotion_ms", 0.0) > 0) {
       std::printf("  promoted in %s ms\n", Number(status["promotion_ms"], 1).c_str());
+    }
+    const json& verified = status["last_verification"];
+    if (verified.is_object()) {
+      std::printf("  standby verification: %s epoch %s, %s s ago (%s ms)%s%s\n",
+                  verified.value("succeeded", false) ? "ok," : "FAILED at", Number(verified["epoch"]).c_str(),
+                  Number(verified["age_s"]).c_str(), Number(verified["duration_ms"]).c_str(),
+                  verified.value("succeeded", false) ? "" : ": ", verified.value("error", "").substr(0, 200).c_str());
+    } else {
+      std::printf("  standby verification: not yet\n");
     }
   }
   if (status.contains("peer")) {
@@ -139,6 +154,64 @@ int RunDrillCommand(const std::string& kind_name, const std::vector<std::string>
 
 Result<json> AgentStatus(const std::string& dir) {
   return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
+}
+
+// Prints an agent's /metrics without the histogram buckets and the inactive pair states,
+// with the labels every series shares (vm, role, host) said once, and each histogram's mean.
+int PrintMetrics(const std::string& dir) {
+  Result<json> status = AgentStatus(dir);
+  if (!status.ok()) {
+    std::printf("%s  unreachable: %s\n", dir.c_str(), status.status().ToString().c_str());
+    return 1;
+  }
+  std::string address = status->value("metrics_address", "");
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    std::printf("%s  serves no metrics\n", dir.c_str());
+    return 1;
+  }
+  Result<failover::HttpResponse> scrape = failover::HttpGet(address.substr(0, colon),
+                                                            static_cast<uint16_t>(std::stoi(address.substr(colon + 1))),
+                                                            "/metrics", Deadline::AfterMillis(2000));
+  if (!scrape.ok() || scrape->status != 200) {
+    std::printf("%s  /metrics at %s failed: %s\n", dir.c_str(), address.c_str(),
+                scrape.ok() ? ("HTTP " + std::to_string(scrape->status)).c_str() : scrape.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s  (%s, http://%s/metrics)\n", dir.c_str(), status->value("role", "?").c_str(), address.c_str());
+  std::map<std::string, double> sums, counts;
+  std::istringstream lines(scrape->body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("understudy_", 0) != 0 || line.find("_bucket{") != std::string::npos) continue;
+    size_t space = line.rfind(' ');
+    std::string series = line.substr(0, space);
+    double value = std::atof(line.c_str() + space + 1);
+    if (series.rfind("understudy_pair_state{", 0) == 0 && value == 0) continue;
+    std::string name = series.substr(0, series.find('{'));
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, "_sum") == 0) {
+      sums[name.substr(0, name.size() - 4)] += value;
+      continue;
+    }
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, "_count") == 0) {
+      counts[name.substr(0, name.size() - 6)] += value;
+      continue;
+    }
+    // Keep only the labels that tell series apart (state, path, stream, result).
+    std::string labels;
+    for (const char* label : {"state", "path", "stream", "result"}) {
+      size_t at = series.find(std::string(label) + "=\"");
+      if (at == std::string::npos) continue;
+      size_t end = series.find('"', at + std::strlen(label) + 2);
+      labels += (labels.empty() ? "" : ",") + series.substr(at, end - at + 1);
+    }
+    std::printf("  %-52s %g\n", (name + (labels.empty() ? "" : "{" + labels + "}")).c_str(), value);
+  }
+  for (const auto& [name, count] : counts) {
+    double mean = count > 0 ? sums[name] / count : 0;
+    std::printf("  %-52s %g observations, mean %g\n", name.c_str(), count, mean);
+  }
+  return 0;
 }
 
 // The planned switchover: the primary steps down (guest stopped, fenced, record untouched),
@@ -227,6 +300,11 @@ int main(int argc, char** argv) {
   if (agents.empty()) return Usage();
   if (command == "drill") return RunDrillCommand(drill_kind, agents, lab, as_json);
   if (command == "failback") return RunFailback(agents);
+  if (command == "metrics") {
+    int failures = 0;
+    for (const std::string& dir : agents) failures += PrintMetrics(dir);
+    return failures == 0 ? 0 : 1;
+  }
 
   if (command == "status") {
     int failures = 0;

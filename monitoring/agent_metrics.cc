@@ -5,6 +5,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <iterator>
+#include <vector>
+
 namespace understudy::monitoring {
 
 namespace {
@@ -50,109 +53,123 @@ prometheus::Gauge& GaugeIn(prometheus::Registry& registry, const AgentIdentity& 
 
 }  // namespace
 
-AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identity)
-    : identity_(std::move(identity)),
-      pause_seconds_(HistogramIn(registry, identity_, "understudy_checkpoint_pause_seconds",
-                                 "How long each checkpoint kept the VM paused", kLatencyBuckets)),
-      interval_seconds_(HistogramIn(registry, identity_, "understudy_checkpoint_interval_seconds",
-                                    "Time between the starts of successive checkpoints", kIntervalBuckets)),
-      dirty_pages_(HistogramIn(registry, identity_, "understudy_checkpoint_dirty_pages",
-                               "Guest pages each checkpoint carried", kPageBuckets)),
-      dirty_bytes_(HistogramIn(registry, identity_, "understudy_checkpoint_dirty_bytes",
-                               "Raw size of the pages each checkpoint carried", kByteBuckets)),
-      sent_bytes_(HistogramIn(registry, identity_, "understudy_checkpoint_sent_bytes",
-                              "Encoded size of each checkpoint on the wire", kByteBuckets)),
-      commit_seconds_(HistogramIn(registry, identity_, "understudy_commit_latency_seconds",
-                                  "From the VM stopping for a checkpoint to the secondary's ack", kLatencyBuckets)),
-      failover_seconds_(HistogramIn(registry, identity_, "understudy_failover_duration_seconds",
-                                    "From noticing the peer's failure to running the VM alone", kFailoverBuckets)),
-      checkpoints_(CounterIn(registry, identity_, "understudy_checkpoints_total", "Checkpoints taken")),
-      replication_sent_(CounterIn(registry, identity_, "understudy_replication_sent_bytes_total",
-                                  "Checkpoint bytes sent to the secondary")),
-      replication_received_(CounterIn(registry, identity_, "understudy_replication_received_bytes_total",
-                                      "Checkpoint bytes received from the primary")),
-      committed_(CounterIn(registry, identity_, "understudy_checkpoints_committed_total",
-                           "Checkpoints the secondary verified and committed")),
-      rejected_(CounterIn(registry, identity_, "understudy_checkpoints_rejected_total",
-                          "Checkpoints the secondary refused (damaged, out of order)")),
-      failovers_(CounterIn(registry, identity_, "understudy_failovers_total",
-                           "Times this side took the VM over (promoted, or went unprotected)")),
-      heartbeats_lost_(CounterIn(registry, identity_, "understudy_heartbeats_lost_total",
-                                 "Heartbeats from the peer that never arrived", {{"path", "udp"}})),
-      verifications_ok_(CounterIn(registry, identity_, "understudy_standby_verifications_total",
-                                  "Standby verifications, by result", {{"result", "ok"}})),
-      verifications_failed_(CounterIn(registry, identity_, "understudy_standby_verifications_total",
-                                      "Standby verifications, by result", {{"result", "failed"}})),
-      compression_ratio_(GaugeIn(registry, identity_, "understudy_checkpoint_compression_ratio",
-                                 "Raw page bytes over bytes sent, since start")),
-      in_flight_(GaugeIn(registry, identity_, "understudy_checkpoints_in_flight",
-                         "Checkpoints sent and not yet acknowledged")),
-      output_held_(GaugeIn(registry, identity_, "understudy_output_held_bytes",
-                           "Guest output produced but not yet released", {{"stream", "console"}})),
-      epoch_(GaugeIn(registry, identity_, "understudy_epoch", "The newest epoch captured (primary) or received")),
-      committed_epoch_(GaugeIn(registry, identity_, "understudy_committed_epoch",
-                               "The newest epoch the secondary committed")),
-      heartbeat_rtt_(GaugeIn(registry, identity_, "understudy_heartbeat_rtt_seconds",
-                             "Smoothed heartbeat round-trip time", {{"path", "udp"}})),
-      arbiter_reachable_(GaugeIn(registry, identity_, "understudy_arbiter_reachable",
-                                 "1 while the arbiter answers; 0 means no failover can happen")),
-      verification_success_(GaugeIn(registry, identity_, "understudy_standby_verification_success",
-                                    "1 if the last standby verification loaded and ran the checkpoint")),
-      verification_age_(GaugeIn(registry, identity_, "understudy_standby_verification_age_seconds",
-                                "Seconds since the last standby verification finished")),
-      verification_duration_(GaugeIn(registry, identity_, "understudy_standby_verification_duration_seconds",
-                                     "How long the last standby verification took")),
-      pair_state_family_(prometheus::BuildGauge()
-                             .Name("understudy_pair_state")
-                             .Help("1 for the pair state this agent is in, 0 for the others")
-                             .Register(registry)) {
-  arbiter_reachable_.Set(1);
+AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identity) : identity_(std::move(identity)) {
+  const bool primary = identity_.role == "primary";
+  // Both roles: the pair, the peer, the arbiter, takeovers.
+  failover_seconds_ = &HistogramIn(registry, identity_, "understudy_failover_duration_seconds",
+                                   "From noticing the peer's failure to running the VM alone", kFailoverBuckets);
+  failovers_ = &CounterIn(registry, identity_, "understudy_failovers_total",
+                          "Times this side took the VM over (promoted, or went unprotected)");
+  heartbeats_lost_ = &CounterIn(registry, identity_, "understudy_heartbeats_lost_total",
+                                "Heartbeats from the peer that never arrived", {{"path", "udp"}});
+  heartbeat_rtt_ = &GaugeIn(registry, identity_, "understudy_heartbeat_rtt_seconds", "Smoothed heartbeat round-trip time",
+                            {{"path", "udp"}});
+  arbiter_reachable_ = &GaugeIn(registry, identity_, "understudy_arbiter_reachable",
+                                "1 while the arbiter answers; 0 means no failover can happen");
+  arbiter_reachable_->Set(1);
+  epoch_ = &GaugeIn(registry, identity_, "understudy_epoch", "The newest epoch captured (primary) or received");
+  committed_epoch_ = &GaugeIn(registry, identity_, "understudy_committed_epoch", "The newest epoch the secondary committed");
+  if (primary) {
+    pause_seconds_ = &HistogramIn(registry, identity_, "understudy_checkpoint_pause_seconds",
+                                  "How long each checkpoint kept the VM paused", kLatencyBuckets);
+    interval_seconds_ = &HistogramIn(registry, identity_, "understudy_checkpoint_interval_seconds",
+                                     "Time between the starts of successive checkpoints", kIntervalBuckets);
+    dirty_pages_ = &HistogramIn(registry, identity_, "understudy_checkpoint_dirty_pages",
+                                "Guest pages each checkpoint carried", kPageBuckets);
+    dirty_bytes_ = &HistogramIn(registry, identity_, "understudy_checkpoint_dirty_bytes",
+                                "Raw size of the pages each checkpoint carried", kByteBuckets);
+    sent_bytes_ = &HistogramIn(registry, identity_, "understudy_checkpoint_sent_bytes",
+                               "Encoded size of each checkpoint on the wire", kByteBuckets);
+    commit_seconds_ = &HistogramIn(registry, identity_, "understudy_commit_latency_seconds",
+                                   "From the VM stopping for a checkpoint to the secondary's ack", kLatencyBuckets);
+    checkpoints_ = &CounterIn(registry, identity_, "understudy_checkpoints_total", "Checkpoints taken");
+    replication_sent_ = &CounterIn(registry, identity_, "understudy_replication_sent_bytes_total",
+                                   "Checkpoint bytes sent to the secondary");
+    compression_ratio_ = &GaugeIn(registry, identity_, "understudy_checkpoint_compression_ratio",
+                                  "Raw page bytes over bytes sent, since start");
+    in_flight_ = &GaugeIn(registry, identity_, "understudy_checkpoints_in_flight",
+                          "Checkpoints sent and not yet acknowledged");
+    output_held_ = &GaugeIn(registry, identity_, "understudy_output_held_bytes",
+                            "Guest output produced but not yet released", {{"stream", "console"}});
+  } else {
+    replication_received_ = &CounterIn(registry, identity_, "understudy_replication_received_bytes_total",
+                                       "Checkpoint bytes received from the primary");
+    committed_ = &CounterIn(registry, identity_, "understudy_checkpoints_committed_total",
+                            "Checkpoints the secondary verified and committed");
+    rejected_ = &CounterIn(registry, identity_, "understudy_checkpoints_rejected_total",
+                           "Checkpoints the secondary refused (damaged, out of order)");
+    verifications_ok_ = &CounterIn(registry, identity_, "understudy_standby_verifications_total",
+                                   "Standby verifications, by result", {{"result", "ok"}});
+    verifications_failed_ = &CounterIn(registry, identity_, "understudy_standby_verifications_total",
+                                       "Standby verifications, by result", {{"result", "failed"}});
+    verification_success_ = &GaugeIn(registry, identity_, "understudy_standby_verification_success",
+                                      "1 if the last standby verification loaded and ran the checkpoint");
+    verification_age_ = &GaugeIn(registry, identity_, "understudy_standby_verification_age_seconds",
+                                 "Seconds since the last standby verification finished");
+    verification_duration_ = &GaugeIn(registry, identity_, "understudy_standby_verification_duration_seconds",
+                                      "How long the last standby verification took");
+    // No verification yet is not a failure: the gauge says so only once one has run.
+    verification_success_->Set(1);
+  }
+  pair_state_family_ = &prometheus::BuildGauge()
+                            .Name("understudy_pair_state")
+                            .Help("1 for the pair state this agent is in, 0 for the others")
+                            .Register(registry);
   // Every state of this role exists from the start (at 0), so queries and alerts see them.
   std::lock_guard<std::mutex> lock(mutex_);
-  auto add = [&](const char* state) {
+  for (const char* state : primary ? std::vector<const char*>(std::begin(kPrimaryStates), std::end(kPrimaryStates))
+                                   : std::vector<const char*>(std::begin(kSecondaryStates), std::end(kSecondaryStates))) {
     prometheus::Labels labels = LabelsOf(identity_);
     labels["state"] = state;
-    pair_states_[state] = &pair_state_family_.Add(labels);
-  };
-  if (identity_.role == "primary") {
-    for (const char* state : kPrimaryStates) add(state);
-  } else {
-    for (const char* state : kSecondaryStates) add(state);
+    pair_states_[state] = &pair_state_family_->Add(labels);
   }
 }
 
 void AgentMetrics::ObservePause(double pause_seconds, double since_last_seconds) {
-  pause_seconds_.Observe(pause_seconds);
-  if (since_last_seconds > 0) interval_seconds_.Observe(since_last_seconds);
-  checkpoints_.Increment();
+  if (!pause_seconds_) return;
+  pause_seconds_->Observe(pause_seconds);
+  if (since_last_seconds > 0) interval_seconds_->Observe(since_last_seconds);
+  checkpoints_->Increment();
 }
 
 void AgentMetrics::ObserveShipped(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes) {
-  dirty_pages_.Observe(static_cast<double>(pages));
-  dirty_bytes_.Observe(static_cast<double>(raw_bytes));
-  sent_bytes_.Observe(static_cast<double>(sent_bytes));
-  replication_sent_.Increment(static_cast<double>(sent_bytes));
+  if (!dirty_pages_) return;
+  dirty_pages_->Observe(static_cast<double>(pages));
+  dirty_bytes_->Observe(static_cast<double>(raw_bytes));
+  sent_bytes_->Observe(static_cast<double>(sent_bytes));
+  replication_sent_->Increment(static_cast<double>(sent_bytes));
   std::lock_guard<std::mutex> lock(mutex_);
   raw_bytes_total_ += raw_bytes;
   sent_bytes_total_ += sent_bytes;
-  if (sent_bytes_total_ > 0) compression_ratio_.Set(static_cast<double>(raw_bytes_total_) / sent_bytes_total_);
+  if (sent_bytes_total_ > 0) compression_ratio_->Set(static_cast<double>(raw_bytes_total_) / sent_bytes_total_);
 }
 
-void AgentMetrics::ObserveCommit(double seconds) { commit_seconds_.Observe(seconds); }
-void AgentMetrics::SetInFlight(uint64_t epochs) { in_flight_.Set(static_cast<double>(epochs)); }
-void AgentMetrics::SetOutputHeldBytes(uint64_t bytes) { output_held_.Set(static_cast<double>(bytes)); }
+void AgentMetrics::ObserveCommit(double seconds) {
+  if (commit_seconds_) commit_seconds_->Observe(seconds);
+}
+
+void AgentMetrics::SetInFlight(uint64_t epochs) {
+  if (in_flight_) in_flight_->Set(static_cast<double>(epochs));
+}
+
+void AgentMetrics::SetOutputHeldBytes(uint64_t bytes) {
+  if (output_held_) output_held_->Set(static_cast<double>(bytes));
+}
 
 void AgentMetrics::SetEpochs(uint64_t epoch, uint64_t committed_epoch) {
-  epoch_.Set(static_cast<double>(epoch));
-  committed_epoch_.Set(static_cast<double>(committed_epoch));
+  epoch_->Set(static_cast<double>(epoch));
+  committed_epoch_->Set(static_cast<double>(committed_epoch));
 }
 
 void AgentMetrics::CountCommitted(uint64_t received_bytes) {
-  committed_.Increment();
-  replication_received_.Increment(static_cast<double>(received_bytes));
+  if (!committed_) return;
+  committed_->Increment();
+  replication_received_->Increment(static_cast<double>(received_bytes));
 }
 
-void AgentMetrics::CountRejected() { rejected_.Increment(); }
+void AgentMetrics::CountRejected() {
+  if (rejected_) rejected_->Increment();
+}
 
 void AgentMetrics::SetPairState(std::string_view state) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -160,32 +177,37 @@ void AgentMetrics::SetPairState(std::string_view state) {
   if (found == pair_states_.end()) {
     prometheus::Labels labels = LabelsOf(identity_);
     labels["state"] = std::string(state);
-    found = pair_states_.emplace(std::string(state), &pair_state_family_.Add(labels)).first;
+    found = pair_states_.emplace(std::string(state), &pair_state_family_->Add(labels)).first;
   }
   for (auto& [name, gauge] : pair_states_) gauge->Set(name == state ? 1 : 0);
 }
 
 void AgentMetrics::SetHeartbeat(double rtt_seconds, uint64_t lost_total) {
-  heartbeat_rtt_.Set(rtt_seconds);
+  heartbeat_rtt_->Set(rtt_seconds);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (lost_total > heartbeats_lost_seen_) heartbeats_lost_.Increment(static_cast<double>(lost_total - heartbeats_lost_seen_));
+  if (lost_total > heartbeats_lost_seen_) {
+    heartbeats_lost_->Increment(static_cast<double>(lost_total - heartbeats_lost_seen_));
+  }
   heartbeats_lost_seen_ = lost_total;
 }
 
-void AgentMetrics::SetArbiterReachable(bool reachable) { arbiter_reachable_.Set(reachable ? 1 : 0); }
+void AgentMetrics::SetArbiterReachable(bool reachable) { arbiter_reachable_->Set(reachable ? 1 : 0); }
 
 void AgentMetrics::CountFailover(double seconds) {
-  failovers_.Increment();
-  failover_seconds_.Observe(seconds);
+  failovers_->Increment();
+  failover_seconds_->Observe(seconds);
 }
 
 void AgentMetrics::RecordVerification(bool succeeded, double duration_seconds) {
-  (succeeded ? verifications_ok_ : verifications_failed_).Increment();
-  verification_success_.Set(succeeded ? 1 : 0);
-  verification_duration_.Set(duration_seconds);
-  verification_age_.Set(0);
+  if (!verification_success_) return;
+  (succeeded ? verifications_ok_ : verifications_failed_)->Increment();
+  verification_success_->Set(succeeded ? 1 : 0);
+  verification_duration_->Set(duration_seconds);
+  verification_age_->Set(0);
 }
 
-void AgentMetrics::SetVerificationAge(double seconds) { verification_age_.Set(seconds); }
+void AgentMetrics::SetVerificationAge(double seconds) {
+  if (verification_age_) verification_age_->Set(seconds);
+}
 
 }  // namespace understudy::monitoring

@@ -8,6 +8,9 @@
 // deploy/grafana-dashboard.json use exactly these names (a test cross-checks the dashboard
 // against a live scrape).
 //
+// Only the series of the agent's role exist (a primary exports no verification results, a
+// secondary no pause histogram); calls for the other role's metrics do nothing.
+//
 // Thread safety: every method may be called from any thread (prometheus-cpp's metrics are
 // atomic; the state gauges take a mutex).
 #ifndef UNDERSTUDY_MONITORING_AGENT_METRICS_H_
@@ -72,35 +75,35 @@ class AgentMetrics {
  private:
   const AgentIdentity identity_;
 
-  prometheus::Histogram& pause_seconds_;
-  prometheus::Histogram& interval_seconds_;
-  prometheus::Histogram& dirty_pages_;
-  prometheus::Histogram& dirty_bytes_;
-  prometheus::Histogram& sent_bytes_;
-  prometheus::Histogram& commit_seconds_;
-  prometheus::Histogram& failover_seconds_;
-  prometheus::Counter& checkpoints_;
-  prometheus::Counter& replication_sent_;
-  prometheus::Counter& replication_received_;
-  prometheus::Counter& committed_;
-  prometheus::Counter& rejected_;
-  prometheus::Counter& failovers_;
-  prometheus::Counter& heartbeats_lost_;
-  prometheus::Counter& verifications_ok_;
-  prometheus::Counter& verifications_failed_;
-  prometheus::Gauge& compression_ratio_;
-  prometheus::Gauge& in_flight_;
-  prometheus::Gauge& output_held_;
-  prometheus::Gauge& epoch_;
-  prometheus::Gauge& committed_epoch_;
-  prometheus::Gauge& heartbeat_rtt_;
-  prometheus::Gauge& arbiter_reachable_;
-  prometheus::Gauge& verification_success_;
-  prometheus::Gauge& verification_age_;
-  prometheus::Gauge& verification_duration_;
+  prometheus::Histogram* pause_seconds_ = nullptr;
+  prometheus::Histogram* interval_seconds_ = nullptr;
+  prometheus::Histogram* dirty_pages_ = nullptr;
+  prometheus::Histogram* dirty_bytes_ = nullptr;
+  prometheus::Histogram* sent_bytes_ = nullptr;
+  prometheus::Histogram* commit_seconds_ = nullptr;
+  prometheus::Histogram* failover_seconds_ = nullptr;
+  prometheus::Counter* checkpoints_ = nullptr;
+  prometheus::Counter* replication_sent_ = nullptr;
+  prometheus::Counter* replication_received_ = nullptr;
+  prometheus::Counter* committed_ = nullptr;
+  prometheus::Counter* rejected_ = nullptr;
+  prometheus::Counter* failovers_ = nullptr;
+  prometheus::Counter* heartbeats_lost_ = nullptr;
+  prometheus::Counter* verifications_ok_ = nullptr;
+  prometheus::Counter* verifications_failed_ = nullptr;
+  prometheus::Gauge* compression_ratio_ = nullptr;
+  prometheus::Gauge* in_flight_ = nullptr;
+  prometheus::Gauge* output_held_ = nullptr;
+  prometheus::Gauge* epoch_ = nullptr;
+  prometheus::Gauge* committed_epoch_ = nullptr;
+  prometheus::Gauge* heartbeat_rtt_ = nullptr;
+  prometheus::Gauge* arbiter_reachable_ = nullptr;
+  prometheus::Gauge* verification_success_ = nullptr;
+  prometheus::Gauge* verification_age_ = nullptr;
+  prometheus::Gauge* verification_duration_ = nullptr;
 
   std::mutex mutex_;
-  prometheus::Family<prometheus::Gauge>& pair_state_family_;
+  prometheus::Family<prometheus::Gauge>* pair_state_family_ = nullptr;
   std::map<std::string, prometheus::Gauge*, std::less<>> pair_states_;  // guarded by mutex_
   uint64_t raw_bytes_total_ = 0, sent_bytes_total_ = 0;                // guarded by mutex_
   uint64_t heartbeats_lost_seen_ = 0;                                  // guarded by mutex_

@@ -430,6 +430,9 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   };
   shipper_options.on_acked = [this](std::chrono::duration<double> since_stop) {
     metrics_->ObserveCommit(since_stop.count());
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    commits_ms_.push_back(since_stop.count() * 1000);
+    if (commits_ms_.size() > 2048) commits_ms_.erase(commits_ms_.begin(), commits_ms_.begin() + 1024);
   };
   shipper_options.max_in_flight = config_.max_in_flight;
   shipper_options.machine_definition_json = config_.vm.ToJson().dump();
@@ -535,6 +538,7 @@ json PrimaryAgent::StatusJson() const {
   ShipperStats shipping = shipper_ ? shipper_->stats() : ShipperStats{};
   std::lock_guard<std::mutex> lock(status_mutex_);
   std::vector<double> recent(pauses_ms_.end() - std::min<size_t>(pauses_ms_.size(), 1000), pauses_ms_.end());
+  std::vector<double> recent_commits(commits_ms_.end() - std::min<size_t>(commits_ms_.size(), 1000), commits_ms_.end());
   double seconds = pair_state_ == failover::PairState::kProtected
                        ? std::chrono::duration<double>(std::chrono::steady_clock::now() - protected_since_).count()
                        : 0;
@@ -559,6 +563,8 @@ json PrimaryAgent::StatusJson() const {
       {"checkpoints_per_second", seconds > 0 ? checkpoints_ / seconds : 0.0},
       {"pause_ms_p50", Percentile(recent, 0.5)},
       {"pause_ms_p99", Percentile(recent, 0.99)},
+      {"commit_ms_p50", Percentile(recent_commits, 0.5)},
+      {"commit_ms_p99", Percentile(recent_commits, 0.99)},
       {"bytes_sent", shipping.bytes_sent},
       {"pages_sent", shipping.pages_sent},
       {"compression_ratio", shipping.bytes_sent ? double(shipping.raw_page_bytes) / shipping.bytes_sent : 0.0},

@@ -146,6 +146,7 @@ class PrimaryAgent {
   failover::PairState pair_state_ = failover::PairState::kSyncing;
   std::string last_error_;
   std::vector<double> pauses_ms_;  // most recent checkpoints, newest last
+  std::vector<double> commits_ms_;  // stop → ack of the most recent epochs, newest last
   uint64_t checkpoints_ = 0;
   std::chrono::steady_clock::time_point protected_since_;
 };

@@ -243,9 +243,11 @@ void SecondaryAgent::WatchPeer() {
     next_sample_ = now + std::chrono::milliseconds(250);
     failover::HeartbeatStats heartbeats = monitor_->udp_stats();
     metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
-    if (std::optional<VerificationResult> verified = verifier_ ? verifier_->last() : std::nullopt) {
-      metrics_->SetVerificationAge(std::chrono::duration<double>(std::chrono::system_clock::now() - verified->finished).count());
-    }
+    // Never verified counts from the agent's start, so a verifier that never runs still ages
+    // into the alert.
+    std::optional<VerificationResult> verified = verifier_ ? verifier_->last() : std::nullopt;
+    auto since = verified ? verified->finished : started_at_;
+    metrics_->SetVerificationAge(std::chrono::duration<double>(std::chrono::system_clock::now() - since).count());
   }
   State state = this->state();
   failover::PeerVerdict verdict = monitor_->verdict();

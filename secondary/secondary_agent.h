@@ -133,6 +133,7 @@ class SecondaryAgent {
   std::unique_ptr<monitoring::AgentMetrics> metrics_;
   std::chrono::steady_clock::time_point next_sample_;         // Run() thread only
   std::chrono::steady_clock::time_point takeover_started_;    // Run() thread only
+  const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   std::unique_ptr<failover::Reprotector> reprotector_;  // set under status_mutex_
   std::chrono::steady_clock::time_point next_record_check_;  // Run() thread only
 

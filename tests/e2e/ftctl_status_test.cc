@@ -1,0 +1,61 @@
+// `ftctl status` and `ftctl metrics` against a live pair: an operator's glance must show the
+// state, the pause and commit latencies, heartbeats, the last standby verification, and the
+// key numbers from /metrics. Prints both outputs (they are the documentation of what an
+// operator sees).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <thread>
+
+#include "common/child_process.h"
+#include "tests/harness/agent_pair.h"
+#include "tests/harness/require_kvm.h"
+
+namespace understudy::testing {
+namespace {
+
+std::string RunFtctl(const AgentPair& pair, const std::string& command) {
+  const std::string log = pair.directory() + "/ftctl-" + command + ".log";
+  Result<ChildProcess> ftctl = ChildProcess::Spawn(
+      {RunfilePath("ftctl/ftctl"), command, "--agent", pair.primary_dir(), "--agent", pair.secondary_dir()}, log);
+  EXPECT_TRUE(ftctl.ok()) << ftctl.status();
+  if (!ftctl.ok()) return "";
+  Result<int> exited = ftctl->WaitForExit(Deadline::AfterMillis(10000));
+  EXPECT_TRUE(exited.ok() && *exited == 0) << "ftctl " << command << " failed";
+  std::ifstream file(log);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+TEST(FtctlStatusTest, StatusAndMetricsShowThePairsHealthAtAGlance) {
+  UNDERSTUDY_REQUIRE_KVM();
+  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  AgentPairOptions options;
+  options.guest = {.pages = 64, .every = 500};
+  options.verify_period_ms = 1000;
+  auto pair = AgentPair::Start(options, "ftctl");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  Deadline deadline = Deadline::AfterMillis(30000);
+  while (!deadline.Expired()) {
+    Result<nlohmann::json> status = (*pair)->SecondaryStatus();
+    if (status.ok() && (*status)["last_verification"].is_object()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  std::string status = RunFtctl(**pair, "status");
+  std::printf("$ ftctl status\n%s\n", status.c_str());
+  for (const char* expected : {"primary    state: protected", "secondary  state: standby-ready", "pause p50", "commit p50",
+                               "heartbeat rtt", "standby verification: ok", "syncing -> protected"}) {
+    EXPECT_NE(status.find(expected), std::string::npos) << "missing '" << expected << "'";
+  }
+  std::string metrics = RunFtctl(**pair, "metrics");
+  std::printf("$ ftctl metrics\n%s\n", metrics.c_str());
+  for (const char* expected : {"understudy_checkpoints_total", "understudy_pair_state{state=\"protected\"}",
+                               "understudy_checkpoint_pause_seconds ", "understudy_standby_verification_success",
+                               "understudy_heartbeat_rtt_seconds{path=\"udp\"}"}) {
+    EXPECT_NE(metrics.find(expected), std::string::npos) << "missing '" << expected << "'";
+  }
+  EXPECT_EQ(metrics.find("_bucket"), std::string::npos) << "buckets are noise at a glance";
+}
+
+}  // namespace
+}  // namespace understudy::testing
