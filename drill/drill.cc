@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/process_space.h"
 #include "console/console_follower.h"
 #include "control/control_server.h"
 #include "drill/lab_topology.h"
@@ -181,6 +182,13 @@ Result<DrillReport> RunDrill(DrillKind kind, const DrillOptions& options) {
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(json primary, AgentStatus(options.primary_dir));
   UNDERSTUDY_ASSIGN_OR_RETURN(json secondary, AgentStatus(options.secondary_dir));
+  bool kills = kind == DrillKind::kKillPrimary || kind == DrillKind::kKillSecondary || kind == DrillKind::kKillQemu;
+  const json& victim = kind == DrillKind::kKillSecondary ? secondary : primary;
+  if (kills && victim.value("process_space", "") != ThisProcessSpace()) {
+    return Status::FailedPrecondition(
+        "the agent to kill runs on another host or PID namespace (" + victim.value("process_space", "?") +
+        ", this is " + ThisProcessSpace() + "): its pids mean nothing here; run the drill on that host");
+  }
   if (primary.value("state", "") != "protected") {
     return Status::FailedPrecondition("the primary is '" + primary.value("state", "?") + "', not protected: nothing to drill");
   }

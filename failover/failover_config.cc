@@ -21,6 +21,12 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("failover configuration: ") + error.what());
   }
+  if (config.monitor.udp_listen.rfind("0.0.0.0:", 0) == 0) {
+    // The bound address is what the peer is told to send its heartbeats to.
+    return Status::InvalidArgument("failover.heartbeat_listen '" + config.monitor.udp_listen +
+                                   "' must be this host's address on the heartbeat network, not a wildcard: the "
+                                   "peer sends its heartbeats to exactly this address");
+  }
   if (config.monitor.budget < 3 * config.monitor.interval) {
     return Status::InvalidArgument("failover.budget_ms must be at least three heartbeat intervals");
   }

@@ -3,7 +3,9 @@
 //   "name": "host1",                     this agent in the ownership record (default: hostname)
 //   "failover": {
 //     "pair": "web1",                    heartbeats of other pairs are refused (both sides equal)
-//     "heartbeat_listen": "0.0.0.0:7401",  UDP heartbeat socket (port 0: any)
+//     "heartbeat_listen": "10.0.2.1:7401", UDP heartbeat socket: this host's address on the
+//                                         heartbeat network, told to the peer (no wildcard;
+//                                         port 0: any)
 //     "interval_ms": 20,                 heartbeat period on each path
 //     "budget_ms": 150,                  silence on every path before the peer is dead
 //     "arbiter": "http://10.0.0.9:2379"  etcd (v3 JSON gateway), or "none": single-host demos

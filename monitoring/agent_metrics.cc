@@ -14,9 +14,10 @@ namespace {
 
 using prometheus::Histogram;
 
-// Pause and commit latency: 0.25 ms to 1 s, roughly doubling.
-const Histogram::BucketBoundaries kLatencyBuckets = {0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016,
-                                                     0.032,   0.064,  0.128, 0.256, 0.512, 1.0};
+// Pause and commit latency: 0.25 ms to 1 s, roughly doubling, with the alert thresholds
+// (50 ms pause, 250 ms commit) as exact bucket edges.
+const Histogram::BucketBoundaries kLatencyBuckets = {0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032,
+                                                     0.05,    0.064,  0.128, 0.25,  0.512, 1.0};
 const Histogram::BucketBoundaries kIntervalBuckets = {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5};
 const Histogram::BucketBoundaries kPageBuckets = {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144};
 const Histogram::BucketBoundaries kByteBuckets = {4096,     16384,     65536,     262144,     1048576,

@@ -9,6 +9,7 @@
 
 #include "common/fd_io.h"
 #include "common/log.h"
+#include "common/process_space.h"
 #include "console/console_server.h"
 #include "control/control_server.h"
 #include "failover/takeover.h"
@@ -128,6 +129,7 @@ PrimaryAgent::~PrimaryAgent() {
   RequestStop();
   if (serial_thread_.joinable()) serial_thread_.join();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (arbiter_probe_thread_.joinable()) arbiter_probe_thread_.join();
   if (failover_thread_.joinable()) failover_thread_.join();
 }
 
@@ -176,6 +178,17 @@ Status PrimaryAgent::ClaimOwnership() {
       return Status::FailedPrecondition("VM '" + config_.vm.name + "' is owned by " + record->owner + " (" + record->mode +
                                         ") in " + arbiter_->Describe() + "; refusing to run a second copy");
     }
+    // Ours, but left by an earlier run that did not stop cleanly (a crash, a kill): its
+    // secondary may be promoting the VM right now, and starting it afresh would throw that
+    // state away. Only a clean stop ("stopped") or our own promotion (re-protection) is ours
+    // to take back.
+    bool clean = record->revision == 0 || record->mode == "stopped" || (adopted_ && record->mode == "promoted");
+    if (!clean) {
+      return Status::FailedPrecondition(
+          "an earlier run on this host left VM '" + config_.vm.name + "' in mode '" + record->mode +
+          "' without stopping cleanly; its secondary may be taking it over. Check the secondary (ftctl status); if no "
+          "copy of the VM runs anywhere, delete the record in " + arbiter_->Describe() + " and start again");
+    }
     Result<bool> won = arbiter_->CompareAndSwap(record->revision, me, "protected", Deadline::AfterMillis(2000));
     if (!won.ok()) return won.status().WithContext("claiming the ownership record");
     if (*won) {
@@ -216,6 +229,15 @@ void PrimaryAgent::HeartbeatLoop() {
   while (!stop_requested_.load()) {
     std::this_thread::sleep_for(config_.failover.monitor.interval);
     if (shipper_) (void)shipper_->SendControl(heartbeat);
+  }
+}
+
+void PrimaryAgent::ProbeArbiterLoop() {
+  // An arbiter outage while the pair is healthy changes nothing now but forbids every
+  // failover later: operators must see it before they need it.
+  while (!stop_requested_.load()) {
+    metrics_->SetArbiterReachable(arbiter_->Read(Deadline::AfterMillis(1000)).ok());
+    for (int i = 0; i < 50 && !stop_requested_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -442,6 +464,7 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   UNDERSTUDY_RETURN_IF_ERROR(shipper_->SendControl(replication::EncodeHello(
       {config_.failover.name, config_.vm.name, monitor_->udp_address()})));
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  arbiter_probe_thread_ = std::thread([this] { ProbeArbiterLoop(); });
   failover_thread_ = std::thread([this] { FailoverLoop(); });
 
   int pair[2];
@@ -468,7 +491,17 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   }
   stop_requested_.store(true);
   shipper_->Stop(goodbye);
+  if (goodbye) MarkRecordStopped();
   return served;
+}
+
+void PrimaryAgent::MarkRecordStopped() {
+  // A clean stop leaves the record as "stopped" so the next start may take it back (see
+  // ClaimOwnership). Best effort: without it the next start refuses and says why.
+  Result<failover::OwnershipRecord> record = arbiter_->Read(Deadline::AfterMillis(1000));
+  if (!record.ok() || record->owner != config_.failover.name) return;
+  Result<bool> marked = arbiter_->CompareAndSwap(record->revision, config_.failover.name, "stopped", Deadline::AfterMillis(1000));
+  Log("primary", marked.ok() && *marked ? "ownership record marked stopped" : "could not mark the ownership record stopped");
 }
 
 Status PrimaryAgent::Run() {
@@ -552,6 +585,7 @@ json PrimaryAgent::StatusJson() const {
       {"heartbeat_rtt_ms", monitor_ ? monitor_->udp_stats().smoothed_rtt_ms : 0.0},
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"pid", ::getpid()},
+      {"process_space", ThisProcessSpace()},
       {"metrics_address", metrics_server_ ? metrics_server_->address() : ""},
       {"qemu_pid", adopted_ ? adopted_->qemu_pid : qemu_ ? qemu_->pid() : 0},
       {"transitions", transitions_.ToJson()},

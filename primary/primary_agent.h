@@ -86,10 +86,12 @@ class PrimaryAgent {
   Status WaitForBoot();
   qemu::QmpClient& qmp();  // of the launched or the attached QEMU
   Status ClaimOwnership();
+  void MarkRecordStopped();
   // Protects the VM over `channel` until stopped, fenced or failed.
   Status ProtectLoop(std::unique_ptr<transport::Channel> channel);
   Status WaitForRoomOrStall(Deadline deadline);
   void HeartbeatLoop();
+  void ProbeArbiterLoop();
   void FailoverLoop();
   void SetPairState(failover::PairEvent event);
   // Lost the ownership record: stop the guest and never release another unacked byte.
@@ -122,6 +124,7 @@ class PrimaryAgent {
   std::unique_ptr<failover::PeerMonitor> monitor_;
   uint64_t record_revision_ = 0;  // the ownership record as this primary last wrote it
   std::thread heartbeat_thread_;
+  std::thread arbiter_probe_thread_;
   std::thread failover_thread_;
 
   // Page buffers of shipped captures, for the next ones (see ShipperOptions).

@@ -10,6 +10,7 @@
 #include "checkpoint/checkpoint_codec.h"
 #include "common/fd_io.h"
 #include "common/log.h"
+#include "common/process_space.h"
 #include "console/console_server.h"
 #include "control/control_server.h"
 #include "failover/takeover.h"
@@ -583,6 +584,7 @@ json SecondaryAgent::StatusJson() const {
       {"heartbeat_lost", monitor_ ? monitor_->udp_stats().lost : 0},
       {"primary", primary_},
       {"pid", ::getpid()},
+      {"process_space", ThisProcessSpace()},
       {"metrics_address", metrics_server_ ? metrics_server_->address() : ""},
       {"standby_qemu_pid", standby_qemu_pid_},
       {"transitions", transitions_.ToJson()},

@@ -1,0 +1,11 @@
+#!/bin/bash
+# promtool accepts deploy/alerts.yml and deploy/prometheus.yml (which loads alerts.yml).
+set -euo pipefail
+if ! command -v promtool > /dev/null; then
+  echo "skipped: promtool is not installed (Debian package prometheus)"
+  exit 1  # never pass without checking: quickstart.sh installs it
+fi
+cd deploy
+promtool check rules alerts.yml
+promtool check config prometheus.yml
+echo "promtool: rules and config OK"
