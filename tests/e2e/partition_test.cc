@@ -13,12 +13,11 @@
 // released never disagree: one is a prefix of the other (output from one source at a time).
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <thread>
 
 #include "drill/network_faults.h"
 #include "tests/harness/agent_pair.h"
-#include "tests/harness/counter_transcript.h"
+#include "tests/harness/background_observer.h"
 #include "tests/harness/ftctl_drill.h"
 #include "tests/harness/require_kvm.h"
 
@@ -26,42 +25,6 @@ namespace understudy::testing {
 namespace {
 
 using nlohmann::json;
-
-// Follows the VM's console across both agents for as long as it lives.
-class Observer {
- public:
-  explicit Observer(const AgentPair& pair) : follower_(pair.Follower()) {
-    thread_ = std::thread([this] {
-      while (!stop_.load()) {
-        Result<std::string> line = follower_.ReadLine(Deadline::AfterMillis(50));
-        if (!line.ok()) continue;
-        std::lock_guard<std::mutex> lock(mutex_);
-        transcript_.Observe(*line);
-      }
-    });
-  }
-  ~Observer() { Stop(); }
-  void Stop() {
-    stop_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-  uint64_t last_number() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return transcript_.last_number();
-  }
-  void ExpectContinuous() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    EXPECT_TRUE(transcript_.continuous()) << *transcript_.violation();
-    EXPECT_GT(transcript_.lines_observed(), 3u);
-  }
-
- private:
-  console::ConsoleFollower follower_;
-  std::mutex mutex_;
-  CounterTranscript transcript_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // Everything one agent's console socket has released, from offset 0.
 std::string WholeConsole(const std::string& agent_dir) {
@@ -100,7 +63,7 @@ class PartitionTest : public ::testing::Test {
     auto pair = AgentPair::Start(options, "partition");
     ASSERT_TRUE(pair.ok()) << pair.status();
     pair_ = std::move(*pair);
-    observer_ = std::make_unique<Observer>(*pair_);
+    observer_ = std::make_unique<BackgroundObserver>(std::vector<std::string>{pair_->primary_dir(), pair_->secondary_dir()});
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   }
   void TearDown() override {
@@ -118,6 +81,11 @@ class PartitionTest : public ::testing::Test {
     }
     return predicate();
   }
+  void ExpectContinuous() {
+    observer_->Stop();
+    EXPECT_FALSE(observer_->violation()) << *observer_->violation();
+    EXPECT_GT(observer_->lines_observed(), 3u);
+  }
   // The observer still sees new numbers.
   void ExpectOutputContinues() {
     uint64_t before = observer_->last_number();
@@ -126,7 +94,7 @@ class PartitionTest : public ::testing::Test {
   }
 
   std::unique_ptr<AgentPair> pair_;
-  std::unique_ptr<Observer> observer_;
+  std::unique_ptr<BackgroundObserver> observer_;
 };
 
 TEST_F(PartitionTest, CutBetweenTheAgentsOnlyExactlyOneSideWins) {
@@ -148,8 +116,7 @@ TEST_F(PartitionTest, CutBetweenTheAgentsOnlyExactlyOneSideWins) {
   EXPECT_EQ(StateOf(pair_->PrimaryStatus()), primary);
   EXPECT_EQ(StateOf(pair_->SecondaryStatus()), secondary);
   ExpectOutputContinues();
-  observer_->Stop();
-  observer_->ExpectContinuous();
+  ExpectContinuous();
   ExpectOneSource(*pair_);
 }
 
@@ -172,8 +139,7 @@ TEST_F(PartitionTest, IsolatedPrimaryIsReplacedAndNeverReleasesAgain) {
   std::string log = pair_->PrimaryLog();
   EXPECT_EQ(log.find("running unprotected"), std::string::npos) << log;
   EXPECT_NE(log.find("fenced:"), std::string::npos) << log;
-  observer_->Stop();
-  observer_->ExpectContinuous();
+  ExpectContinuous();
   ExpectOneSource(*pair_);
 }
 
@@ -188,8 +154,7 @@ TEST_F(PartitionTest, IsolatedSecondaryLeavesThePrimaryUnprotected) {
   EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->SecondaryStatus()) == "fenced"; }, 10000))
       << StateOf(pair_->SecondaryStatus()) << "\n" << pair_->SecondaryLog();
   ExpectOutputContinues();
-  observer_->Stop();
-  observer_->ExpectContinuous();
+  ExpectContinuous();
   ExpectOneSource(*pair_);
 }
 
@@ -206,8 +171,7 @@ TEST_F(PartitionTest, OnlyTheReplicationLinkDownIsNoFailover) {
   EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "protected"; }, 10000))
       << StateOf(pair_->PrimaryStatus());
   EXPECT_NE(StateOf(pair_->SecondaryStatus()), "promoted");
-  observer_->Stop();
-  observer_->ExpectContinuous();
+  ExpectContinuous();
   ExpectOneSource(*pair_);
 }
 
@@ -228,8 +192,7 @@ TEST_F(PartitionTest, WithoutTheArbiterThePrimaryHoldsOutputUntilItReturns) {
   ASSERT_TRUE(pair_->etcd()->Restart().ok());
   EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "unprotected"; }, 10000)) << pair_->PrimaryLog();
   ExpectOutputContinues();
-  observer_->Stop();
-  observer_->ExpectContinuous();
+  ExpectContinuous();
 }
 
 }  // namespace

@@ -6,14 +6,13 @@
 // agents for the whole story.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <fstream>
 #include <thread>
 
 #include "common/child_process.h"
 #include "control/control_server.h"
 #include "tests/harness/agent_pair.h"
-#include "tests/harness/counter_transcript.h"
+#include "tests/harness/background_observer.h"
 #include "tests/harness/ftctl_drill.h"
 #include "tests/harness/require_kvm.h"
 
@@ -44,26 +43,13 @@ class ReprotectTest : public ::testing::Test {
     auto started = AgentPair::Start(options, "reprotect");
     ASSERT_TRUE(started.ok()) << started.status();
     pair_ = std::move(*started);
-    observer_ = std::thread([this] {
-      console::ConsoleFollower follower({pair_->primary_dir() + "/console.sock", pair_->secondary_dir() + "/console.sock",
-                                         pair_->replacement_dir() + "/console.sock"});
-      while (watching_.load()) {
-        Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(50));
-        if (!line.ok()) continue;
-        std::lock_guard<std::mutex> lock(transcript_mutex_);
-        transcript_.Observe(*line);
-      }
-    });
+    observer_ = std::make_unique<BackgroundObserver>(
+        std::vector<std::string>{pair_->primary_dir(), pair_->secondary_dir(), pair_->replacement_dir()});
   }
-  void TearDown() override { StopObserving(); }
-  void StopObserving() {
-    watching_.store(false);
-    if (observer_.joinable()) observer_.join();
+  void TearDown() override {
+    if (observer_) observer_->Stop();
   }
-  uint64_t last_number() {
-    std::lock_guard<std::mutex> lock(transcript_mutex_);
-    return transcript_.last_number();
-  }
+  uint64_t last_number() { return observer_->last_number(); }
 
   // Kill the primary, bring its host back as a secondary, and wait for protection again.
   void FailOverAndReprotect() {
@@ -103,18 +89,14 @@ class ReprotectTest : public ::testing::Test {
   }
 
   void ExpectContinuous(const char* story) {
-    StopObserving();
-    std::lock_guard<std::mutex> lock(transcript_mutex_);
-    EXPECT_TRUE(transcript_.continuous()) << *transcript_.violation();
-    std::printf("observer: %llu lines, up to %llu, %s\n", static_cast<unsigned long long>(transcript_.lines_observed()),
-                static_cast<unsigned long long>(transcript_.last_number()), story);
+    observer_->Stop();
+    EXPECT_FALSE(observer_->violation()) << *observer_->violation();
+    std::printf("observer: %llu lines, up to %llu, %s\n", static_cast<unsigned long long>(observer_->lines_observed()),
+                static_cast<unsigned long long>(observer_->last_number()), story);
   }
 
   std::unique_ptr<AgentPair> pair_;
-  std::atomic<bool> watching_{true};
-  std::thread observer_;
-  std::mutex transcript_mutex_;
-  CounterTranscript transcript_;
+  std::unique_ptr<BackgroundObserver> observer_;
 };
 
 TEST_F(ReprotectTest, PromotedVmIsProtectedAgainAndSurvivesASecondKill) {
