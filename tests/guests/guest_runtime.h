@@ -27,6 +27,16 @@ static inline uint8_t inb(uint16_t port) {
   return value;
 }
 
+static inline void outw(uint16_t port, uint16_t value) {
+  __asm__ volatile("outw %0, %1" : : "a"(value), "Nd"(port));
+}
+
+static inline uint16_t inw(uint16_t port) {
+  uint16_t value;
+  __asm__ volatile("inw %1, %0" : "=a"(value) : "Nd"(port));
+  return value;
+}
+
 void serial_init(void);
 void serial_write(const char* text);
 void serial_write_u32(uint32_t value);
