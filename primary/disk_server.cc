@@ -1,0 +1,255 @@
+#include "primary/disk_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/byte_order.h"
+#include "common/fd_io.h"
+#include "common/log.h"
+
+namespace understudy::primary {
+
+namespace {
+
+// NBD protocol constants (the NBD project's doc/proto.md).
+constexpr uint64_t kNbdMagic = 0x4e42444d41474943ull;  // "NBDMAGIC"
+constexpr uint64_t kOptionMagic = 0x49484156454f5054ull;  // "IHAVEOPT"
+constexpr uint64_t kOptionReplyMagic = 0x0003e889045565a9ull;
+constexpr uint32_t kRequestMagic = 0x25609513u;
+constexpr uint32_t kSimpleReplyMagic = 0x67446698u;
+
+constexpr uint16_t kFlagFixedNewstyle = 1 << 0;
+constexpr uint16_t kFlagNoZeroes = 1 << 1;
+
+constexpr uint32_t kOptExportName = 1;
+constexpr uint32_t kOptAbort = 2;
+constexpr uint32_t kOptInfo = 6;
+constexpr uint32_t kOptGo = 7;
+
+constexpr uint32_t kRepAck = 1;
+constexpr uint32_t kRepInfo = 3;
+constexpr uint32_t kRepErrUnsupported = (1u << 31) + 1;
+constexpr uint32_t kRepErrInvalid = (1u << 31) + 3;
+constexpr uint16_t kInfoExport = 0;
+
+constexpr uint16_t kTransmitHasFlags = 1 << 0;
+constexpr uint16_t kTransmitSendFlush = 1 << 2;
+constexpr uint16_t kTransmitSendFua = 1 << 3;
+constexpr uint16_t kTransmitSendTrim = 1 << 5;
+constexpr uint16_t kTransmitSendWriteZeroes = 1 << 6;
+constexpr uint16_t kTransmissionFlags =
+    kTransmitHasFlags | kTransmitSendFlush | kTransmitSendFua | kTransmitSendTrim | kTransmitSendWriteZeroes;
+
+constexpr uint16_t kCmdRead = 0;
+constexpr uint16_t kCmdWrite = 1;
+constexpr uint16_t kCmdDisconnect = 2;
+constexpr uint16_t kCmdFlush = 3;
+constexpr uint16_t kCmdTrim = 4;
+constexpr uint16_t kCmdWriteZeroes = 6;
+constexpr uint16_t kCmdFlagFua = 1 << 0;
+
+constexpr uint32_t kErrIo = 5;
+constexpr uint32_t kErrInvalid = 22;
+constexpr uint32_t kErrUnsupported = 95;
+
+// A request larger than this is refused: QEMU's default maximum is 32 MiB.
+constexpr uint32_t kMaxRequestBytes = 32u << 20;
+// Only ever talking to the local QEMU: generous, but never forever.
+constexpr auto kIoBudget = std::chrono::seconds(30);
+
+Status ReadFully(int fd, void* into, size_t size) {
+  return ReadExactly(fd, std::span(static_cast<std::byte*>(into), size), Deadline::After(kIoBudget));
+}
+
+Status OptionReply(int client, uint32_t option, uint32_t type, const std::string& data = "") {
+  std::string reply;
+  AppendBigEndian<uint64_t>(reply, kOptionReplyMagic);
+  AppendBigEndian<uint32_t>(reply, option);
+  AppendBigEndian<uint32_t>(reply, type);
+  AppendBigEndian<uint32_t>(reply, static_cast<uint32_t>(data.size()));
+  reply += data;
+  return WriteAll(client, reply, Deadline::After(kIoBudget));
+}
+
+}  // namespace
+
+uint64_t DiskDelta::data_bytes() const {
+  uint64_t total = 0;
+  for (const DiskWrite& write : writes) total += write.data.size();
+  return total;
+}
+
+Result<std::unique_ptr<DiskServer>> DiskServer::Start(const std::string& image_path, const std::string& socket_path) {
+  std::unique_ptr<DiskServer> server(new DiskServer());
+  server->image_.reset(::open(image_path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!server->image_.valid()) return Status::FromErrno("opening the disk image " + image_path, errno);
+  struct stat info {};
+  if (::fstat(server->image_.get(), &info) != 0) return Status::FromErrno("sizing " + image_path, errno);
+  server->size_bytes_ = static_cast<uint64_t>(info.st_size);
+  if (server->size_bytes_ == 0 || server->size_bytes_ % 512 != 0) {
+    return Status::InvalidArgument("disk image " + image_path + " is " + std::to_string(server->size_bytes_) +
+                                   " bytes, not a whole number of 512-byte sectors");
+  }
+  server->socket_path_ = socket_path;
+  UNDERSTUDY_ASSIGN_OR_RETURN(server->listener_, ListenUnixSocket(socket_path));
+  DiskServer* raw = server.get();
+  server->thread_ = std::thread([raw] { raw->AcceptLoop(); });
+  return server;
+}
+
+DiskServer::~DiskServer() {
+  stopping_.store(true);
+  if (thread_.joinable()) thread_.join();
+}
+
+DiskDelta DiskServer::Seal(uint64_t epoch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DiskDelta sealed = std::move(open_);
+  sealed.epoch = epoch;
+  open_ = DiskDelta{};
+  return sealed;
+}
+
+void DiskServer::Record(DiskWrite write) {
+  bytes_written_ += write.length;
+  std::lock_guard<std::mutex> lock(mutex_);
+  open_.writes.push_back(std::move(write));
+}
+
+void DiskServer::AcceptLoop() {
+  while (!stopping_.load()) {
+    if (!WaitForFd(listener_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) continue;
+    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client.valid()) continue;
+    Status served = Serve(client.get());
+    if (!served.ok() && !stopping_.load()) Log("disk", "NBD client on " + socket_path_ + ": " + served.ToString());
+  }
+}
+
+Status DiskServer::Serve(int client) {
+  UNDERSTUDY_RETURN_IF_ERROR(Negotiate(client).WithContext("NBD handshake"));
+  return Transmit(client);
+}
+
+Status DiskServer::Negotiate(int client) {
+  std::string greeting;
+  AppendBigEndian<uint64_t>(greeting, kNbdMagic);
+  AppendBigEndian<uint64_t>(greeting, kOptionMagic);
+  AppendBigEndian<uint16_t>(greeting, kFlagFixedNewstyle | kFlagNoZeroes);
+  UNDERSTUDY_RETURN_IF_ERROR(WriteAll(client, greeting, Deadline::After(kIoBudget)));
+  std::byte client_flags[4];
+  UNDERSTUDY_RETURN_IF_ERROR(ReadFully(client, client_flags, sizeof(client_flags)));
+  bool no_zeroes = LoadBigEndian<uint32_t>(client_flags) & kFlagNoZeroes;
+  for (;;) {
+    std::byte header[16];
+    UNDERSTUDY_RETURN_IF_ERROR(ReadFully(client, header, sizeof(header)));
+    if (LoadBigEndian<uint64_t>(header) != kOptionMagic) return Status::Corruption("option without the IHAVEOPT magic");
+    uint32_t option = LoadBigEndian<uint32_t>(header + 8);
+    uint32_t length = LoadBigEndian<uint32_t>(header + 12);
+    if (length > 4096) return Status::Corruption("option " + std::to_string(option) + " carries " + std::to_string(length) + " bytes");
+    std::string data(length, '\0');
+    if (length > 0) UNDERSTUDY_RETURN_IF_ERROR(ReadFully(client, data.data(), length));
+    if (option == kOptExportName) {
+      // The old way into transmission: size and flags, no reply header.
+      std::string reply;
+      AppendBigEndian<uint64_t>(reply, size_bytes_);
+      AppendBigEndian<uint16_t>(reply, kTransmissionFlags);
+      if (!no_zeroes) reply.append(124, '\0');
+      return WriteAll(client, reply, Deadline::After(kIoBudget));
+    }
+    if (option == kOptAbort) {
+      (void)OptionReply(client, option, kRepAck);
+      return Status::PeerClosed("the client aborted the handshake");
+    }
+    if (option == kOptGo || option == kOptInfo) {
+      // Whatever information was asked for, the export's size and flags are what matters;
+      // other info requests may go unanswered (the protocol allows it).
+      if (length < 6) {
+        UNDERSTUDY_RETURN_IF_ERROR(OptionReply(client, option, kRepErrInvalid));
+        continue;
+      }
+      std::string info;
+      AppendBigEndian<uint16_t>(info, kInfoExport);
+      AppendBigEndian<uint64_t>(info, size_bytes_);
+      AppendBigEndian<uint16_t>(info, kTransmissionFlags);
+      UNDERSTUDY_RETURN_IF_ERROR(OptionReply(client, option, kRepInfo, info));
+      UNDERSTUDY_RETURN_IF_ERROR(OptionReply(client, option, kRepAck));
+      if (option == kOptGo) return Status::Ok();
+      continue;
+    }
+    // STRUCTURED_REPLY, meta contexts, TLS, lists: not offered; the client carries on without.
+    UNDERSTUDY_RETURN_IF_ERROR(OptionReply(client, option, kRepErrUnsupported));
+  }
+}
+
+Status DiskServer::Transmit(int client) {
+  std::string payload;
+  for (;;) {
+    std::byte request[28];
+    Status received = ReadExactly(client, request, Deadline::After(std::chrono::hours(24 * 365)));
+    if (received.code() == Status::Code::kPeerClosed) return Status::Ok();
+    UNDERSTUDY_RETURN_IF_ERROR(received);
+    if (LoadBigEndian<uint32_t>(request) != kRequestMagic) return Status::Corruption("request without the NBD magic");
+    uint16_t flags = LoadBigEndian<uint16_t>(request + 4);
+    uint16_t type = LoadBigEndian<uint16_t>(request + 6);
+    uint64_t handle = LoadBigEndian<uint64_t>(request + 8);
+    uint64_t offset = LoadBigEndian<uint64_t>(request + 16);
+    uint32_t length = LoadBigEndian<uint32_t>(request + 24);
+    ++requests_;
+    if (type == kCmdDisconnect) return Status::Ok();
+
+    uint32_t error = 0;
+    bool in_range = offset <= size_bytes_ && length <= size_bytes_ - offset && length <= kMaxRequestBytes;
+    // A write's data follows its header whatever we make of it; a read's reply carries data.
+    if (type == kCmdWrite) {
+      if (length > kMaxRequestBytes) return Status::Corruption("a write of " + std::to_string(length) + " bytes");
+      payload.resize(length);
+      UNDERSTUDY_RETURN_IF_ERROR(ReadFully(client, payload.data(), length));
+    } else {
+      payload.resize(type == kCmdRead && in_range ? length : 0);
+    }
+    if (!in_range && type != kCmdFlush) {
+      error = kErrInvalid;
+    } else if (type == kCmdRead) {
+      if (::pread(image_.get(), payload.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) error = kErrIo;
+    } else if (type == kCmdWrite) {
+      if (::pwrite(image_.get(), payload.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) {
+        error = kErrIo;
+      } else if ((flags & kCmdFlagFua) && ::fdatasync(image_.get()) != 0) {
+        error = kErrIo;
+      } else {
+        Record({offset, length, false, payload});
+      }
+    } else if (type == kCmdTrim || type == kCmdWriteZeroes) {
+      // Both leave the range reading as zeroes here (a trimmed range may read as anything,
+      // and zeroes keep the two copies of the disk identical).
+      if (::fallocate(image_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), length) != 0) {
+        error = kErrIo;
+      } else {
+        Record({offset, length, true, {}});
+      }
+    } else if (type == kCmdFlush) {
+      if (::fdatasync(image_.get()) != 0) {
+        error = kErrIo;
+      } else {
+        std::lock_guard<std::mutex> lock(mutex_);
+        open_.flushed = true;
+      }
+    } else {
+      error = kErrUnsupported;
+    }
+    std::string reply;
+    AppendBigEndian<uint32_t>(reply, kSimpleReplyMagic);
+    AppendBigEndian<uint32_t>(reply, error);
+    AppendBigEndian<uint64_t>(reply, handle);
+    if (type == kCmdRead && error == 0) reply += payload;
+    UNDERSTUDY_RETURN_IF_ERROR(WriteAll(client, reply, Deadline::After(kIoBudget)));
+  }
+}
+
+}  // namespace understudy::primary
