@@ -54,6 +54,17 @@ struct OutputChunk {
   bool operator==(const OutputChunk&) const = default;
 };
 
+// One write the guest's disk completed in this epoch (disk replication): `length` bytes at
+// byte `offset` of the disk — `data`, or zeroes when `zero` (trim, write-zeroes).
+struct DiskWrite {
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  bool zero = false;
+  std::string data;  // exactly `length` bytes unless zero
+
+  bool operator==(const DiskWrite&) const = default;
+};
+
 struct Checkpoint {
   uint64_t epoch = 0;
   uint64_t base_epoch = 0;  // what kXorLz4 pages refer to; 0 when none do
@@ -65,6 +76,8 @@ struct Checkpoint {
   std::vector<PageRun> page_runs;
   std::optional<std::string> device_state;  // QEMU device sections + EOF, verbatim
   std::vector<OutputChunk> outputs;
+  std::vector<DiskWrite> disk_writes;  // in completion order: applied in this order
+  bool disk_flushed = false;           // the guest flushed its disk during the epoch
 
   size_t page_count() const;
   bool operator==(const Checkpoint&) const = default;

@@ -19,6 +19,7 @@ std::string_view format::SectionTypeName(uint16_t type) {
     case SectionType::kPages: return "pages";
     case SectionType::kDeviceState: return "device_state";
     case SectionType::kOutput: return "output";
+    case SectionType::kDiskWrites: return "disk_writes";
     case SectionType::kCommit: return "commit";
   }
   return "unknown";
@@ -45,6 +46,9 @@ namespace {
 std::span<const std::byte> AsBytes(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
 
 // ---- Writing ----
+
+// Disk writes are split into sections of about this size (far below the 256 MiB cap).
+constexpr size_t kDiskSectionTargetBytes = 16u << 20;
 
 class SectionWriter {
  public:
@@ -144,6 +148,22 @@ std::string SerializeCheckpoint(const Checkpoint& checkpoint) {
     AppendLittleEndian<uint64_t>(payload, chunk.stream_offset);
     payload.append(chunk.bytes);
     sections.Append(SectionType::kOutput, payload);
+  }
+  // Disk writes, in sections of bounded size so a busy epoch never nears the section cap; an
+  // epoch that only flushed still says so in one empty section.
+  size_t next = 0;
+  while (next < checkpoint.disk_writes.size() || (next == 0 && checkpoint.disk_flushed)) {
+    payload.clear();
+    payload.push_back(static_cast<char>(checkpoint.disk_flushed ? 1 : 0));
+    while (next < checkpoint.disk_writes.size() && payload.size() < kDiskSectionTargetBytes) {
+      const DiskWrite& write = checkpoint.disk_writes[next++];
+      AppendLittleEndian<uint64_t>(payload, write.offset);
+      AppendLittleEndian<uint32_t>(payload, write.length);
+      payload.push_back(static_cast<char>(write.zero ? 1 : 0));
+      if (!write.zero) payload.append(write.data);
+    }
+    sections.Append(SectionType::kDiskWrites, payload);
+    if (checkpoint.disk_writes.empty()) break;
   }
   payload.clear();
   AppendLittleEndian<uint64_t>(payload, checkpoint.epoch);
@@ -291,6 +311,31 @@ Status ParseOutput(PayloadReader& reader, Checkpoint& checkpoint) {
   return Status::Ok();
 }
 
+Status ParseDiskWrites(PayloadReader& reader, Checkpoint& checkpoint) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(uint8_t flags, reader.Read<uint8_t>("disk flags"));
+  if (flags > 1) return reader.Error("unknown disk flags " + std::to_string(flags));
+  checkpoint.disk_flushed = checkpoint.disk_flushed || flags == 1;
+  while (reader.remaining() > 0) {
+    DiskWrite write;
+    UNDERSTUDY_ASSIGN_OR_RETURN(write.offset, reader.Read<uint64_t>("disk write offset"));
+    UNDERSTUDY_ASSIGN_OR_RETURN(write.length, reader.Read<uint32_t>("disk write length"));
+    UNDERSTUDY_ASSIGN_OR_RETURN(uint8_t kind, reader.Read<uint8_t>("disk write kind"));
+    if (kind > 1) return reader.Error("unknown disk write kind " + std::to_string(kind));
+    if (write.length == 0) return reader.Error("an empty disk write");
+    if (write.offset > UINT64_MAX - write.length) return reader.Error("a disk write past the end of any disk");
+    write.zero = kind == 1;
+    if (!write.zero) {
+      if (reader.remaining() < write.length) {
+        return reader.Error("a disk write of " + std::to_string(write.length) + " bytes with " +
+                            std::to_string(reader.remaining()) + " left in the section");
+      }
+      UNDERSTUDY_ASSIGN_OR_RETURN(write.data, reader.ReadBytes(write.length, "disk write data"));
+    }
+    checkpoint.disk_writes.push_back(std::move(write));
+  }
+  return Status::Ok();
+}
+
 // Cross-section rules: pages name existing blocks (when the block list travels along) and
 // stay inside them, and no page appears twice.
 Status CheckPagesAgainstBlocks(const Checkpoint& checkpoint) {
@@ -415,7 +460,7 @@ Result<Checkpoint> ParseCheckpoint(std::span<const std::byte> bytes) {
                         std::to_string(section.offset);
     PayloadReader reader(section.payload, where);
     auto type = static_cast<SectionType>(section.type);
-    bool once_only = type != SectionType::kPages && type != SectionType::kOutput;
+    bool once_only = type != SectionType::kPages && type != SectionType::kOutput && type != SectionType::kDiskWrites;
     if (once_only && !once_seen.insert(section.type).second) return Status::Corruption(where + " appears twice");
     Status status;
     switch (type) {
@@ -434,6 +479,7 @@ Result<Checkpoint> ParseCheckpoint(std::span<const std::byte> bytes) {
         break;
       }
       case SectionType::kOutput: status = ParseOutput(reader, checkpoint); break;
+      case SectionType::kDiskWrites: status = ParseDiskWrites(reader, checkpoint); break;
       case SectionType::kCommit: return Status::Internal("commit trailer among sections");
       default:
         if (section.flags & format::kSectionFlagIgnorable) continue;

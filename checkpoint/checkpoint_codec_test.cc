@@ -38,6 +38,15 @@ TEST(CheckpointCodecTest, RoundTripIsByteIdenticalOverRandomCheckpoints) {
     Checkpoint original = epoch == 1 ? FirstCheckpoint(random, **image)
                                      : testing::StageRandomEpoch(random, **image, epoch, 1 + random() % 300);
     if (epoch > 1) (*image)->CommitStaged(epoch);
+    if (epoch % 3 == 0) {
+      // Disk writes of every kind, some epochs only flushing.
+      for (int i = 0; i < static_cast<int>(random() % 5); ++i) {
+        DiskWrite write{(random() % 4096) * 512, static_cast<uint32_t>(512 * (1 + random() % 8)), random() % 4 == 0, ""};
+        if (!write.zero) write.data = std::string(write.length, static_cast<char>('a' + i));
+        original.disk_writes.push_back(write);
+      }
+      original.disk_flushed = random() % 2 == 0;
+    }
     for (const PageRun& run : original.page_runs) {
       for (const EncodedPage& page : run.pages) ++encodings_seen[page.encoding];
     }
@@ -221,6 +230,14 @@ TEST_F(CheckpointDamageTest, ValidChecksumsOverBadContentAreStillRejected) {
   Checkpoint duplicate = *parsed;
   duplicate.page_runs[0].pages.push_back(duplicate.page_runs[0].pages[0]);
   ExpectRejected(SerializeCheckpoint(duplicate), "appears twice", "duplicate page");
+
+  Checkpoint empty_write = *parsed;
+  empty_write.disk_writes.push_back({4096, 0, true, ""});
+  ExpectRejected(SerializeCheckpoint(empty_write), "an empty disk write", "empty disk write");
+
+  Checkpoint short_write = *parsed;
+  short_write.disk_writes.push_back({4096, 512, false, std::string(100, 'x')});
+  ExpectRejected(SerializeCheckpoint(short_write), "left in the section", "disk write shorter than its length");
 
   Checkpoint wrong_trailer_epoch = *parsed;
   std::string bytes = SerializeCheckpoint(wrong_trailer_epoch);

@@ -27,6 +27,7 @@ enum class SectionType : uint16_t {
   kPages = 4,
   kDeviceState = 5,
   kOutput = 6,
+  kDiskWrites = 7,
   kCommit = 0x7fff,
 };
 

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -19,6 +21,7 @@ constexpr size_t kDatagramBytes = 4 + 8 * 5;
 // Sequence numbers this far behind the newest seen come from a new sender, not the network:
 // datagrams are not delayed by 64 periods (over a second at the default 20 ms).
 constexpr uint64_t kRestartWindow = 64;
+constexpr int kHeartbeatNice = -10;
 
 uint64_t NowNanos() {
   return static_cast<uint64_t>(
@@ -58,7 +61,12 @@ Result<std::unique_ptr<Heartbeat>> Heartbeat::Start(const std::string& local, co
   heartbeat->pair_id_ = pair_id;
   heartbeat->interval_ = interval;
   heartbeat->on_heard_ = std::move(on_heard);
-  heartbeat->thread_ = std::thread([h = heartbeat.get()] { h->Loop(); });
+  heartbeat->thread_ = std::thread([h = heartbeat.get()] {
+    // A heartbeat that waits behind busy work looks like a dead peer: ask for a higher
+    // priority than ordinary threads (allowed with CAP_SYS_NICE; best effort otherwise).
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kHeartbeatNice);
+    h->Loop();
+  });
   return heartbeat;
 }
 

@@ -25,18 +25,14 @@
 #include <thread>
 #include <vector>
 
+#include "checkpoint/checkpoint.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
 namespace understudy::primary {
 
-// One completed write: `length` bytes at `offset`, either `data` or (zero) zeroes.
-struct DiskWrite {
-  uint64_t offset = 0;
-  uint32_t length = 0;
-  bool zero = false;  // TRIM or WRITE_ZEROES: the range reads as zeroes afterwards
-  std::string data;   // empty when zero
-};
+// A completed write, as checkpoints carry it (checkpoint/checkpoint.h).
+using DiskWrite = checkpoint::DiskWrite;
 
 // Every write that completed in one epoch, in completion order.
 struct DiskDelta {

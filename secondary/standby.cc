@@ -1,5 +1,6 @@
 #include "secondary/standby.h"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "checkpoint/page_codec.h"
@@ -25,6 +26,7 @@ Result<std::unique_ptr<Standby>> Standby::Start(const qemu::VmDefinition& defini
   launch.runtime_dir = options.runtime_dir;
   launch.extra_args = {"-incoming", "defer"};
   UNDERSTUDY_ASSIGN_OR_RETURN(standby->process_, qemu::QemuProcess::Launch(local, launch));
+  if (options.nice != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(standby->process_->pid()), options.nice);
 
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return Status::FromErrno("socketpair", errno);

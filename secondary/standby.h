@@ -29,6 +29,9 @@ namespace understudy::secondary {
 struct StandbyOptions {
   std::string runtime_dir;  // QMP, log and the standby's serial socket go here
   std::string qemu_binary = "qemu-system-x86_64";
+  // Scheduling niceness for the QEMU process (a scratch QEMU for verification must never
+  // crowd out the agents' heartbeats or the ready standby).
+  int nice = 0;
 };
 
 class Standby {

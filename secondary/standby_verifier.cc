@@ -1,11 +1,19 @@
 #include "secondary/standby_verifier.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "secondary/standby.h"
 
 namespace understudy::secondary {
+
+namespace {
+
+constexpr int kVerifierNice = 10;
+
+}  // namespace
 
 StandbyVerifier::~StandbyVerifier() {
   if (thread_.joinable()) thread_.join();
@@ -25,6 +33,7 @@ void StandbyVerifier::MaybeStart(const qemu::VmDefinition& definition, const che
   }
   running_.store(true);
   thread_ = std::thread([this, definition, stream_info, device_state, copy = std::move(*copy)]() mutable {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kVerifierNice);
     VerificationResult result = Verify(definition, stream_info, *copy, device_state);
     copy.reset();
     Log("verify", result.succeeded ? "epoch " + std::to_string(result.epoch) + " loads and runs (" +
@@ -46,7 +55,7 @@ VerificationResult StandbyVerifier::Verify(const qemu::VmDefinition& definition,
   result.epoch = image.committed_epoch();
   auto started = std::chrono::steady_clock::now();
   ::mkdir(options_.runtime_dir.c_str(), 0700);
-  StandbyOptions scratch_options{options_.runtime_dir, options_.qemu_binary};
+  StandbyOptions scratch_options{options_.runtime_dir, options_.qemu_binary, kVerifierNice};
   qemu::VmDefinition scratch_definition = definition;
   scratch_definition.name = definition.name + "-verify";
   Status status = [&]() -> Status {

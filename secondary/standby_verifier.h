@@ -6,7 +6,8 @@
 // QEMU's own error; the standby is never touched.
 //
 // Rate limit: at most one verification at a time and one start per period, so a slow or
-// failing verification never piles up or starves the standby's host.
+// failing verification never piles up; the scratch QEMU and the verifier's thread run at low
+// priority (nice 10), so they never delay the agent's heartbeats or the ready standby.
 //
 // Thread safety: MaybeStart() from the owner's thread; last() from any.
 #ifndef UNDERSTUDY_SECONDARY_STANDBY_VERIFIER_H_
@@ -43,8 +44,12 @@ struct StandbyVerifierOptions {
 
 class StandbyVerifier {
  public:
+  // The first verification runs one period after construction, not at the first commit: a
+  // pair that just finished its initial sync is busy enough.
   StandbyVerifier(StandbyVerifierOptions options, std::function<void(const VerificationResult&)> on_result)
-      : options_(std::move(options)), on_result_(std::move(on_result)) {}
+      : options_(std::move(options)),
+        on_result_(std::move(on_result)),
+        next_start_(std::chrono::steady_clock::now() + options_.period) {}
   ~StandbyVerifier();
 
   // Starts a verification of this committed state if one is due and none is running.
