@@ -58,6 +58,10 @@ std::vector<std::string> VmDefinition::QemuArguments() const {
       break;
     }
   }
+  if (disk.size_bytes > 0) {
+    args.insert(args.end(), {"-blockdev", "driver=nbd,node-name=disk0,server.type=unix,server.path=" + disk.nbd_socket,
+                             "-device", "ide-hd,drive=disk0,bus=ide.0"});
+  }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   return args;
 }
@@ -72,6 +76,7 @@ json VmDefinition::ToJson() const {
       {"append", append},
       {"serial", {{"kind", SerialKindName(serial.kind)}, {"path", serial.path}}},
       {"nic", {{"kind", NicKindName(nic.kind)}, {"model", nic.model}, {"mac", nic.mac}, {"path", nic.path}}},
+      {"disk", {{"size_bytes", disk.size_bytes}, {"nbd_socket", disk.nbd_socket}}},
       {"extra_args", extra_args},
   };
 }
@@ -114,6 +119,10 @@ Result<VmDefinition> VmDefinition::FromJson(const json& input) {
       definition.nic.model = nic.value("model", definition.nic.model);
       definition.nic.mac = nic.value("mac", "");
       definition.nic.path = nic.value("path", "");
+    }
+    if (input.contains("disk")) {
+      definition.disk.size_bytes = input["disk"].value("size_bytes", uint64_t{0});
+      definition.disk.nbd_socket = input["disk"].value("nbd_socket", "");
     }
   } catch (const json::exception& error) {
     // nlohmann reports type mismatches by exception; this is the edge where they become values.

@@ -42,6 +42,13 @@ struct NicBackend {
   std::string path;  // host-local
 };
 
+// The guest's disk: an IDE disk whose blocks an agent serves over NBD on a UNIX socket
+// (primary/disk_server.h), so the agent sees every write.
+struct DiskBackend {
+  uint64_t size_bytes = 0;  // 0: no disk
+  std::string nbd_socket;   // host-local
+};
+
 struct VmDefinition {
   std::string name = "vm";
   std::string machine = "pc";
@@ -51,6 +58,7 @@ struct VmDefinition {
   std::string append;               // kernel command line
   SerialBackend serial;
   NicBackend nic;
+  DiskBackend disk;
   std::vector<std::string> extra_args;  // appended verbatim, after everything above
 
   // The QEMU command-line arguments for this machine (without the binary, QMP or -S).

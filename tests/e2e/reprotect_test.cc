@@ -127,8 +127,17 @@ TEST_F(ReprotectTest, FailbackMovesTheVmHome) {
   ASSERT_TRUE(exited.ok() && *exited == 0) << printed << "\n" << pair_->SecondaryLog();
   // The VM runs on its original host again (the replacement agent there promoted); the host
   // it left stepped down.
-  EXPECT_EQ(RoleAndState(pair_->replacement_dir()), "secondary/promoted");
-  EXPECT_EQ(RoleAndState(pair_->secondary_dir()), "primary/fenced");
+  // The agents settle within moments; poll rather than catch one mid-transition.
+  auto settles_to = [](const std::string& dir, const std::string& expected) {
+    Deadline deadline = Deadline::AfterMillis(5000);
+    std::string seen;
+    while (!deadline.Expired() && (seen = RoleAndState(dir)) != expected) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return seen;
+  };
+  EXPECT_EQ(settles_to(pair_->replacement_dir(), "secondary/promoted"), "secondary/promoted") << pair_->ReplacementLog();
+  EXPECT_EQ(settles_to(pair_->secondary_dir(), "primary/fenced"), "primary/fenced") << pair_->SecondaryLog();
   Deadline deadline = Deadline::AfterMillis(5000);
   while (!deadline.Expired() && last_number() < before + 3) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_GE(last_number(), before + 3) << "output did not continue after the failback";
