@@ -28,6 +28,10 @@ void FailureDetector::Heard(HeartbeatPath path, Clock::time_point now) {
   if (!inserted) it->second = std::max(it->second, now);
 }
 
+void FailureDetector::ForgiveLocalStall(Clock::duration stall) {
+  for (auto& [path, when] : last_heard_) when += stall;
+}
+
 std::optional<FailureDetector::Clock::duration> FailureDetector::Silence(Clock::time_point now) const {
   if (last_heard_.empty()) return std::nullopt;
   Clock::time_point latest = Clock::time_point::min();

@@ -42,6 +42,11 @@ class FailureDetector {
 
   PeerVerdict Verdict(Clock::time_point now) const;
 
+  // This host was not running for `stall` (descheduled, a machine-wide pause): nothing could
+  // have been heard meanwhile, so that time does not count as the peer's silence. Every
+  // path's last-heard time moves forward by `stall`.
+  void ForgiveLocalStall(Clock::duration stall);
+
   // Time since the last heartbeat on any path (nullopt before the first).
   std::optional<Clock::duration> Silence(Clock::time_point now) const;
 

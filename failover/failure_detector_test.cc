@@ -24,6 +24,20 @@ TEST(FailureDetectorTest, VerdictsFollowTheBudgetOnEveryPath) {
   EXPECT_EQ(detector.Verdict(t0 + 151ms), PeerVerdict::kDead);
 }
 
+TEST(FailureDetectorTest, ALocalStallIsNotThePeersSilence) {
+  using namespace std::chrono_literals;
+  FailureDetector detector(150ms);
+  auto t0 = FailureDetector::Clock::time_point{} + 1s;
+  detector.Heard(HeartbeatPath::kUdp, t0);
+  detector.Heard(HeartbeatPath::kChannel, t0);
+  EXPECT_EQ(detector.Verdict(t0 + 250ms), PeerVerdict::kDead) << "unforgiven, 250 ms of silence is death";
+  // This host did not run for 200 ms of those: only 50 ms count.
+  detector.ForgiveLocalStall(200ms);
+  EXPECT_EQ(detector.Verdict(t0 + 250ms), PeerVerdict::kAlive);
+  // Forgiveness only delays: silence that goes on is still death, 150 ms later than before.
+  EXPECT_EQ(detector.Verdict(t0 + 351ms), PeerVerdict::kDead);
+}
+
 TEST(FailureDetectorTest, OnlyTheCheckpointLinkSilentIsLinkDownNotDead) {
   FailureDetector detector(150ms);
   Clock::time_point t0{};

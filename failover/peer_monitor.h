@@ -46,11 +46,19 @@ class PeerMonitor {
   explicit PeerMonitor(const PeerMonitorOptions& options) : options_(options), detector_(options.budget) {}
   void Loop();
 
+  // Called with mutex_ held before every verdict: a gap since the previous check far longer
+  // than the monitor's period means this host stalled (see FailureDetector::ForgiveLocalStall).
+  void ForgiveStallLocked(FailureDetector::Clock::time_point now) const;
+
   const PeerMonitorOptions options_;
   std::unique_ptr<Heartbeat> heartbeat_;
   std::function<void(PeerVerdict)> on_change_;
   mutable std::mutex mutex_;
-  FailureDetector detector_;  // guarded by mutex_
+  // Mutable: forgiving a local stall (even from a const verdict()) is bookkeeping about this
+  // host, not a change in what is known about the peer.
+  mutable FailureDetector detector_;  // guarded by mutex_
+  mutable FailureDetector::Clock::time_point last_check_ = FailureDetector::Clock::now();  // guarded by mutex_
+  mutable FailureDetector::Clock::time_point next_stall_log_;                             // guarded by mutex_
   PeerVerdict last_verdict_ = PeerVerdict::kUnknown;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
