@@ -34,7 +34,9 @@ constexpr KindName kKindNames[] = {{DrillKind::kKillPrimary, "kill-primary"},
                                    {DrillKind::kSlowLink, "slow-link"}};
 
 Result<json> AgentStatus(const std::string& dir) {
-  return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(300));
+  // Generous: a busy agent answers late; a dead one refuses at once, so this never slows the
+  // watcher noticing a kill.
+  return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
 }
 
 // What the observer saw: every console line with when it arrived.

@@ -151,6 +151,8 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   checkpoint.page_runs = checkpoint::EncodeStagedPages(*image_, options_.encoder);
   checkpoint.device_state = std::move(capture.device_state);
   checkpoint.outputs.push_back(std::move(capture.console_output));
+  checkpoint.disk_writes = std::move(capture.disk_writes);
+  checkpoint.disk_flushed = capture.disk_flushed;
   image_->CommitStaged(capture.epoch);
   std::string bytes = checkpoint::SerializeCheckpoint(checkpoint);
   {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -84,8 +85,10 @@ uint64_t DiskDelta::data_bytes() const {
   return total;
 }
 
-Result<std::unique_ptr<DiskServer>> DiskServer::Start(const std::string& image_path, const std::string& socket_path) {
+Result<std::unique_ptr<DiskServer>> DiskServer::Start(const std::string& image_path, const std::string& socket_path,
+                                                      bool record_writes) {
   std::unique_ptr<DiskServer> server(new DiskServer());
+  server->record_writes_ = record_writes;
   server->image_.reset(::open(image_path.c_str(), O_RDWR | O_CLOEXEC));
   if (!server->image_.valid()) return Status::FromErrno("opening the disk image " + image_path, errno);
   struct stat info {};
@@ -115,8 +118,24 @@ DiskDelta DiskServer::Seal(uint64_t epoch) {
   return sealed;
 }
 
+Result<std::vector<DiskWrite>> DiskServer::ReadWholeDisk() const {
+  constexpr uint32_t kChunk = 64 << 10;
+  std::vector<DiskWrite> writes;
+  std::string chunk(kChunk, '\0');
+  for (uint64_t offset = 0; offset < size_bytes_; offset += kChunk) {
+    uint32_t length = static_cast<uint32_t>(std::min<uint64_t>(kChunk, size_bytes_ - offset));
+    if (::pread(image_.get(), chunk.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) {
+      return Status::FromErrno("reading the disk image at " + std::to_string(offset), errno);
+    }
+    if (std::all_of(chunk.begin(), chunk.begin() + length, [](char c) { return c == 0; })) continue;
+    writes.push_back({offset, length, false, chunk.substr(0, length)});
+  }
+  return writes;
+}
+
 void DiskServer::Record(DiskWrite write) {
   bytes_written_ += write.length;
+  if (!record_writes_) return;
   std::lock_guard<std::mutex> lock(mutex_);
   open_.writes.push_back(std::move(write));
 }

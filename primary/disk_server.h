@@ -44,12 +44,18 @@ struct DiskDelta {
 
 class DiskServer {
  public:
-  // Serves `image_path` (a raw image; its size is the disk's) on `socket_path`.
-  static Result<std::unique_ptr<DiskServer>> Start(const std::string& image_path, const std::string& socket_path);
+  // Serves `image_path` (a raw image; its size is the disk's) on `socket_path`. Without
+  // `record_writes` (a promoted standby's disk, nobody to ship to) writes are not kept.
+  static Result<std::unique_ptr<DiskServer>> Start(const std::string& image_path, const std::string& socket_path,
+                                                   bool record_writes = true);
   ~DiskServer();
 
   // Closes the open epoch as `epoch` and returns its writes; later writes go to the next.
   DiskDelta Seal(uint64_t epoch);
+
+  // The disk's current content as writes of its data extents (holes and all-zero chunks
+  // skipped): the initial copy for a new secondary.
+  Result<std::vector<DiskWrite>> ReadWholeDisk() const;
 
   uint64_t size_bytes() const { return size_bytes_; }
   const std::string& socket_path() const { return socket_path_; }
@@ -69,6 +75,7 @@ class DiskServer {
   UniqueFd listener_;
   std::string socket_path_;
   uint64_t size_bytes_ = 0;
+  bool record_writes_ = true;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> requests_{0}, bytes_written_{0};
   std::thread thread_;

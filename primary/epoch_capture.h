@@ -31,6 +31,9 @@ struct EpochCapture {
   std::vector<std::byte> page_bytes;
   std::string device_state;
   checkpoint::OutputChunk console_output;
+  // The disk writes completed in this epoch (epoch 1: the whole disk, the initial copy).
+  std::vector<checkpoint::DiskWrite> disk_writes;
+  bool disk_flushed = false;
 
   // Only in epoch 1: what the secondary needs to build its standby.
   std::optional<checkpoint::RamBlockList> ram_blocks;

@@ -33,6 +33,7 @@
 #include "monitoring/metrics_server.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
+#include "primary/disk_server.h"
 #include "primary/output_buffer.h"
 #include "primary/primary_config.h"
 #include "qemu/qemu_process.h"
@@ -101,6 +102,8 @@ class PrimaryAgent {
   void CheckRecordStillOurs();
   failover::PairState pair_state() const;
   void SerialLoop();
+  // The disk writes of the epoch the VM just stopped for (epoch 1: the whole disk).
+  void SealDisk(EpochCapture& capture);
   // Reads whatever the guest's serial socket holds right now into the console buffer.
   void DrainSerial();
   void SetState(State state);
@@ -110,6 +113,10 @@ class PrimaryAgent {
   std::atomic<bool> stop_requested_{false};
 
   std::unique_ptr<qemu::QemuProcess> qemu_;         // when this agent launched QEMU
+  // The machine as launched (host-local paths filled in, the disk's size): what the standby
+  // is built from.
+  qemu::VmDefinition vm_;
+  std::unique_ptr<DiskServer> disk_server_;         // when the VM has a disk
   std::unique_ptr<qemu::QmpClient> attached_qmp_;   // when it attached to a running one
   std::optional<AdoptedVm> adopted_;                // when another agent handed it over
   UniqueFd serial_;

@@ -20,6 +20,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     config.boot_timeout_ms = json.value("boot_timeout_ms", config.boot_timeout_ms);
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
     config.metrics_listen = json.value("metrics_listen", config.metrics_listen);
+    config.disk_image = json.value("disk_image", config.disk_image);
     config.qemu_extra_args = json.value("qemu_extra_args", config.qemu_extra_args);
     if (json.contains("attach")) {
       config.attach = AttachConfig{json["attach"].at("qmp").get<std::string>(),

@@ -13,6 +13,7 @@
 //                                                    console output before protecting it
 //     "qemu_binary": "qemu-system-x86_64",
 //     "qemu_extra_args": ["-trace", "..."],          this host's QEMU only, never shipped
+//     "disk_image": "/var/lib/understudy/vm1.raw",  optional: the VM's disk, replicated
 //     "metrics_listen": "0.0.0.0:9464",              Prometheus endpoint (default
 //                                                    127.0.0.1, any free port)
 //     "attach": {"qmp": "/run/vm1/qmp.sock",        optional: protect a QEMU that already
@@ -54,6 +55,9 @@ struct PrimaryConfig {
   std::string qemu_binary = "qemu-system-x86_64";
   // Prometheus endpoint (GET /metrics); port 0 picks one (the status shows which).
   std::string metrics_listen = "127.0.0.1:0";
+  // The VM's disk: a raw image this agent serves to QEMU over NBD and replicates with every
+  // checkpoint (primary/disk_server.h). Empty: no disk.
+  std::string disk_image;
   // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
   // vm.extra_args never shipped to the secondary.
   std::vector<std::string> qemu_extra_args;

@@ -137,6 +137,9 @@ Status SecondaryAgent::Run() {
                                           TEST_HoldAcks(hold);
                                           return json{{"hold_acks", hold}};
                                         }}}));
+    if (!config_.disk_image.empty()) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(disk_, DiskReplica::Open(config_.disk_image));
+    }
     UNDERSTUDY_ASSIGN_OR_RETURN(metrics_server_, monitoring::MetricsServer::Start(config_.metrics_listen));
     Log("secondary", "metrics on http://" + metrics_server_->address() + "/metrics");
     UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
@@ -406,7 +409,30 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   UNDERSTUDY_ASSIGN_OR_RETURN(qemu::VmDefinition definition, qemu::VmDefinition::FromJson(definition_json));
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::RamImage> image,
                               checkpoint::RamImage::Create(*checkpoint.ram_blocks));
-  UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image));
+  if (definition.disk.size_bytes > 0) {
+    if (!disk_) {
+      return Status::NotSupported("the primary replicates a " + std::to_string(definition.disk.size_bytes) +
+                                  "-byte disk but this secondary has no disk_image configured");
+    }
+    // The initial copy: the whole disk as of epoch 1.
+    UNDERSTUDY_RETURN_IF_ERROR(disk_->Reset(definition.disk.size_bytes));
+  }
+  UNDERSTUDY_RETURN_IF_ERROR(JournalDisk(checkpoint));
+  Status ram = checkpoint::ApplyCheckpoint(checkpoint, *image);
+  if (!ram.ok()) {
+    if (disk_) (void)disk_->Discard();
+    return ram;
+  }
+  if (disk_) UNDERSTUDY_RETURN_IF_ERROR(disk_->Apply());
+  if (definition.disk.size_bytes > 0) {
+    // The standby's disk is this copy, served like the primary's so a promoted VM's writes
+    // pass through this agent too.
+    if (!disk_server_) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(disk_server_, primary::DiskServer::Start(disk_->path(), config_.runtime_dir + "/disk.sock",
+                                                                           /*record_writes=*/false));
+    }
+    definition.disk.nbd_socket = disk_server_->socket_path();
+  }
   for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
     // A re-protected VM's console is mid-stream: this copy of it starts where the first
     // checkpoint's output does.
@@ -443,9 +469,33 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   return Status::Ok();
 }
 
+Status SecondaryAgent::JournalDisk(const checkpoint::Checkpoint& checkpoint) {
+  if (checkpoint.disk_writes.empty()) return Status::Ok();
+  if (!disk_) return Status::NotSupported("the checkpoint carries disk writes but this secondary has no disk_image configured");
+  return disk_->Journal(checkpoint.epoch, checkpoint.disk_writes);
+}
+
 Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
   if (!image_) return Status::FailedPrecondition("a checkpoint before the initial image");
-  UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image_));
+  // Disk first into the journal, then RAM (all or nothing), then the disk copy itself: a
+  // crash anywhere leaves memory and disk at the same epoch once the journal is repaired.
+  UNDERSTUDY_RETURN_IF_ERROR(JournalDisk(checkpoint));
+  Status ram = checkpoint::ApplyCheckpoint(checkpoint, *image_);
+  if (!ram.ok()) {
+    if (disk_) (void)disk_->Discard();
+    return ram;
+  }
+  if (disk_) {
+    Status applied = disk_->Apply();
+    if (!applied.ok()) {
+      // Memory is at this epoch, the disk copy may not be: this standby must never run.
+      Log("secondary", "the disk copy could not take epoch " + std::to_string(checkpoint.epoch) + ": " +
+                           applied.ToString() + "; discarding the standby");
+      standby_.reset();
+      image_.reset();
+      return applied;
+    }
+  }
   // Committed from here on: what follows cannot reject the checkpoint any more.
   if (checkpoint.device_state) StoreDeviceState(*checkpoint.device_state);
   Status outputs = AppendOutputs(checkpoint);

@@ -42,6 +42,8 @@
 #include "monitoring/metrics_server.h"
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
+#include "primary/disk_server.h"
+#include "secondary/disk_replica.h"
 #include "secondary/standby.h"
 #include "secondary/standby_verifier.h"
 #include "transport/channel.h"
@@ -120,6 +122,10 @@ class SecondaryAgent {
   std::unique_ptr<checkpoint::RamImage> image_;
   std::string device_state_;  // of the committed epoch
   std::unique_ptr<Standby> standby_;
+  std::unique_ptr<DiskReplica> disk_;                  // when configured
+  std::unique_ptr<primary::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
+  // Step 1 of committing a checkpoint's disk writes (before its RAM), see DiskReplica.
+  Status JournalDisk(const checkpoint::Checkpoint& checkpoint);
   bool standby_broken_ = false;
   UniqueFd standby_serial_;
   std::thread serial_thread_;

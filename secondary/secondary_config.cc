@@ -14,6 +14,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
     config.metrics_listen = json.value("metrics_listen", config.metrics_listen);
     config.verify_period_ms = json.value("verify_period_ms", config.verify_period_ms);
+    config.disk_image = json.value("disk_image", config.disk_image);
     if (json.contains("test_only")) config.test_ack_delay_ms = json["test_only"].value("ack_delay_ms", 0u);
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());

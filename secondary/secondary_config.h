@@ -10,6 +10,7 @@
 //                                         failover/failover_config.h
 //     "qemu_binary": "qemu-system-x86_64",
 //     "metrics_listen": "0.0.0.0:9464",  Prometheus endpoint (default 127.0.0.1, any port)
+//     "disk_image": "/var/lib/understudy/vm1.raw",  this host's copy of the VM's disk
 //     "verify_period_ms": 300000,        load the latest committed checkpoint into a scratch
 //                                         QEMU this often (secondary/standby_verifier.h); 0: never
 //     "reprotect": {"secondary": "tls://10.0.0.1:7400"}   optional: after a promotion, protect
@@ -45,6 +46,8 @@ struct SecondaryConfig {
   std::string metrics_listen = "127.0.0.1:0";
   std::optional<failover::ReprotectConfig> reprotect;
   uint32_t verify_period_ms = 300000;
+  // This host's copy of the VM's disk (secondary/disk_replica.h), when the VM has one.
+  std::string disk_image;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }

@@ -1,6 +1,7 @@
 #include "tests/harness/agent_pair.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -124,6 +125,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
   if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
   if (options.verify_period_ms) secondary_config["verify_period_ms"] = *options.verify_period_ms;
+  if (options.disk) secondary_config["disk_image"] = dir.path() + "/secondary-disk.raw";
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
   secondary_exec.insert(secondary_exec.end(),
                         {RunfilePath("secondary/ft-secondary"), "--config", dir.path() + "/secondary.json"});
@@ -142,7 +144,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     if (listen.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
-  qemu::VmDefinition vm = CounterGuestDefinition(options.guest, "");
+  qemu::VmDefinition vm = options.disk ? DiskGuestDefinition(/*delay=*/20000) : CounterGuestDefinition(options.guest, "");
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},
                          {"secondary", listen},
@@ -154,6 +156,12 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};
   }
   if (options.corrupt_epoch) primary_config["test_only"] = {{"corrupt_epoch", *options.corrupt_epoch}};
+  if (options.disk) {
+    const std::string image = root + "/primary-disk.raw";
+    { std::ofstream create(image); }
+    if (::truncate(image.c_str(), 4 << 20) != 0) return Status::FromErrno("sizing " + image, errno);
+    primary_config["disk_image"] = image;
+  }
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(root + "/primary.json", primary_config.dump(2)));
   primary_exec.insert(primary_exec.end(), {RunfilePath("primary/ft-primary"), "--config", root + "/primary.json"});
   UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess primary, ChildProcess::Spawn(primary_exec, root + "/primary.log"));

@@ -47,6 +47,9 @@ struct AgentPairOptions {
   // With separate_hosts and tls/tcp: after a promotion, the promoted agent protects the VM
   // again once a new secondary listens on the old primary's host (StartReplacementSecondary).
   bool reprotect = false;
+  // Run the disk guest (tests/guests/disk_writer.c) instead of the counter, with a 4 MiB disk
+  // the primary serves and replicates and the secondary keeps a copy of.
+  bool disk = false;
 };
 
 class AgentPair {

@@ -47,6 +47,16 @@ qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, co
   return definition;
 }
 
+qemu::VmDefinition DiskGuestDefinition(uint32_t delay) {
+  qemu::VmDefinition definition;
+  definition.name = "disk";
+  definition.memory_mib = 32;
+  definition.kernel = RunfilePath("tests/guests/disk_writer.elf");
+  definition.append = "delay=" + std::to_string(delay);
+  definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
+  return definition;
+}
+
 Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name,
                                                   StartMode mode) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));

@@ -50,6 +50,10 @@ struct CounterGuestOptions {
 // The counter guest's definition with COM1 on a UNIX socket server at `serial_socket_path`.
 qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, const std::string& serial_socket_path);
 
+// The disk guest (tests/guests/disk_writer.c): records on its IDE disk, one console line per
+// record. The caller sets the disk (definition.disk or -drive in extra_args).
+qemu::VmDefinition DiskGuestDefinition(uint32_t delay);
+
 enum class StartMode {
   kRun,             // boot the guest
   kIncomingDefer,   // wait in `-incoming defer` for a migration stream (a standby)
