@@ -18,7 +18,6 @@ namespace understudy::primary {
 namespace {
 
 using testing::CounterTranscript;
-using testing::RunfilePath;
 using testing::ScratchDir;
 using testing::TestGuest;
 
@@ -34,15 +33,8 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
   auto server = DiskServer::Start(image, dir->path() + "/disk.sock");
   ASSERT_TRUE(server.ok()) << server.status();
 
-  qemu::VmDefinition definition;
-  definition.name = "disk";
-  definition.memory_mib = 32;
-  definition.kernel = RunfilePath("tests/guests/disk_writer.elf");
-  definition.append = "delay=20000";
-  definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
-  definition.extra_args = {"-blockdev",
-                           "driver=nbd,node-name=disk0,server.type=unix,server.path=" + (*server)->socket_path(),
-                           "-device", "ide-hd,drive=disk0,bus=ide.0"};
+  qemu::VmDefinition definition = testing::DiskGuestDefinition(/*delay=*/20000);
+  definition.disk = {(*server)->size_bytes(), (*server)->socket_path()};
   auto guest = TestGuest::Start(definition, "disk-on-nbd");
   ASSERT_TRUE(guest.ok()) << guest.status();
 

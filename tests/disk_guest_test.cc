@@ -18,12 +18,7 @@ namespace {
 constexpr uint32_t kRecordMagic = 0x52445355u;
 
 qemu::VmDefinition DiskGuest(const std::string& image) {
-  qemu::VmDefinition definition;
-  definition.name = "disk";
-  definition.memory_mib = 32;
-  definition.kernel = RunfilePath("tests/guests/disk_writer.elf");
-  definition.append = "delay=20000";
-  definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
+  qemu::VmDefinition definition = DiskGuestDefinition(/*delay=*/20000);
   definition.extra_args = {"-drive", "file=" + image + ",format=raw,if=ide,index=0,media=disk,cache=writeback"};
   return definition;
 }
