@@ -79,4 +79,8 @@ Result<json> CallControl(const std::string& socket_path, const json& request, De
   return reply;
 }
 
+Result<json> AgentStatus(const std::string& runtime_dir, Deadline deadline) {
+  return CallControl(runtime_dir + "/control.sock", {{"command", "status"}}, deadline);
+}
+
 }  // namespace understudy::control

@@ -46,6 +46,9 @@ class ControlServer {
 // One request/response round trip, for ftctl and tests.
 Result<nlohmann::json> CallControl(const std::string& socket_path, const nlohmann::json& request, Deadline deadline);
 
+// The "status" of the agent whose runtime directory is `runtime_dir` (its control.sock).
+Result<nlohmann::json> AgentStatus(const std::string& runtime_dir, Deadline deadline);
+
 }  // namespace understudy::control
 
 #endif  // UNDERSTUDY_CONTROL_CONTROL_SERVER_H_

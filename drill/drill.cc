@@ -36,7 +36,7 @@ constexpr KindName kKindNames[] = {{DrillKind::kKillPrimary, "kill-primary"},
 Result<json> AgentStatus(const std::string& dir) {
   // Generous: a busy agent answers late; a dead one refuses at once, so this never slows the
   // watcher noticing a kill.
-  return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
+  return control::AgentStatus(dir, Deadline::AfterMillis(2000));
 }
 
 // What the observer saw: every console line with when it arrived.

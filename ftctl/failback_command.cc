@@ -18,8 +18,8 @@ int FailbackCommand(const std::vector<std::string>& agents) {
     std::fprintf(stderr, "failback: give the current primary's and then the secondary's --agent DIR\n");
     return 2;
   }
-  Result<json> from = AgentStatus(agents[0]);
-  Result<json> to = AgentStatus(agents[1]);
+  Result<json> from = control::AgentStatus(agents[0], Deadline::AfterMillis(2000));
+  Result<json> to = control::AgentStatus(agents[1], Deadline::AfterMillis(2000));
   if (!from.ok() || !to.ok()) {
     std::fprintf(stderr, "failback: cannot reach both agents: %s\n",
                  (!from.ok() ? from.status() : to.status()).ToString().c_str());
@@ -50,7 +50,7 @@ int FailbackCommand(const std::vector<std::string>& agents) {
   Deadline deadline = Deadline::AfterMillis(20000);
   std::string state;
   while (!deadline.Expired()) {
-    Result<json> status = AgentStatus(agents[1]);
+    Result<json> status = control::AgentStatus(agents[1], Deadline::AfterMillis(2000));
     state = status.ok() ? status->value("state", "?") : "unreachable";
     if (state == "promoted" || state == "fenced" || state == "failed") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "failover/http_client.h"
+#include "control/control_server.h"
 #include "ftctl/commands.h"
 
 namespace understudy::ftctl {
@@ -17,7 +18,7 @@ namespace {
 // Prints an agent's /metrics without the histogram buckets and the inactive pair states,
 // with the labels every series shares (vm, role, host) said once, and each histogram's mean.
 int PrintMetrics(const std::string& dir) {
-  Result<json> status = AgentStatus(dir);
+  Result<json> status = control::AgentStatus(dir, Deadline::AfterMillis(2000));
   if (!status.ok()) {
     std::printf("%s  unreachable: %s\n", dir.c_str(), status.status().ToString().c_str());
     return 1;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "control/control_server.h"
 #include "ftctl/commands.h"
 
 namespace understudy::ftctl {
@@ -92,7 +93,7 @@ void PrintStatus(const std::string& dir, const json& status) {
 int StatusCommand(const std::vector<std::string>& dirs) {
   int failures = 0;
   for (const std::string& dir : dirs) {
-    Result<json> status = AgentStatus(dir);
+    Result<json> status = control::AgentStatus(dir, Deadline::AfterMillis(2000));
     if (!status.ok()) {
       std::printf("%s  unreachable: %s\n", dir.c_str(), status.status().ToString().c_str());
       ++failures;

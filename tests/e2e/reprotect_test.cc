@@ -21,12 +21,8 @@ namespace {
 
 using nlohmann::json;
 
-Result<json> AgentStatus(const std::string& dir) {
-  return control::CallControl(dir + "/control.sock", {{"command", "status"}}, Deadline::AfterMillis(1000));
-}
-
 std::string RoleAndState(const std::string& dir) {
-  Result<json> status = AgentStatus(dir);
+  Result<json> status = control::AgentStatus(dir, Deadline::AfterMillis(1000));
   return status.ok() ? status->value("role", "?") + "/" + status->value("state", "?") : "unreachable";
 }
 
@@ -69,9 +65,9 @@ class ReprotectTest : public ::testing::Test {
                                           << pair_->ReplacementLog();
     double reprotect_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
     // Checkpoints flow and are acknowledged again.
-    Result<json> before = AgentStatus(pair_->secondary_dir());
+    Result<json> before = control::AgentStatus(pair_->secondary_dir(), Deadline::AfterMillis(1000));
     std::this_thread::sleep_for(std::chrono::milliseconds(2000));
-    Result<json> after = AgentStatus(pair_->secondary_dir());
+    Result<json> after = control::AgentStatus(pair_->secondary_dir(), Deadline::AfterMillis(1000));
     ASSERT_TRUE(before.ok() && after.ok());
     uint64_t committed_before = (*before)["committed_epoch"].get<uint64_t>();
     uint64_t committed_after = (*after)["committed_epoch"].get<uint64_t>();

@@ -29,10 +29,10 @@ std::string ReadFile(const std::string& path) {
   return contents.str();
 }
 
-Status WaitForState(const std::string& control_socket, const std::string& state, Deadline deadline) {
+Status WaitForState(const std::string& runtime_dir, const std::string& state, Deadline deadline) {
   std::string last = "no answer";
   while (!deadline.Expired()) {
-    Result<json> status = control::CallControl(control_socket, {{"command", "status"}}, Deadline::AfterMillis(1000));
+    Result<json> status = control::AgentStatus(runtime_dir, Deadline::AfterMillis(1000));
     if (status.ok()) {
       last = status->dump();
       if (status->value("state", "") == state) return Status::Ok();
@@ -176,20 +176,19 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
 }
 
 Result<json> AgentPair::PrimaryStatus() const {
-  return control::CallControl(dir_.path() + "/primary/control.sock", {{"command", "status"}}, Deadline::AfterMillis(2000));
+  return control::AgentStatus(primary_dir(), Deadline::AfterMillis(2000));
 }
 
 Result<json> AgentPair::SecondaryStatus() const {
-  return control::CallControl(dir_.path() + "/secondary/control.sock", {{"command", "status"}},
-                              Deadline::AfterMillis(2000));
+  return control::AgentStatus(secondary_dir(), Deadline::AfterMillis(2000));
 }
 
 Status AgentPair::WaitForSecondaryState(const std::string& state, Deadline deadline) const {
-  return WaitForState(dir_.path() + "/secondary/control.sock", state, deadline);
+  return WaitForState(secondary_dir(), state, deadline);
 }
 
 Status AgentPair::WaitForPrimaryState(const std::string& state, Deadline deadline) const {
-  return WaitForState(dir_.path() + "/primary/control.sock", state, deadline);
+  return WaitForState(primary_dir(), state, deadline);
 }
 
 Status AgentPair::HoldSecondaryAcks(bool hold) const {
