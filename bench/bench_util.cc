@@ -170,4 +170,16 @@ Status UpdateResultsSection(std::string_view name, std::string_view body, std::s
   return Status::Ok();
 }
 
+void PublishResults(std::string_view name, const std::string& body, bool write) {
+  std::printf("\n%s", body.c_str());
+  if (!write) return;
+  std::string path;
+  Status written = UpdateResultsSection(name, body, &path);
+  if (written.ok()) {
+    std::printf("\nwrote %s\n", path.c_str());
+  } else {
+    std::printf("\nresults not written: %s\n", written.ToString().c_str());
+  }
+}
+
 }  // namespace understudy::bench

@@ -84,6 +84,10 @@ std::string BuildMode();
 // `written_path`.
 Status UpdateResultsSection(std::string_view name, std::string_view body, std::string* written_path);
 
+// Prints a benchmark's results section and, when `write` is set, records it in RESULTS.md
+// (UpdateResultsSection), saying where it went or why it could not.
+void PublishResults(std::string_view name, const std::string& body, bool write);
+
 }  // namespace understudy::bench
 
 #endif  // UNDERSTUDY_BENCH_BENCH_UTIL_H_

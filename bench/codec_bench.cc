@@ -488,16 +488,7 @@ int Run(const Options& options) {
                      "\nCompression over the recorded checkpoints (page entries with their FORMAT.md headers; "
                      "\"wire\" = whole serialized checkpoints incl. device state vs raw pages + device state):\n\n" +
                      compression.Markdown() + "\n" + notes;
-  std::printf("\n%s", body.c_str());
-  if (options.write_results) {
-    std::string path;
-    Status written = UpdateResultsSection("codec_bench", body, &path);
-    if (written.ok()) {
-      std::printf("\nwrote %s\n", path.c_str());
-    } else {
-      std::printf("\nresults not written: %s\n", written.ToString().c_str());
-    }
-  }
+  PublishResults("codec_bench", body, options.write_results);
   return 0;
 }
 

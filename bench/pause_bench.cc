@@ -440,16 +440,7 @@ int Run(const Settings& settings) {
       "share of wall time between checkpoints the guest was not paused. \"vs Understudy\" = QEMU COLO's pause / "
       "Understudy's (higher = Understudy better).\n\n" +
       table.Markdown() + "\n" + notes;
-  std::printf("\n%s", body.c_str());
-  if (settings.write_results) {
-    std::string path;
-    Status written = UpdateResultsSection("pause_bench", body, &path);
-    if (written.ok()) {
-      std::printf("\nwrote %s\n", path.c_str());
-    } else {
-      std::printf("\nresults not written: %s\n", written.ToString().c_str());
-    }
-  }
+  PublishResults("pause_bench", body, settings.write_results);
   return all_ok ? 0 : 1;
 }
 

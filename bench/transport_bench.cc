@@ -500,16 +500,7 @@ int Run(const Options& options) {
       "same cores).\n\n" +
       speed.Markdown() + "\nRound-trip latency, 16-byte ping-pong (echoed by the accepted end), all repetitions pooled:\n\n" +
       latency.Markdown() + "\n**" + goal + "**\n\n" + notes;
-  std::printf("\n%s", body.c_str());
-  if (options.write_results) {
-    std::string path;
-    Status written = UpdateResultsSection("transport_bench", body, &path);
-    if (written.ok()) {
-      std::printf("\nwrote %s\n", path.c_str());
-    } else {
-      std::printf("\nresults not written: %s\n", written.ToString().c_str());
-    }
-  }
+  PublishResults("transport_bench", body, options.write_results);
   return 0;
 }
 
