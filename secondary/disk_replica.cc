@@ -20,16 +20,22 @@ constexpr size_t kHeaderBytes = 4 + 8 + 8 + 4;
 
 std::span<const std::byte> Bytes(std::string_view text) { return std::as_bytes(std::span(text.data(), text.size())); }
 
-Status SyncedWrite(int fd, const std::string& bytes, off_t at, const std::string& what) {
+// All of `bytes` at file offset `at` (pwrite may write less than asked).
+Status WriteAllAt(int fd, std::string_view bytes, uint64_t at, const std::string& what) {
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t wrote = ::pwrite(fd, bytes.data() + done, bytes.size() - done, at + static_cast<off_t>(done));
+    ssize_t wrote = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(at + done));
     if (wrote < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(what, errno);
     }
     done += static_cast<size_t>(wrote);
   }
+  return Status::Ok();
+}
+
+Status SyncedWrite(int fd, const std::string& bytes, const std::string& what) {
+  UNDERSTUDY_RETURN_IF_ERROR(WriteAllAt(fd, bytes, 0, what));
   if (::fdatasync(fd) != 0) return Status::FromErrno(what + " (fdatasync)", errno);
   return Status::Ok();
 }
@@ -100,7 +106,7 @@ Status DiskReplica::Journal(uint64_t epoch, const std::vector<checkpoint::DiskWr
   AppendLittleEndian<uint64_t>(record, entries.size());
   AppendLittleEndian<uint32_t>(record, crc32c::Value(Bytes(entries)));
   record += entries;
-  UNDERSTUDY_RETURN_IF_ERROR(SyncedWrite(journal_.get(), record, 0, "journaling epoch " + std::to_string(epoch)));
+  UNDERSTUDY_RETURN_IF_ERROR(SyncedWrite(journal_.get(), record, "journaling epoch " + std::to_string(epoch)));
   pending_ = std::move(record);
   return Status::Ok();
 }
@@ -119,15 +125,10 @@ Status DiskReplica::ApplyRecord(const std::string& record) {
     uint32_t length = LoadLittleEndian<uint32_t>(entry + 8);
     bool zero = record[at + 12] == 1;
     at += 13;
-    std::string data = zero ? std::string(length, '\0') : record.substr(at, length);
+    const std::string zeroes = zero ? std::string(length, '\0') : std::string();
+    std::string_view data = zero ? std::string_view(zeroes) : std::string_view(record).substr(at, length);
     if (!zero) at += length;
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t wrote = ::pwrite(copy_.get(), data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
-      if (wrote < 0 && errno == EINTR) continue;
-      if (wrote < 0) return Status::FromErrno("applying a journaled write to " + path_, errno);
-      done += static_cast<size_t>(wrote);
-    }
+    UNDERSTUDY_RETURN_IF_ERROR(WriteAllAt(copy_.get(), data, offset, "applying a journaled write to " + path_));
   }
   if (::fdatasync(copy_.get()) != 0) return Status::FromErrno("syncing the disk copy " + path_, errno);
   return Status::Ok();

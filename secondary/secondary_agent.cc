@@ -353,14 +353,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
   }
   Result<checkpoint::Checkpoint> checkpoint = checkpoint::ParseCheckpoint(message.subspan(1));
   if (!checkpoint.ok()) {
-    Log("secondary", "rejected checkpoint (expected epoch " + std::to_string(committed + 1) +
-                         "): " + checkpoint.status().ToString() + "; standby stays at epoch " + std::to_string(committed));
-    {
-      std::lock_guard<std::mutex> lock(status_mutex_);
-      ++rejected_;
-      last_error_ = checkpoint.status().ToString();
-    }
-    if (metrics_) metrics_->CountRejected();
+    RecordRejection("(expected epoch " + std::to_string(committed + 1) + ")", checkpoint.status(), committed);
     return reply(replication::EncodeNack(committed + 1, checkpoint.status().message()));
   }
   uint64_t epoch = checkpoint->epoch;
@@ -374,14 +367,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
   if (epoch > committed + 1) return reply(replication::EncodeNack(committed + 1, "out of order"));
   Status committed_status = epoch == 1 ? CommitFirst(*checkpoint) : Commit(*checkpoint);
   if (!committed_status.ok()) {
-    Log("secondary", "rejected checkpoint " + std::to_string(epoch) + ": " + committed_status.ToString() +
-                         "; standby stays at epoch " + std::to_string(committed));
-    {
-      std::lock_guard<std::mutex> lock(status_mutex_);
-      ++rejected_;
-      last_error_ = committed_status.ToString();
-    }
-    if (metrics_) metrics_->CountRejected();
+    RecordRejection(std::to_string(epoch), committed_status, committed);
     return reply(replication::EncodeNack(epoch, committed_status.message()));
   }
   {
@@ -396,6 +382,17 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
   if (config_.test_ack_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.test_ack_delay_ms));
   while (test_hold_acks_.load() && !stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   return reply(replication::EncodeAck(epoch));
+}
+
+void SecondaryAgent::RecordRejection(const std::string& which, const Status& why, uint64_t committed) {
+  Log("secondary", "rejected checkpoint " + which + ": " + why.ToString() + "; standby stays at epoch " +
+                       std::to_string(committed));
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    ++rejected_;
+    last_error_ = why.ToString();
+  }
+  if (metrics_) metrics_->CountRejected();
 }
 
 Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {

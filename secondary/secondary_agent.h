@@ -83,6 +83,8 @@ class SecondaryAgent {
   // Serves one primary until it leaves. Returns OK after a goodbye or a promotion.
   Status ServePrimary(transport::Channel& channel);
   Status Receive(transport::Channel& channel, std::span<const std::byte> message);
+  // A checkpoint (`which`: its epoch, or what was expected) was refused: log, count, remember.
+  void RecordRejection(const std::string& which, const Status& why, uint64_t committed);
   Status CommitFirst(const checkpoint::Checkpoint& checkpoint);
   Status Commit(const checkpoint::Checkpoint& checkpoint);
   Status AppendOutputs(const checkpoint::Checkpoint& checkpoint);
