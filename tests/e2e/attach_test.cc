@@ -5,13 +5,12 @@
 #include "qemu/qemu_process.h"
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
 
 TEST(AttachTest, ProtectsARunningQemuAndFailsOverContinuously) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   auto dir = ScratchDir::Create("ut-attach");
   ASSERT_TRUE(dir.ok());
   // "Someone else's" QEMU: the counter guest, with a serial socket and a QMP socket for the agent.

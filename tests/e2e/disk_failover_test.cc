@@ -10,14 +10,12 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
 
 TEST(DiskFailoverTest, TenKillsLeaveDiskAndMemoryAgreeing) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   std::mt19937 random(std::random_device{}());
   for (int trial = 0; trial < 10; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));

@@ -7,7 +7,6 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/ftctl_drill.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -15,9 +14,7 @@ namespace {
 class DrillKindsTest : public ::testing::TestWithParam<std::pair<std::string, std::string>> {};
 
 TEST_P(DrillKindsTest, DrillReportsTheExpectedOutcomeAndContinuity) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/true);
   const auto& [kind, outcome] = GetParam();
   AgentPairOptions options;
   options.separate_hosts = true;

@@ -11,15 +11,12 @@
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/background_observer.h"
 #include "tests/harness/ftctl_drill.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
 
 TEST(FailoverDrillTest, TenKillPrimaryDrillsAcrossSeparateHosts) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/true);
   std::vector<double> failover_ms;
   for (int trial = 0; trial < 10; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));

@@ -9,7 +9,6 @@
 
 #include "common/child_process.h"
 #include "tests/harness/agent_pair.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -27,8 +26,7 @@ std::string RunFtctl(const AgentPair& pair, const std::string& command) {
 }
 
 TEST(FtctlStatusTest, StatusAndMetricsShowThePairsHealthAtAGlance) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
   options.guest = {.pages = 64, .every = 500};
   options.verify_period_ms = 1000;

@@ -9,7 +9,6 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/prometheus_server.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -40,8 +39,7 @@ std::set<std::string> ExportedNames(const std::string& scrape) {
 }
 
 TEST(GrafanaDashboardTest, EveryPanelQueriesMetricsTheAgentsExport) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   std::ifstream file(RunfilePath("deploy/grafana-dashboard.json"));
   json dashboard = json::parse(file, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(dashboard.is_object()) << "the dashboard is not valid JSON";

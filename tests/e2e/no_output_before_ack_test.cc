@@ -9,13 +9,12 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
 
 TEST(NoOutputBeforeAckTest, AStalledSecondaryHoldsAllOutput) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
   options.guest = {.pages = 64, .every = 500};
   auto pair = AgentPair::Start(options, "noack");

@@ -19,7 +19,6 @@
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/background_observer.h"
 #include "tests/harness/ftctl_drill.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -54,9 +53,7 @@ std::string StateOf(const Result<json>& status) { return status.ok() ? status->v
 class PartitionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (auto why = KvmUnavailableReason()) GTEST_SKIP() << "skipped: needs KVM: " << *why;
-    if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-    if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+    UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/true);
     AgentPairOptions options;
     options.separate_hosts = true;
     options.guest = {.pages = 64, .every = 500};

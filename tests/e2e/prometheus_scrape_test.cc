@@ -8,7 +8,6 @@
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/ftctl_drill.h"
 #include "tests/harness/prometheus_server.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -28,9 +27,8 @@ Result<double> WaitForValue(const PrometheusServer& prometheus, const std::strin
 }
 
 TEST(PrometheusScrapeTest, PrometheusSeesCheckpointsTheStateAndAFailover) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   if (auto why = PrometheusUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
   AgentPairOptions options;
   options.guest = {.pages = 64, .every = 500};
   auto pair = AgentPair::Start(options, "scrape");

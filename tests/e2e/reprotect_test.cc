@@ -14,7 +14,6 @@
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/background_observer.h"
 #include "tests/harness/ftctl_drill.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -29,9 +28,7 @@ std::string RoleAndState(const std::string& dir) {
 class ReprotectTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (auto why = KvmUnavailableReason()) GTEST_SKIP() << "skipped: needs KVM: " << *why;
-    if (auto why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-    if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+    UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/true);
     AgentPairOptions options;
     options.separate_hosts = true;
     options.reprotect = true;

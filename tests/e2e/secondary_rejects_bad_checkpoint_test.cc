@@ -7,7 +7,6 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -15,7 +14,7 @@ namespace {
 constexpr uint64_t kCorruptEpoch = 20;
 
 TEST(SecondaryRejectsBadCheckpointTest, DamagedCheckpointIsRejectedAndPromotionStaysContinuous) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
   options.guest = {.pages = 64, .every = 500};
   options.corrupt_epoch = kCorruptEpoch;

@@ -10,7 +10,6 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -25,7 +24,7 @@ double MillisSince(Clock::time_point start) {
 class SerialFailoverTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SerialFailoverTest, TenKillsNeverShowARepeatOrAGap) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   std::mt19937 random(std::random_device{}());
   int cut_transfers = 0;
   std::vector<double> failover_ms;

@@ -12,7 +12,6 @@
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/ftctl_drill.h"
 #include "tests/harness/prometheus_server.h"
-#include "tests/harness/require_kvm.h"
 
 namespace understudy::testing {
 namespace {
@@ -52,8 +51,7 @@ Status SetCorruption(const AgentPair& pair, bool corrupt) {
 }
 
 TEST(StandbyVerificationTest, CatchesADamagedDeviceStateWithoutTouchingTheStandby) {
-  UNDERSTUDY_REQUIRE_KVM();
-  if (auto why = EtcdUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
   options.guest = {.pages = 64, .every = 500};
   options.verify_period_ms = 1500;

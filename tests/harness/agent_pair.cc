@@ -45,6 +45,13 @@ Status WaitForState(const std::string& runtime_dir, const std::string& state, De
 
 }  // namespace
 
+std::optional<std::string> AgentPairUnavailableReason(bool separate_hosts) {
+  if (auto why = KvmUnavailableReason()) return "needs KVM: " + *why;
+  if (auto why = EtcdUnavailableReason()) return why;
+  if (separate_hosts) return NetworkLabUnavailableReason();
+  return std::nullopt;
+}
+
 Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::string secondary_dir = dir.path() + "/secondary";

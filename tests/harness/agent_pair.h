@@ -52,6 +52,19 @@ struct AgentPairOptions {
   bool disk = false;
 };
 
+// Empty when this machine can run an AgentPair — KVM, etcd and, with `separate_hosts`, network
+// namespaces; otherwise why not, for a skip message.
+std::optional<std::string> AgentPairUnavailableReason(bool separate_hosts);
+
+// At the top of a gtest body (or SetUp): skips, visibly and counted as skipped, when this
+// machine cannot run an AgentPair. Never lets such a test pass silently.
+#define UNDERSTUDY_REQUIRE_AGENT_PAIR(separate_hosts)                                                         \
+  do {                                                                                                        \
+    if (auto understudy_pair_reason_ = ::understudy::testing::AgentPairUnavailableReason(separate_hosts)) { \
+      GTEST_SKIP() << "skipped: " << *understudy_pair_reason_;                                               \
+    }                                                                                                         \
+  } while (0)
+
 class AgentPair {
  public:
   // Starts the secondary, then the primary, and returns once the primary is protecting.
