@@ -34,6 +34,9 @@
 namespace understudy::primary {
 class PrimaryAgent;
 }
+namespace understudy::disk {
+class DiskServer;
+}
 namespace prometheus {
 class Registry;
 }
@@ -59,6 +62,7 @@ struct PromotedVm {
   int qemu_pid;
   console::ReleasedLog* console;     // the released console, served by the owner
   prometheus::Registry* metrics;     // the owner's /metrics, where the protecting primary reports
+  disk::DiskServer* disk = nullptr;  // the VM's disk when it has one: its writes are replicated too
 };
 
 class Reprotector {

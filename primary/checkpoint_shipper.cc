@@ -136,7 +136,7 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   if (capture.ram_blocks) {
     UNDERSTUDY_ASSIGN_OR_RETURN(image_, checkpoint::RamImage::Create(*capture.ram_blocks));
     checkpoint.full = true;
-    checkpoint.machine_definition_json = options_.machine_definition_json;
+    checkpoint.machine_definition_json = capture.machine_definition_json;
     checkpoint.ram_blocks = capture.ram_blocks;
     checkpoint.stream_info = capture.stream_info;
   }
@@ -241,7 +241,7 @@ void CheckpointShipper::AckLoop() {
         }
         changed_.notify_all();
       }
-      if (stopped_at && options_.on_acked) options_.on_acked(std::chrono::steady_clock::now() - *stopped_at);
+      if (stopped_at && options_.on_acked) options_.on_acked(ack->epoch, std::chrono::steady_clock::now() - *stopped_at);
       Status released = console_output_.Release(ack->epoch, released_console_);
       if (!released.ok()) Log("primary", "releasing console output: " + released.ToString());
       continue;

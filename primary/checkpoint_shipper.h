@@ -41,7 +41,6 @@ namespace understudy::primary {
 
 struct ShipperOptions {
   size_t max_in_flight = 4;
-  std::string machine_definition_json;  // sent with epoch 1
   checkpoint::PageEncoderOptions encoder;
   // TEST ONLY: flip one byte of this epoch's first transmission (resends are clean).
   std::optional<uint64_t> test_corrupt_epoch;
@@ -58,7 +57,7 @@ struct ShipperOptions {
   std::function<void(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes)> on_shipped;
   // Called (on the ack thread) when an epoch is acknowledged, with the time since the VM
   // stopped for it.
-  std::function<void(std::chrono::duration<double> since_stop)> on_acked;
+  std::function<void(uint64_t epoch, std::chrono::duration<double> since_stop)> on_acked;
 };
 
 struct ShipperStats {

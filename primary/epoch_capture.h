@@ -36,6 +36,7 @@ struct EpochCapture {
   bool disk_flushed = false;
 
   // Only in epoch 1: what the secondary needs to build its standby.
+  std::optional<std::string> machine_definition_json;
   std::optional<checkpoint::RamBlockList> ram_blocks;
   std::optional<checkpoint::QemuStreamInfo> stream_info;
 

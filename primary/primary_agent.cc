@@ -73,6 +73,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     stream_info_.ram_section_id = agent_.peer_->reader().ram_section_id().value_or(0);
     current_.stream_info = stream_info_;
     SealConsole();
+    current_.machine_definition_json = agent_.PairingDefinitionJson();
     precopy_done_ = true;
     Submit();
     return Status::Ok();
@@ -109,22 +110,49 @@ PrimaryAgent::PrimaryAgent(PrimaryConfig config)
     : config_(std::move(config)), vm_(config_.vm), released_console_(own_released_console_) {}
 
 void PrimaryAgent::SealDisk(EpochCapture& capture) {
-  if (!disk_server_) return;
-  DiskDelta delta = disk_server_->Seal(capture.epoch);
+  disk::DiskServer* served = disk();
+  if (!served) return;
+  disk::DiskDelta delta = served->Seal();
   capture.disk_flushed = delta.flushed;
   if (capture.epoch != 1) {
     capture.disk_writes = std::move(delta.writes);
     return;
   }
-  // The initial copy: every extent of the image that holds data (QEMU drained all I/O before
-  // stopping, so the file is the disk as of this epoch). Read inside the pause: fine for the
-  // test disks; a large disk wants a background copy plus a dirty map (issue 9, resync).
-  Result<std::vector<checkpoint::DiskWrite>> whole = disk_server_->ReadWholeDisk();
-  if (!whole.ok()) {
-    Log("primary", "cannot read the disk for the initial copy: " + whole.status().ToString());
+  // The initial copy, read while the VM is stopped (QEMU drained all I/O first, so the image
+  // is the disk as of this epoch). Read inside the pause: fine for the test disks; a large
+  // disk wants a copy spread over many epochs (see issue 9's note).
+  disk::LineageRecord peer;
+  {
+    std::lock_guard<std::mutex> lock(peer_disk_mutex_);
+    peer = peer_disk_;
+  }
+  disk_lineage_ = disk::LineageRecord::NewLineage();
+  Result<disk::InitialCopy> copy = served->BeginLineage(peer, disk_lineage_);
+  if (!copy.ok()) {
+    // Without its disk the standby must never run: stop protecting (the secondary is told
+    // goodbye and keeps nothing it could promote).
+    Log("primary", "cannot read the disk for the initial copy: " + copy.status().ToString() + "; stopping");
+    RequestStop();
     return;
   }
-  capture.disk_writes = std::move(*whole);
+  disk_generation_of_epoch1_.store(delta.generation);
+  disk_base_lineage_ = copy->base_lineage;
+  Log("primary", copy->base_lineage.empty()
+                     ? "initial disk copy: all " + std::to_string(copy->bytes) + " data bytes"
+                     : "disk resync: " + std::to_string(copy->bytes) + " of " + std::to_string(served->size_bytes()) +
+                           " bytes differ from the secondary's copy (lineage " + copy->base_lineage + ")");
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    disk_initial_copy_bytes_ = copy->bytes;
+  }
+  capture.disk_writes = std::move(copy->writes);
+}
+
+std::string PrimaryAgent::PairingDefinitionJson() const {
+  qemu::VmDefinition pairing = vm_;
+  pairing.disk.lineage = disk_lineage_;
+  pairing.disk.base_lineage = disk_base_lineage_;
+  return pairing.ToJson().dump();
 }
 
 PrimaryAgent::PrimaryAgent(PrimaryConfig config, AdoptedVm adopted)
@@ -442,8 +470,18 @@ Status PrimaryAgent::Start() {
   vm.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
   vm.serial.path = config_.runtime_dir + "/serial.sock";
   if (!config_.disk_image.empty()) {
-    UNDERSTUDY_ASSIGN_OR_RETURN(disk_server_, DiskServer::Start(config_.disk_image, config_.runtime_dir + "/disk.sock"));
-    vm.disk = {disk_server_->size_bytes(), disk_server_->socket_path()};
+    disk::DiskServerOptions disk_options;
+    if (config_.test_ship_disk_writes_early) {
+      disk_options.test_on_write = [this](const disk::DiskWrite& write) {
+        if (CheckpointShipper* shipper = early_disk_write_target_.load()) {
+          (void)shipper->SendControl(replication::EncodeTestDiskWrite(write));
+        }
+      };
+    }
+    UNDERSTUDY_ASSIGN_OR_RETURN(disk_server_, disk::DiskServer::Start(config_.disk_image, config_.runtime_dir + "/disk.sock",
+                                                                      std::move(disk_options)));
+    vm.disk.size_bytes = disk_server_->size_bytes();
+    vm.disk.nbd_socket = disk_server_->socket_path();
     Log("primary", "serving the disk " + config_.disk_image + " (" + std::to_string(vm.disk.size_bytes) + " bytes) over NBD");
   }
   qemu::LaunchOptions launch;
@@ -472,21 +510,25 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   shipper_options.on_hello = [this](const replication::Hello& hello) {
     Log("primary", "secondary '" + hello.name + "' heartbeats from " + hello.heartbeat_address);
     monitor_->SetPeerUdpAddress(hello.heartbeat_address);
+    std::lock_guard<std::mutex> lock(peer_disk_mutex_);
+    peer_disk_ = disk::LineageRecord::FromJson(hello.disk);
   };
   shipper_options.on_shipped = [this](uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes) {
     metrics_->ObserveShipped(pages, raw_bytes, sent_bytes);
   };
-  shipper_options.on_acked = [this](std::chrono::duration<double> since_stop) {
+  shipper_options.on_acked = [this](uint64_t epoch, std::chrono::duration<double> since_stop) {
+    if (uint64_t first = disk_generation_of_epoch1_.load(); first != 0 && disk()) disk()->PeerCommitted(first + epoch - 1);
     metrics_->ObserveCommit(since_stop.count());
     std::lock_guard<std::mutex> lock(status_mutex_);
     commits_ms_.push_back(since_stop.count() * 1000);
     if (commits_ms_.size() > 2048) commits_ms_.erase(commits_ms_.begin(), commits_ms_.begin() + 1024);
   };
   shipper_options.max_in_flight = config_.max_in_flight;
-  shipper_options.machine_definition_json = vm_.ToJson().dump();
   shipper_options.test_corrupt_epoch = config_.test_corrupt_epoch;
   shipper_ = std::make_unique<CheckpointShipper>(std::move(channel), console_output_, released_console_,
                                                  shipper_options);
+  if (config_.test_ship_disk_writes_early) early_disk_write_target_.store(shipper_.get());
+  if (adopted_ && adopted_->disk) adopted_->disk->StartRecording();
   UNDERSTUDY_RETURN_IF_ERROR(shipper_->SendControl(replication::EncodeHello(
       {config_.failover.name, config_.vm.name, monitor_->udp_address()})));
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
@@ -516,6 +558,7 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
     served = Status::Ok();
   }
   stop_requested_.store(true);
+  early_disk_write_target_.store(nullptr);
   shipper_->Stop(goodbye);
   if (goodbye) MarkRecordStopped();
   return served;
@@ -598,6 +641,19 @@ json PrimaryAgent::StatusJson() const {
   std::lock_guard<std::mutex> lock(status_mutex_);
   std::vector<double> recent(pauses_ms_.end() - std::min<size_t>(pauses_ms_.size(), 1000), pauses_ms_.end());
   std::vector<double> recent_commits(commits_ms_.end() - std::min<size_t>(commits_ms_.size(), 1000), commits_ms_.end());
+  json disk_status = nullptr;
+  if (disk::DiskServer* served = disk()) {
+    disk::LineageRecord record = served->lineage_record();
+    disk_status = {
+        {"size_bytes", served->size_bytes()},
+        {"bytes_written", served->bytes_written()},
+        {"lineage", record.lineage},
+        {"suspect_extents", record.suspect_extents.size()},
+        {"initial_copy", disk_generation_of_epoch1_.load() == 0 ? "pending" : disk_base_lineage_.empty() ? "full" : "resync"},
+        {"initial_copy_bytes", disk_initial_copy_bytes_},
+        {"initial_copy_committed", shipping.acked_epoch >= 1},
+    };
+  }
   double seconds = pair_state_ == failover::PairState::kProtected
                        ? std::chrono::duration<double>(std::chrono::steady_clock::now() - protected_since_).count()
                        : 0;
@@ -631,6 +687,7 @@ json PrimaryAgent::StatusJson() const {
       {"nacks", shipping.nacks},
       {"console_held_bytes", console_output_.held_bytes()},
       {"console_released_bytes", released_console_.end()},
+      {"disk", disk_status},
       {"last_error", last_error_.empty() ? shipping.last_error : last_error_},
   };
 }

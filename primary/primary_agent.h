@@ -33,7 +33,8 @@
 #include "monitoring/metrics_server.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
-#include "primary/disk_server.h"
+#include "disk/disk_server.h"
+#include "disk/lineage_record.h"
 #include "primary/output_buffer.h"
 #include "primary/primary_config.h"
 #include "qemu/qemu_process.h"
@@ -54,6 +55,7 @@ struct AdoptedVm {
   console::ReleasedLog* released = nullptr;  // acked output goes here, from its end() on
   std::unique_ptr<transport::Channel> channel;  // to the new secondary, already connected
   prometheus::Registry* metrics_registry = nullptr;  // the adopter's /metrics
+  disk::DiskServer* disk = nullptr;  // the VM's disk, when it has one; outlives the PrimaryAgent
 };
 
 class PrimaryAgent {
@@ -102,8 +104,12 @@ class PrimaryAgent {
   void CheckRecordStillOurs();
   failover::PairState pair_state() const;
   void SerialLoop();
-  // The disk writes of the epoch the VM just stopped for (epoch 1: the whole disk).
+  // The disk writes of the epoch the VM just stopped for (epoch 1: the initial copy — all of
+  // the disk, or what differs from the secondary's copy).
   void SealDisk(EpochCapture& capture);
+  // The machine as the secondary builds its standby: vm_ with this pairing's disk lineage.
+  std::string PairingDefinitionJson() const;
+  disk::DiskServer* disk() const { return adopted_ ? adopted_->disk : disk_server_.get(); }
   // Reads whatever the guest's serial socket holds right now into the console buffer.
   void DrainSerial();
   void SetState(State state);
@@ -116,7 +122,14 @@ class PrimaryAgent {
   // The machine as launched (host-local paths filled in, the disk's size): what the standby
   // is built from.
   qemu::VmDefinition vm_;
-  std::unique_ptr<DiskServer> disk_server_;         // when the VM has a disk
+  std::unique_ptr<disk::DiskServer> disk_server_;   // when the VM has a disk (unless adopted)
+  // The secondary's copy of the disk, from its hello; the pairing's lineage and what its
+  // initial copy was relative to; the disk generation sealed with epoch 1.
+  std::mutex peer_disk_mutex_;
+  disk::LineageRecord peer_disk_;  // guarded by peer_disk_mutex_
+  std::string disk_lineage_, disk_base_lineage_;  // ColoPeer's thread, before epoch 1 ships
+  std::atomic<uint64_t> disk_generation_of_epoch1_{0};
+  std::atomic<CheckpointShipper*> early_disk_write_target_{nullptr};  // test_ship_disk_writes_early
   std::unique_ptr<qemu::QmpClient> attached_qmp_;   // when it attached to a running one
   std::optional<AdoptedVm> adopted_;                // when another agent handed it over
   UniqueFd serial_;
@@ -158,6 +171,7 @@ class PrimaryAgent {
   std::vector<double> pauses_ms_;  // most recent checkpoints, newest last
   std::vector<double> commits_ms_;  // stop → ack of the most recent epochs, newest last
   uint64_t checkpoints_ = 0;
+  uint64_t disk_initial_copy_bytes_ = 0;
   std::chrono::steady_clock::time_point protected_since_;
 };
 

@@ -26,6 +26,9 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
       config.attach = AttachConfig{json["attach"].at("qmp").get<std::string>(),
                                    json["attach"].at("serial").get<std::string>()};
     }
+    if (json.contains("test_only")) {
+      config.test_ship_disk_writes_early = json["test_only"].value("ship_disk_writes_early", false);
+    }
     if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
       config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();
     }

@@ -56,7 +56,7 @@ struct PrimaryConfig {
   // Prometheus endpoint (GET /metrics); port 0 picks one (the status shows which).
   std::string metrics_listen = "127.0.0.1:0";
   // The VM's disk: a raw image this agent serves to QEMU over NBD and replicates with every
-  // checkpoint (primary/disk_server.h). Empty: no disk.
+  // checkpoint (disk/disk_server.h). Empty: no disk.
   std::string disk_image;
   // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
   // vm.extra_args never shipped to the secondary.
@@ -64,6 +64,9 @@ struct PrimaryConfig {
   std::optional<AttachConfig> attach;
   failover::FailoverConfig failover;  // "name", "failover": see failover/failover_config.h
   std::optional<uint64_t> test_corrupt_epoch;  // "test_only": {"corrupt_epoch": N}
+  // "test_only": {"ship_disk_writes_early": true}: also send every disk write the moment it
+  // completes, outside any checkpoint (for the disk negative control; see agent_protocol.h).
+  bool test_ship_disk_writes_early = false;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

@@ -76,7 +76,11 @@ json VmDefinition::ToJson() const {
       {"append", append},
       {"serial", {{"kind", SerialKindName(serial.kind)}, {"path", serial.path}}},
       {"nic", {{"kind", NicKindName(nic.kind)}, {"model", nic.model}, {"mac", nic.mac}, {"path", nic.path}}},
-      {"disk", {{"size_bytes", disk.size_bytes}, {"nbd_socket", disk.nbd_socket}}},
+      {"disk",
+       {{"size_bytes", disk.size_bytes},
+        {"nbd_socket", disk.nbd_socket},
+        {"lineage", disk.lineage},
+        {"base_lineage", disk.base_lineage}}},
       {"extra_args", extra_args},
   };
 }
@@ -123,6 +127,8 @@ Result<VmDefinition> VmDefinition::FromJson(const json& input) {
     if (input.contains("disk")) {
       definition.disk.size_bytes = input["disk"].value("size_bytes", uint64_t{0});
       definition.disk.nbd_socket = input["disk"].value("nbd_socket", "");
+      definition.disk.lineage = input["disk"].value("lineage", "");
+      definition.disk.base_lineage = input["disk"].value("base_lineage", "");
     }
   } catch (const json::exception& error) {
     // nlohmann reports type mismatches by exception; this is the edge where they become values.

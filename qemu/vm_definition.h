@@ -43,10 +43,14 @@ struct NicBackend {
 };
 
 // The guest's disk: an IDE disk whose blocks an agent serves over NBD on a UNIX socket
-// (primary/disk_server.h), so the agent sees every write.
+// (disk/disk_server.h), so the agent sees every write.
 struct DiskBackend {
   uint64_t size_bytes = 0;  // 0: no disk
   std::string nbd_socket;   // host-local
+  // Replication (disk/lineage_record.h): the pairing's lineage, and the lineage the initial
+  // copy is relative to (empty: a full copy). Not QEMU's business.
+  std::string lineage;
+  std::string base_lineage;
 };
 
 struct VmDefinition {

@@ -24,7 +24,7 @@ VmDefinition Sample() {
   definition.nic.kind = NicBackend::Kind::kStreamUnixServer;
   definition.nic.mac = "52:54:00:12:34:56";
   definition.nic.path = "/run/u/net.sock";
-  definition.disk = {4u << 20, "/run/u/disk.sock"};
+  definition.disk = {4u << 20, "/run/u/disk.sock", "lineage-b", "lineage-a"};
   definition.extra_args = {"-cpu", "qemu32"};
   return definition;
 }

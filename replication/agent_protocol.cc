@@ -21,7 +21,8 @@ std::string EncodeNack(uint64_t epoch, std::string_view reason) {
 
 std::string EncodeHello(const Hello& hello) {
   return std::string(1, static_cast<char>(MessageType::kHello)) +
-         nlohmann::json{{"name", hello.name}, {"vm", hello.vm}, {"heartbeat", hello.heartbeat_address}}.dump();
+         nlohmann::json{{"name", hello.name}, {"vm", hello.vm}, {"heartbeat", hello.heartbeat_address}, {"disk", hello.disk}}
+             .dump();
 }
 
 std::string EncodeHeartbeat() { return std::string(1, static_cast<char>(MessageType::kHeartbeat)); }
@@ -38,6 +39,7 @@ Result<Hello> DecodeHello(std::span<const std::byte> message) {
   hello.name = json.value("name", "");
   hello.vm = json.value("vm", "");
   hello.heartbeat_address = json.value("heartbeat", "");
+  if (json.contains("disk")) hello.disk = json["disk"];
   if (hello.name.empty()) return Status::Corruption("hello without a name");
   return hello;
 }
@@ -45,8 +47,29 @@ Result<Hello> DecodeHello(std::span<const std::byte> message) {
 Result<MessageType> TypeOf(std::span<const std::byte> message) {
   if (message.empty()) return Status::Corruption("empty message");
   auto type = static_cast<uint8_t>(message[0]);
-  if (type < 1 || type > 5) return Status::Corruption("unknown message type " + std::to_string(type));
+  if (type < 1 || type > 6) return Status::Corruption("unknown message type " + std::to_string(type));
   return static_cast<MessageType>(type);
+}
+
+std::string EncodeTestDiskWrite(const checkpoint::DiskWrite& write) {
+  std::string message(1, static_cast<char>(MessageType::kTestDiskWrite));
+  AppendLittleEndian<uint64_t>(message, write.offset);
+  AppendLittleEndian<uint32_t>(message, write.length);
+  message.push_back(write.zero ? 1 : 0);
+  if (!write.zero) message += write.data;
+  return message;
+}
+
+Result<checkpoint::DiskWrite> DecodeTestDiskWrite(std::span<const std::byte> message) {
+  constexpr size_t kHeader = 1 + 8 + 4 + 1;
+  if (message.size() < kHeader) return Status::Corruption("a test disk write of " + std::to_string(message.size()) + " bytes");
+  checkpoint::DiskWrite write;
+  write.offset = LoadLittleEndian<uint64_t>(&message[1]);
+  write.length = LoadLittleEndian<uint32_t>(&message[9]);
+  write.zero = message[13] == std::byte{1};
+  write.data.assign(reinterpret_cast<const char*>(message.data()) + kHeader, message.size() - kHeader);
+  if (!write.zero && write.data.size() != write.length) return Status::Corruption("a test disk write with the wrong length");
+  return write;
 }
 
 Result<AckMessage> DecodeAck(std::span<const std::byte> message) {

@@ -78,7 +78,7 @@ void SecondaryAgent::TryReprotect() {
   serial_stop_.store(true);
   if (serial_thread_.joinable()) serial_thread_.join();
   failover::PromotedVm vm{*definition_, &standby_->process().qmp(), standby_->process().pid(), &console_,
-                          &metrics_server_->registry()};
+                          &metrics_server_->registry(), disk_server_.get()};
   std::lock_guard<std::mutex> lock(status_mutex_);
   // The protecting primary heartbeats from this host's heartbeat address.
   monitor_.reset();
@@ -138,7 +138,7 @@ Status SecondaryAgent::Run() {
                                           return json{{"hold_acks", hold}};
                                         }}}));
     if (!config_.disk_image.empty()) {
-      UNDERSTUDY_ASSIGN_OR_RETURN(disk_, DiskReplica::Open(config_.disk_image));
+      UNDERSTUDY_ASSIGN_OR_RETURN(disk_, disk::DiskReplica::Open(config_.disk_image));
     }
     UNDERSTUDY_ASSIGN_OR_RETURN(metrics_server_, monitoring::MetricsServer::Start(config_.metrics_listen));
     Log("secondary", "metrics on http://" + metrics_server_->address() + "/metrics");
@@ -277,7 +277,9 @@ void SecondaryAgent::CheckRecordStillPrimary() {
 }
 
 Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
-  UNDERSTUDY_RETURN_IF_ERROR(SendLocked(channel, replication::EncodeHello({config_.failover.name, "", monitor_->udp_address()}))
+  UNDERSTUDY_RETURN_IF_ERROR(SendLocked(channel, replication::EncodeHello(
+                                 {config_.failover.name, "", monitor_->udp_address(),
+                                  disk_ ? disk_->lineage_record().ToJson() : nlohmann::json()}))
                                  .WithContext("greeting the primary"));
   std::atomic<bool> serving{true};
   std::thread heartbeats([&] {
@@ -327,6 +329,10 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
       }
       Result<replication::MessageType> type = replication::TypeOf(message);
       if (type.ok() && *type == replication::MessageType::kHeartbeat) continue;
+      if (type.ok() && *type == replication::MessageType::kTestDiskWrite) {
+        ApplyUncommittedTestWrite(message);
+        continue;
+      }
       if (type.ok() && *type == replication::MessageType::kHello) {
         Result<replication::Hello> hello = replication::DecodeHello(message);
         if (hello.ok()) OnHello(*hello);
@@ -411,8 +417,8 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
       return Status::NotSupported("the primary replicates a " + std::to_string(definition.disk.size_bytes) +
                                   "-byte disk but this secondary has no disk_image configured");
     }
-    // The initial copy: the whole disk as of epoch 1.
-    UNDERSTUDY_RETURN_IF_ERROR(disk_->Reset(definition.disk.size_bytes));
+    // The initial copy (all of the disk, or what differs from this copy) comes with epoch 1.
+    UNDERSTUDY_RETURN_IF_ERROR(disk_->BeginPairing(definition.disk.size_bytes, definition.disk.base_lineage));
   }
   UNDERSTUDY_RETURN_IF_ERROR(JournalDisk(checkpoint));
   Status ram = checkpoint::ApplyCheckpoint(checkpoint, *image);
@@ -420,15 +426,25 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
     if (disk_) (void)disk_->Discard();
     return ram;
   }
-  if (disk_) UNDERSTUDY_RETURN_IF_ERROR(disk_->Apply());
   if (definition.disk.size_bytes > 0) {
+    UNDERSTUDY_RETURN_IF_ERROR(disk_->Apply());
+    UNDERSTUDY_RETURN_IF_ERROR(disk_->FinishPairing(definition.disk.lineage));
     // The standby's disk is this copy, served like the primary's so a promoted VM's writes
-    // pass through this agent too.
-    if (!disk_server_) {
-      UNDERSTUDY_ASSIGN_OR_RETURN(disk_server_, primary::DiskServer::Start(disk_->path(), config_.runtime_dir + "/disk.sock",
-                                                                           /*record_writes=*/false));
-    }
+    // pass through this agent too — tracked from the first, for a later resync. A server of
+    // an earlier pairing (its standby is gone) knows an outdated lineage: start afresh.
+    disk_server_.reset();
+    disk::DiskServerOptions options;
+    options.record_writes = false;
+    UNDERSTUDY_ASSIGN_OR_RETURN(disk_server_, disk::DiskServer::Start(disk_->path(), config_.runtime_dir + "/disk.sock",
+                                                                      std::move(options)));
     definition.disk.nbd_socket = disk_server_->socket_path();
+    uint64_t bytes = 0;
+    for (const checkpoint::DiskWrite& write : checkpoint.disk_writes) bytes += write.length;
+    disk_bytes_applied_ = 0;
+    NoteDiskApplied(1, bytes, definition.disk.lineage);
+    Log("secondary", "disk copy " + disk_->path() + " holds lineage " + definition.disk.lineage + " after " +
+                         (definition.disk.base_lineage.empty() ? "a full copy" : "a resync") + " of " +
+                         std::to_string(bytes) + " bytes");
   }
   for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
     // A re-protected VM's console is mid-stream: this copy of it starts where the first
@@ -483,6 +499,18 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
     return ram;
   }
   if (disk_) {
+    if (config_.test_stall_disk_apply_at_epoch != 0 && checkpoint.epoch >= config_.test_stall_disk_apply_at_epoch &&
+        !checkpoint.disk_writes.empty()) {
+      uint64_t epoch = checkpoint.epoch;
+      disk_->test_mid_apply = [this, epoch] {
+        Log("secondary", "TEST: stalled halfway through applying the disk writes of epoch " + std::to_string(epoch));
+        {
+          std::lock_guard<std::mutex> lock(status_mutex_);
+          test_stalled_in_disk_apply_ = epoch;
+        }
+        while (!stop_requested_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      };
+    }
     Status applied = disk_->Apply();
     if (!applied.ok()) {
       // Memory is at this epoch, the disk copy may not be: this standby must never run.
@@ -492,6 +520,9 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
       image_.reset();
       return applied;
     }
+    uint64_t bytes = 0;
+    for (const checkpoint::DiskWrite& write : checkpoint.disk_writes) bytes += write.length;
+    NoteDiskApplied(checkpoint.epoch, bytes, definition_->disk.lineage);
   }
   // Committed from here on: what follows cannot reject the checkpoint any more.
   if (checkpoint.device_state) StoreDeviceState(*checkpoint.device_state);
@@ -505,6 +536,23 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
     }
   }
   return Status::Ok();
+}
+
+void SecondaryAgent::NoteDiskApplied(uint64_t epoch, uint64_t bytes, const std::string& lineage) {
+  disk_bytes_applied_ += bytes;
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  disk_status_ = {{"path", disk_->path()},
+                  {"size_bytes", disk_->size_bytes()},
+                  {"lineage", lineage},
+                  {"applied_epoch", epoch},
+                  {"bytes_applied", disk_bytes_applied_}};
+}
+
+void SecondaryAgent::ApplyUncommittedTestWrite(std::span<const std::byte> message) {
+  if (!config_.test_apply_disk_writes_on_arrival || !disk_ || !image_) return;
+  Result<checkpoint::DiskWrite> write = replication::DecodeTestDiskWrite(message);
+  Status written = write.ok() ? disk_->WriteUncommitted(*write) : write.status();
+  if (!written.ok()) Log("secondary", "TEST: an early disk write: " + written.ToString());
 }
 
 Status SecondaryAgent::AppendOutputs(const checkpoint::Checkpoint& checkpoint) {
@@ -640,6 +688,8 @@ json SecondaryAgent::StatusJson() const {
       {"bytes_received", bytes_received_},
       {"promotion_ms", promotion_ms_},
       {"last_verification", VerificationJson(verifier_ ? verifier_->last() : std::nullopt)},
+      {"disk", disk_status_},
+      {"test_stalled_in_disk_apply", test_stalled_in_disk_apply_},
       {"last_error", last_error_},
   };
 }

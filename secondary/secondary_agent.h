@@ -33,17 +33,17 @@
 #include "checkpoint/ram_image.h"
 #include "common/unique_fd.h"
 #include "console/released_log.h"
-#include "qemu/vm_definition.h"
+#include "disk/disk_replica.h"
+#include "disk/disk_server.h"
 #include "failover/arbiter.h"
 #include "failover/peer_monitor.h"
 #include "failover/reprotector.h"
 #include "failover/transition_log.h"
 #include "monitoring/agent_metrics.h"
 #include "monitoring/metrics_server.h"
+#include "qemu/vm_definition.h"
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
-#include "primary/disk_server.h"
-#include "secondary/disk_replica.h"
 #include "secondary/standby.h"
 #include "secondary/standby_verifier.h"
 #include "transport/channel.h"
@@ -124,8 +124,13 @@ class SecondaryAgent {
   std::unique_ptr<checkpoint::RamImage> image_;
   std::string device_state_;  // of the committed epoch
   std::unique_ptr<Standby> standby_;
-  std::unique_ptr<DiskReplica> disk_;                  // when configured
-  std::unique_ptr<primary::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
+  std::unique_ptr<disk::DiskReplica> disk_;         // when configured
+  std::unique_ptr<disk::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
+  // Status after epoch `epoch`'s disk writes reached the copy.
+  void NoteDiskApplied(uint64_t epoch, uint64_t bytes, const std::string& lineage);
+  uint64_t disk_bytes_applied_ = 0;  // commit thread only
+  // TEST ONLY (test_apply_disk_writes_on_arrival): an early write straight into the copy.
+  void ApplyUncommittedTestWrite(std::span<const std::byte> message);
   // Step 1 of committing a checkpoint's disk writes (before its RAM), see DiskReplica.
   Status JournalDisk(const checkpoint::Checkpoint& checkpoint);
   bool standby_broken_ = false;
@@ -151,6 +156,8 @@ class SecondaryAgent {
   int standby_qemu_pid_ = 0;
   uint64_t committed_epoch_ = 0;
   uint64_t rejected_ = 0;
+  nlohmann::json disk_status_;             // the disk copy after the last commit (null: none)
+  uint64_t test_stalled_in_disk_apply_ = 0;
   uint64_t bytes_received_ = 0;
   std::string last_error_;
   std::string listen_address_;

@@ -15,7 +15,12 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
     config.metrics_listen = json.value("metrics_listen", config.metrics_listen);
     config.verify_period_ms = json.value("verify_period_ms", config.verify_period_ms);
     config.disk_image = json.value("disk_image", config.disk_image);
-    if (json.contains("test_only")) config.test_ack_delay_ms = json["test_only"].value("ack_delay_ms", 0u);
+    if (json.contains("test_only")) {
+      const nlohmann::json& test_only = json["test_only"];
+      config.test_ack_delay_ms = test_only.value("ack_delay_ms", 0u);
+      config.test_apply_disk_writes_on_arrival = test_only.value("apply_disk_writes_on_arrival", false);
+      config.test_stall_disk_apply_at_epoch = test_only.value("stall_disk_apply_at_epoch", uint64_t{0});
+    }
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }

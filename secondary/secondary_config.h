@@ -46,9 +46,15 @@ struct SecondaryConfig {
   std::string metrics_listen = "127.0.0.1:0";
   std::optional<failover::ReprotectConfig> reprotect;
   uint32_t verify_period_ms = 300000;
-  // This host's copy of the VM's disk (secondary/disk_replica.h), when the VM has one.
+  // This host's copy of the VM's disk (disk/disk_replica.h), when the VM has one.
   std::string disk_image;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
+  // "test_only": {"apply_disk_writes_on_arrival": true}: writes the primary sends early go
+  // straight into the copy (the negative control of disk replication; see agent_protocol.h).
+  bool test_apply_disk_writes_on_arrival = false;
+  // "test_only": {"stall_disk_apply_at_epoch": N}: halfway through applying epoch N's disk
+  // writes, stop for good (a test then kills the agent there: a crash mid-apply).
+  uint64_t test_stall_disk_apply_at_epoch = 0;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

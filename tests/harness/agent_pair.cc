@@ -130,7 +130,11 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                                    {"peer_name", "secondary"}};
     }
   }
-  if (options.ack_delay_ms > 0) secondary_config["test_only"] = {{"ack_delay_ms", options.ack_delay_ms}};
+  json secondary_test_only = json::object();
+  if (options.ack_delay_ms > 0) secondary_test_only["ack_delay_ms"] = options.ack_delay_ms;
+  if (options.disk_apply_on_arrival) secondary_test_only["apply_disk_writes_on_arrival"] = true;
+  if (options.stall_disk_apply_at_epoch > 0) secondary_test_only["stall_disk_apply_at_epoch"] = options.stall_disk_apply_at_epoch;
+  if (!secondary_test_only.empty()) secondary_config["test_only"] = secondary_test_only;
   if (options.verify_period_ms) secondary_config["verify_period_ms"] = *options.verify_period_ms;
   if (options.disk) secondary_config["disk_image"] = dir.path() + "/secondary-disk.raw";
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
@@ -162,12 +166,20 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   if (!options.attach_qmp_socket.empty()) {
     primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};
   }
-  if (options.corrupt_epoch) primary_config["test_only"] = {{"corrupt_epoch", *options.corrupt_epoch}};
+  if (options.corrupt_epoch) primary_config["test_only"]["corrupt_epoch"] = *options.corrupt_epoch;
+  if (options.disk_apply_on_arrival) primary_config["test_only"]["ship_disk_writes_early"] = true;
   if (options.disk) {
     const std::string image = root + "/primary-disk.raw";
-    { std::ofstream create(image); }
-    if (::truncate(image.c_str(), 4 << 20) != 0) return Status::FromErrno("sizing " + image, errno);
+    {
+      std::ofstream create(image, std::ios::binary);
+      if (options.disk_filled) {
+        const std::string filler(1 << 20, static_cast<char>(0xa5));
+        for (uint64_t at = 0; at < options.disk_bytes; at += filler.size()) create.write(filler.data(), filler.size());
+      }
+    }
+    if (::truncate(image.c_str(), static_cast<off_t>(options.disk_bytes)) != 0) return Status::FromErrno("sizing " + image, errno);
     primary_config["disk_image"] = image;
+    pair->replacement_config_["disk_image"] = image;
   }
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(root + "/primary.json", primary_config.dump(2)));
   primary_exec.insert(primary_exec.end(), {RunfilePath("primary/ft-primary"), "--config", root + "/primary.json"});

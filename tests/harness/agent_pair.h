@@ -47,9 +47,19 @@ struct AgentPairOptions {
   // With separate_hosts and tls/tcp: after a promotion, the promoted agent protects the VM
   // again once a new secondary listens on the old primary's host (StartReplacementSecondary).
   bool reprotect = false;
-  // Run the disk guest (tests/guests/disk_writer.c) instead of the counter, with a 4 MiB disk
-  // the primary serves and replicates and the secondary keeps a copy of.
+  // Run the disk guest (tests/guests/disk_writer.c) instead of the counter, with a disk the
+  // primary serves and replicates and the secondary keeps a copy of (a replacement
+  // secondary, on the primary's host, uses the primary's old image).
   bool disk = false;
+  uint64_t disk_bytes = 4 << 20;
+  // Fill the disk with non-zero bytes before the guest starts, so a full copy carries all of
+  // it (an empty disk's full copy is as small as a resync).
+  bool disk_filled = false;
+  // TEST ONLY, the disk negative control: the primary also sends every disk write as it
+  // completes and the secondary writes it into its copy at once, not at commit.
+  bool disk_apply_on_arrival = false;
+  // TEST ONLY: the secondary stops halfway through applying this epoch's disk writes.
+  uint64_t stall_disk_apply_at_epoch = 0;
 };
 
 // Empty when this machine can run an AgentPair — KVM, etcd and, with `separate_hosts`, network

@@ -1,7 +1,7 @@
 // The secondary's disk copy changes by whole committed epochs only, and a crash at any point
 // of a commit leaves it at exactly one epoch: a complete journal is replayed, a torn one
 // discarded.
-#include "secondary/disk_replica.h"
+#include "disk/disk_replica.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 #include "tests/harness/test_guest.h"
 
-namespace understudy::secondary {
+namespace understudy::disk {
 namespace {
 
 using checkpoint::DiskWrite;
@@ -32,7 +32,7 @@ class DiskReplicaTest : public ::testing::Test {
     path_ = dir_->path() + "/copy.raw";
     auto replica = DiskReplica::Open(path_);
     ASSERT_TRUE(replica.ok()) << replica.status();
-    ASSERT_TRUE((*replica)->Reset(1 << 20).ok());
+    ASSERT_TRUE((*replica)->BeginPairing(1 << 20, "").ok());
     ASSERT_TRUE((*replica)->Journal(1, {{0, 512, false, std::string(512, 'a')}, {4096, 1024, false, std::string(1024, 'b')}}).ok());
     ASSERT_TRUE((*replica)->Apply().ok());
     committed_ = Contents(path_);
@@ -90,5 +90,28 @@ TEST_F(DiskReplicaTest, AWriteOutsideTheDiskIsRejectedBeforeAnythingIsWritten) {
   EXPECT_EQ(Contents(path_), committed_);
 }
 
+TEST_F(DiskReplicaTest, APairingNamesItsLineageOnlyOnceItsCopyIsComplete) {
+  auto replica = DiskReplica::Open(path_);
+  ASSERT_TRUE(replica.ok());
+  ASSERT_TRUE((*replica)->FinishPairing("lineage-a").ok());
+  EXPECT_EQ((*replica)->lineage_record().lineage, "lineage-a");
+
+  // A resync against another lineage is refused and leaves the copy and its name alone.
+  Status refused = (*replica)->BeginPairing(1 << 20, "lineage-b");
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused;
+  EXPECT_NE(refused.message().find("holds lineage 'lineage-a'"), std::string::npos) << refused;
+  EXPECT_EQ((*replica)->lineage_record().lineage, "lineage-a");
+
+  // A resync against its own lineage keeps the content; the copy matches nothing until done.
+  ASSERT_TRUE((*replica)->BeginPairing(1 << 20, "lineage-a").ok());
+  EXPECT_EQ((*replica)->lineage_record().lineage, "");
+  EXPECT_EQ(Contents(path_), committed_);
+  ASSERT_TRUE((*replica)->Journal(1, {{0, 512, true, ""}}).ok());
+  ASSERT_TRUE((*replica)->Apply().ok());
+  ASSERT_TRUE((*replica)->FinishPairing("lineage-c").ok());
+  EXPECT_EQ(DiskReplica::Open(path_).value()->lineage_record().lineage, "lineage-c");
+  EXPECT_EQ(Contents(path_).substr(0, 512), std::string(512, '\0'));
+}
+
 }  // namespace
-}  // namespace understudy::secondary
+}  // namespace understudy::disk

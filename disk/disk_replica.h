@@ -8,10 +8,15 @@
 // idempotent), a torn one — the crash hit while journaling — is discarded whole, leaving the
 // copy at N-1. Either way the copy is exactly one committed epoch, never a mix.
 //
+// Its lineage record (disk/lineage_record.h) names the pairing whose committed epochs the copy
+// holds, with no suspect extents; while a pairing's initial copy is being applied it names
+// none, so a copy interrupted then is copied over in full next time.
+//
 // Thread safety: not thread-safe (the secondary's commit thread).
-#ifndef UNDERSTUDY_SECONDARY_DISK_REPLICA_H_
-#define UNDERSTUDY_SECONDARY_DISK_REPLICA_H_
+#ifndef UNDERSTUDY_DISK_DISK_REPLICA_H_
+#define UNDERSTUDY_DISK_DISK_REPLICA_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,8 +24,9 @@
 #include "checkpoint/checkpoint.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "disk/lineage_record.h"
 
-namespace understudy::secondary {
+namespace understudy::disk {
 
 class DiskReplica {
  public:
@@ -28,8 +34,13 @@ class DiskReplica {
   // repairs an interrupted commit as described above.
   static Result<std::unique_ptr<DiskReplica>> Open(const std::string& path);
 
-  // Starts over as `size_bytes` of zeroes (a new pairing: its initial copy follows).
-  Status Reset(uint64_t size_bytes);
+  // A new pairing's initial copy follows: a full one onto `size_bytes` of zeroes when
+  // `base_lineage` is empty, else only what differs from that lineage, which this copy must
+  // hold (kFailedPrecondition otherwise: the primary must send everything).
+  Status BeginPairing(uint64_t size_bytes, const std::string& base_lineage);
+  // The initial copy is applied: the copy now holds `lineage`.
+  Status FinishPairing(const std::string& lineage);
+  LineageRecord lineage_record() const { return LineageRecord::Load(path_); }
 
   // Step 1 of committing `epoch`: kCorruption naming a write outside the disk (nothing is
   // written then); otherwise the writes are durable in the journal.
@@ -42,6 +53,12 @@ class DiskReplica {
   const std::string& path() const { return path_; }
   uint64_t size_bytes() const { return size_bytes_; }
 
+  // TEST ONLY: writes straight into the copy, bypassing the journal and the commit (the
+  // negative control of disk replication: what goes wrong without commit-time apply).
+  Status WriteUncommitted(const checkpoint::DiskWrite& write);
+  // TEST ONLY: called once, halfway through applying the next epoch (a crash point).
+  std::function<void()> test_mid_apply;
+
  private:
   DiskReplica() = default;
   Status ApplyRecord(const std::string& record);
@@ -53,6 +70,6 @@ class DiskReplica {
   std::string pending_;  // the journaled record, until applied
 };
 
-}  // namespace understudy::secondary
+}  // namespace understudy::disk
 
-#endif  // UNDERSTUDY_SECONDARY_DISK_REPLICA_H_
+#endif  // UNDERSTUDY_DISK_DISK_REPLICA_H_

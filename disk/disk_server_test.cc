@@ -1,7 +1,7 @@
 // The disk server with a real QEMU: the disk guest's IDE disk is an NBD export served by
 // DiskServer from a local image. Every record the guest printed is in the image, and every
-// write lands in exactly one sealed epoch, in order — the raw material of disk replication.
-#include "primary/disk_server.h"
+// write lands in exactly one sealed generation, in order — the raw material of disk replication.
+#include "disk/disk_server.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,7 +14,7 @@
 #include "tests/harness/require_kvm.h"
 #include "tests/harness/test_guest.h"
 
-namespace understudy::primary {
+namespace understudy::disk {
 namespace {
 
 using testing::CounterTranscript;
@@ -34,7 +34,8 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
   ASSERT_TRUE(server.ok()) << server.status();
 
   qemu::VmDefinition definition = testing::DiskGuestDefinition(/*delay=*/20000);
-  definition.disk = {(*server)->size_bytes(), (*server)->socket_path()};
+  definition.disk.size_bytes = (*server)->size_bytes();
+  definition.disk.nbd_socket = (*server)->socket_path();
   auto guest = TestGuest::Start(definition, "disk-on-nbd");
   ASSERT_TRUE(guest.ok()) << guest.status();
 
@@ -45,10 +46,10 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
     Result<std::string> line = (*guest)->console().ReadLine(deadline);
     ASSERT_TRUE(line.ok()) << line.status() << "; QEMU log: " << (*guest)->process().Log();
     transcript.Observe(*line);
-    if (transcript.lines_observed() % 10 == 0) epochs.push_back((*server)->Seal(epochs.size() + 1));
+    if (transcript.lines_observed() % 10 == 0) epochs.push_back((*server)->Seal());
   }
   ASSERT_TRUE((*guest)->process().qmp().Execute("stop", Deadline::AfterMillis(5000)).ok());
-  epochs.push_back((*server)->Seal(epochs.size() + 1));
+  epochs.push_back((*server)->Seal());
   EXPECT_TRUE(transcript.continuous()) << *transcript.violation();
 
   // Replay every epoch's writes in order onto an empty disk: the result is the image.
@@ -92,4 +93,4 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
 }
 
 }  // namespace
-}  // namespace understudy::primary
+}  // namespace understudy::disk

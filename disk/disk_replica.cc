@@ -1,4 +1,4 @@
-#include "secondary/disk_replica.h"
+#include "disk/disk_replica.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 
-namespace understudy::secondary {
+namespace understudy::disk {
 
 namespace {
 
@@ -77,14 +77,35 @@ Result<std::unique_ptr<DiskReplica>> DiskReplica::Open(const std::string& path) 
   return replica;
 }
 
-Status DiskReplica::Reset(uint64_t size_bytes) {
+Status DiskReplica::BeginPairing(uint64_t size_bytes, const std::string& base_lineage) {
   UNDERSTUDY_RETURN_IF_ERROR(Discard());
+  if (!base_lineage.empty()) {
+    LineageRecord held = lineage_record();
+    if (held.lineage != base_lineage || size_bytes != size_bytes_) {
+      return Status::FailedPrecondition("the primary sends only what differs from disk lineage " + base_lineage +
+                                        " but the copy " + path_ + " holds lineage '" + held.lineage + "' (" +
+                                        std::to_string(size_bytes_) + " bytes)");
+    }
+  }
+  // From here until FinishPairing the copy matches no lineage.
+  UNDERSTUDY_RETURN_IF_ERROR(LineageRecord{}.Store(path_));
+  if (!base_lineage.empty()) return Status::Ok();
   if (::ftruncate(copy_.get(), 0) != 0 || ::ftruncate(copy_.get(), static_cast<off_t>(size_bytes)) != 0) {
     return Status::FromErrno("sizing the disk copy " + path_, errno);
   }
   if (::fsync(copy_.get()) != 0) return Status::FromErrno("syncing the disk copy " + path_, errno);
   size_bytes_ = size_bytes;
   return Status::Ok();
+}
+
+Status DiskReplica::FinishPairing(const std::string& lineage) { return LineageRecord{lineage, {}}.Store(path_); }
+
+Status DiskReplica::WriteUncommitted(const checkpoint::DiskWrite& write) {
+  if (write.offset > size_bytes_ || write.length > size_bytes_ - write.offset) {
+    return Status::Corruption("an uncommitted write outside the disk");
+  }
+  return WriteAllAt(copy_.get(), write.zero ? std::string(write.length, '\0') : write.data, write.offset,
+                    "writing uncommitted data into " + path_);
 }
 
 Status DiskReplica::Journal(uint64_t epoch, const std::vector<checkpoint::DiskWrite>& writes) {
@@ -120,6 +141,7 @@ Status DiskReplica::Apply() {
 Status DiskReplica::ApplyRecord(const std::string& record) {
   size_t at = kHeaderBytes;
   while (at < record.size()) {
+    if (test_mid_apply && at > record.size() / 2) std::exchange(test_mid_apply, nullptr)();
     auto* entry = reinterpret_cast<const std::byte*>(record.data() + at);
     uint64_t offset = LoadLittleEndian<uint64_t>(entry);
     uint32_t length = LoadLittleEndian<uint32_t>(entry + 8);
@@ -142,4 +164,4 @@ Status DiskReplica::Discard() {
   return Status::Ok();
 }
 
-}  // namespace understudy::secondary
+}  // namespace understudy::disk

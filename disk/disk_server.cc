@@ -1,4 +1,4 @@
-#include "primary/disk_server.h"
+#include "disk/disk_server.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -13,7 +13,7 @@
 #include "common/fd_io.h"
 #include "common/log.h"
 
-namespace understudy::primary {
+namespace understudy::disk {
 
 namespace {
 
@@ -86,9 +86,10 @@ uint64_t DiskDelta::data_bytes() const {
 }
 
 Result<std::unique_ptr<DiskServer>> DiskServer::Start(const std::string& image_path, const std::string& socket_path,
-                                                      bool record_writes) {
+                                                      DiskServerOptions options) {
   std::unique_ptr<DiskServer> server(new DiskServer());
-  server->record_writes_ = record_writes;
+  server->options_ = std::move(options);
+  server->image_path_ = image_path;
   server->image_.reset(::open(image_path.c_str(), O_RDWR | O_CLOEXEC));
   if (!server->image_.valid()) return Status::FromErrno("opening the disk image " + image_path, errno);
   struct stat info {};
@@ -98,6 +99,10 @@ Result<std::unique_ptr<DiskServer>> DiskServer::Start(const std::string& image_p
     return Status::InvalidArgument("disk image " + image_path + " is " + std::to_string(server->size_bytes_) +
                                    " bytes, not a whole number of 512-byte sectors");
   }
+  server->generations_ = std::make_unique<WriteGenerations>(server->size_bytes_);
+  // Extents suspect when an earlier run stopped stay suspect: nobody has seen their writes.
+  server->record_ = LineageRecord::Load(image_path);
+  server->open_.generation = 1;
   server->socket_path_ = socket_path;
   UNDERSTUDY_ASSIGN_OR_RETURN(server->listener_, ListenUnixSocket(socket_path));
   DiskServer* raw = server.get();
@@ -110,34 +115,114 @@ DiskServer::~DiskServer() {
   if (thread_.joinable()) thread_.join();
 }
 
-DiskDelta DiskServer::Seal(uint64_t epoch) {
+DiskDelta DiskServer::Seal() {
   std::lock_guard<std::mutex> lock(mutex_);
   DiskDelta sealed = std::move(open_);
-  sealed.epoch = epoch;
   open_ = DiskDelta{};
+  open_.generation = sealed.generation + 1;
   return sealed;
 }
 
-Result<std::vector<DiskWrite>> DiskServer::ReadWholeDisk() const {
-  constexpr uint32_t kChunk = 64 << 10;
+void DiskServer::StartRecording() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  options_.record_writes = true;
+}
+
+LineageRecord DiskServer::lineage_record() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return record_;
+}
+
+Result<InitialCopy> DiskServer::BeginLineage(const LineageRecord& peer, const std::string& lineage) {
+  std::vector<ByteRange> ranges;
+  InitialCopy copy;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!peer.lineage.empty() && peer.lineage == record_.lineage) {
+      // Both copies hold the lineage as of a generation the peer committed, except in their
+      // suspect extents and in what changed here since: exactly what may differ.
+      std::vector<ByteRange> suspects;
+      for (uint64_t extent : peer.suspect_extents) suspects.push_back({extent * kExtentBytes, kExtentBytes});
+      for (uint64_t extent : record_.suspect_extents) suspects.push_back({extent * kExtentBytes, kExtentBytes});
+      ranges = generations_->ChangedSince(peer_generation_, suspects);
+      copy.base_lineage = peer.lineage;
+    } else {
+      ranges = {{0, size_bytes_}};
+    }
+    // The new lineage's peer has everything up to the last sealed generation once it commits
+    // this copy; until then PeerCommitted() is not called.
+    record_.lineage = lineage;
+    peer_generation_ = open_.generation - 1;
+  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(copy.writes, ReadRanges(ranges, /*skip_zero_chunks=*/copy.base_lineage.empty()));
+  for (const DiskWrite& write : copy.writes) copy.bytes += write.data.size();
+  return copy;
+}
+
+void DiskServer::PeerCommitted(uint64_t generation) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  peer_generation_ = std::max(peer_generation_, generation);
+  // Shrinking the suspect set is never urgent (a larger one is merely a larger resync), so
+  // the file is rewritten at most once a second.
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_trim_) return;
+  next_trim_ = now + std::chrono::seconds(1);
+  LineageRecord trimmed = record_;
+  std::erase_if(trimmed.suspect_extents, [&](uint64_t extent) {
+    return !generations_->AnyChangedSince(extent * kExtentBytes, kExtentBytes, peer_generation_);
+  });
+  if (trimmed.suspect_extents.size() == record_.suspect_extents.size()) return;
+  Status stored = trimmed.Store(image_path_);
+  if (!stored.ok()) {
+    Log("disk", "trimming the suspect extents of " + image_path_ + ": " + stored.ToString());
+    return;
+  }
+  record_ = std::move(trimmed);
+}
+
+Status DiskServer::MarkSuspect(uint64_t offset, uint64_t length) {
+  if (length == 0) return Status::Ok();
+  std::lock_guard<std::mutex> lock(mutex_);
+  generations_->Mark(offset, length, open_.generation);
+  LineageRecord marked = record_;
+  for (uint64_t extent = offset / kExtentBytes; extent <= (offset + length - 1) / kExtentBytes; ++extent) {
+    auto at = std::lower_bound(marked.suspect_extents.begin(), marked.suspect_extents.end(), extent);
+    if (at == marked.suspect_extents.end() || *at != extent) marked.suspect_extents.insert(at, extent);
+  }
+  if (marked.suspect_extents.size() == record_.suspect_extents.size()) return Status::Ok();
+  // Durable before the write: a crash right after it must find the extent suspect.
+  UNDERSTUDY_RETURN_IF_ERROR(marked.Store(image_path_));
+  record_ = std::move(marked);
+  return Status::Ok();
+}
+
+Result<std::vector<DiskWrite>> DiskServer::ReadRanges(const std::vector<ByteRange>& ranges, bool skip_zero_chunks) const {
+  constexpr uint64_t kChunk = 64 << 10;
   std::vector<DiskWrite> writes;
   std::string chunk(kChunk, '\0');
-  for (uint64_t offset = 0; offset < size_bytes_; offset += kChunk) {
-    uint32_t length = static_cast<uint32_t>(std::min<uint64_t>(kChunk, size_bytes_ - offset));
-    if (::pread(image_.get(), chunk.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) {
-      return Status::FromErrno("reading the disk image at " + std::to_string(offset), errno);
+  for (const ByteRange& range : ranges) {
+    for (uint64_t offset = range.offset; offset < range.offset + range.length; offset += kChunk) {
+      uint32_t length = static_cast<uint32_t>(std::min<uint64_t>(kChunk, range.offset + range.length - offset));
+      if (::pread(image_.get(), chunk.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) {
+        return Status::FromErrno("reading the disk image at " + std::to_string(offset), errno);
+      }
+      bool all_zero = std::all_of(chunk.begin(), chunk.begin() + length, [](char c) { return c == 0; });
+      if (all_zero && skip_zero_chunks) continue;
+      if (all_zero) {
+        writes.push_back({offset, length, true, {}});
+      } else {
+        writes.push_back({offset, length, false, chunk.substr(0, length)});
+      }
     }
-    if (std::all_of(chunk.begin(), chunk.begin() + length, [](char c) { return c == 0; })) continue;
-    writes.push_back({offset, length, false, chunk.substr(0, length)});
   }
   return writes;
 }
 
 void DiskServer::Record(DiskWrite write) {
   bytes_written_ += write.length;
-  if (!record_writes_) return;
+  if (options_.test_on_write) options_.test_on_write(write);
   std::lock_guard<std::mutex> lock(mutex_);
-  open_.writes.push_back(std::move(write));
+  if (options_.record_writes) open_.writes.push_back(std::move(write));
 }
 
 void DiskServer::AcceptLoop() {
@@ -236,6 +321,8 @@ Status DiskServer::Transmit(int client) {
       error = kErrInvalid;
     } else if (type == kCmdRead) {
       if (::pread(image_.get(), payload.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) error = kErrIo;
+    } else if ((type == kCmdWrite || type == kCmdTrim || type == kCmdWriteZeroes) && !MarkSuspect(offset, length).ok()) {
+      error = kErrIo;  // never a write the lineage record does not cover
     } else if (type == kCmdWrite) {
       if (::pwrite(image_.get(), payload.data(), length, static_cast<off_t>(offset)) != static_cast<ssize_t>(length)) {
         error = kErrIo;
@@ -271,4 +358,4 @@ Status DiskServer::Transmit(int client) {
   }
 }
 
-}  // namespace understudy::primary
+}  // namespace understudy::disk
