@@ -150,8 +150,11 @@ Result<InitialCopy> DiskServer::BeginLineage(const LineageRecord& peer, const st
       ranges = {{0, size_bytes_}};
     }
     // The new lineage's peer has everything up to the last sealed generation once it commits
-    // this copy; until then PeerCommitted() is not called.
-    record_.lineage = lineage;
+    // this copy; until then PeerCommitted() is not called. The suspects stay (a superset is
+    // safe), and the name is durable now: later writes may all hit extents already suspect.
+    LineageRecord renamed{lineage, record_.suspect_extents};
+    UNDERSTUDY_RETURN_IF_ERROR(renamed.Store(image_path_));
+    record_ = std::move(renamed);
     peer_generation_ = open_.generation - 1;
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(copy.writes, ReadRanges(ranges, /*skip_zero_chunks=*/copy.base_lineage.empty()));
