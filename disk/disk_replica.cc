@@ -141,7 +141,6 @@ Status DiskReplica::Apply() {
 Status DiskReplica::ApplyRecord(const std::string& record) {
   size_t at = kHeaderBytes;
   while (at < record.size()) {
-    if (test_mid_apply && at > record.size() / 2) std::exchange(test_mid_apply, nullptr)();
     auto* entry = reinterpret_cast<const std::byte*>(record.data() + at);
     uint64_t offset = LoadLittleEndian<uint64_t>(entry);
     uint32_t length = LoadLittleEndian<uint32_t>(entry + 8);
@@ -150,6 +149,11 @@ Status DiskReplica::ApplyRecord(const std::string& record) {
     const std::string zeroes = zero ? std::string(length, '\0') : std::string();
     std::string_view data = zero ? std::string_view(zeroes) : std::string_view(record).substr(at, length);
     if (!zero) at += length;
+    if (test_mid_apply) {
+      // The crash point: half of this write is in the copy, the rest is not.
+      UNDERSTUDY_RETURN_IF_ERROR(WriteAllAt(copy_.get(), data.substr(0, data.size() / 2), offset, "applying a journaled write"));
+      std::exchange(test_mid_apply, nullptr)();
+    }
     UNDERSTUDY_RETURN_IF_ERROR(WriteAllAt(copy_.get(), data, offset, "applying a journaled write to " + path_));
   }
   if (::fdatasync(copy_.get()) != 0) return Status::FromErrno("syncing the disk copy " + path_, errno);

@@ -56,7 +56,8 @@ class DiskReplica {
   // TEST ONLY: writes straight into the copy, bypassing the journal and the commit (the
   // negative control of disk replication: what goes wrong without commit-time apply).
   Status WriteUncommitted(const checkpoint::DiskWrite& write);
-  // TEST ONLY: called once, halfway through applying the next epoch (a crash point).
+  // TEST ONLY: called once, when the next epoch's first write is half in the copy (a crash
+  // point that leaves the copy torn until the journal is replayed).
   std::function<void()> test_mid_apply;
 
  private:

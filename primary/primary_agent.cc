@@ -185,6 +185,71 @@ PrimaryAgent::~PrimaryAgent() {
 void PrimaryAgent::RequestStop() {
   stop_requested_.store(true);
   if (peer_) peer_->RequestStop();
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  if (protector_) protector_->RequestStop();
+}
+
+bool PrimaryAgent::TryHandOverToNewSecondary() {
+  // Only the original primary redials: an adopted one belongs to an agent that re-protects
+  // by itself (failover/reprotector.h).
+  if (adopted_) return false;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_redial_) return false;
+  next_redial_ = now + std::chrono::seconds(1);
+  Result<std::unique_ptr<transport::Channel>> channel =
+      transport::Dial(config_.secondary_uri, config_.channel, Deadline::AfterMillis(300));
+  if (!channel.ok()) return false;
+  Log("primary", "a secondary answers at " + config_.secondary_uri + " again: protecting the VM again");
+  handover_channel_ = std::move(*channel);
+  session_over_.store(true);
+  // QEMU leaves COLO and runs on as a plain VM; the COLO stream ends, and ProtectLoop hands
+  // the VM to a fresh PrimaryAgent, exactly as a promoted standby is re-protected.
+  Result<json> left = qmp().Execute("x-colo-lost-heartbeat", Deadline::AfterMillis(5000));
+  if (!left.ok()) {
+    Log("primary", "QEMU did not leave COLO (" + left.status().ToString() + "); staying unprotected");
+    handover_channel_.reset();
+    session_over_.store(false);
+    return false;
+  }
+  return true;
+}
+
+Status PrimaryAgent::HandOverToNewSecondary() {
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (arbiter_probe_thread_.joinable()) arbiter_probe_thread_.join();
+  if (failover_thread_.joinable()) failover_thread_.join();
+  if (serial_thread_.joinable()) serial_thread_.join();
+  early_disk_write_target_.store(nullptr);
+  shipper_->Stop(/*goodbye=*/false);
+  // This host owns the VM unprotected: whatever the guest printed since the last checkpoint
+  // goes out now; from here on the new protector holds output until its secondary acks.
+  DrainSerial();
+  console_output_.Seal(UINT64_MAX);
+  Status released = console_output_.Release(UINT64_MAX, released_console_);
+  if (!released.ok()) Log("primary", "releasing the last unprotected output: " + released.ToString());
+  monitor_.reset();  // the protector heartbeats from the same address
+
+  PrimaryConfig protector_config = config_;
+  protector_config.vm = vm_;  // as launched: host-local paths and the disk filled in
+  protector_config.runtime_dir = config_.runtime_dir + "/reprotect";
+  ::mkdir(protector_config.runtime_dir.c_str(), 0700);
+  AdoptedVm vm;
+  vm.qmp = &qmp();
+  vm.qemu_pid = qemu_ ? qemu_->pid() : 0;
+  vm.serial = std::move(serial_);
+  vm.released = &released_console_;
+  vm.channel = std::move(handover_channel_);
+  vm.metrics_registry = &metrics_server_->registry();
+  vm.disk = disk_server_.get();
+  SetPairState(failover::PairEvent::kNewSecondary);
+  PrimaryAgent* protector = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    if (stop_requested_.load()) return Status::Ok();
+    protector_ = std::make_unique<PrimaryAgent>(std::move(protector_config), std::move(vm));
+    protector = protector_.get();
+  }
+  return protector->Run();
 }
 
 void PrimaryAgent::SetState(State state) {
@@ -229,9 +294,10 @@ Status PrimaryAgent::ClaimOwnership() {
     }
     // Ours, but left by an earlier run that did not stop cleanly (a crash, a kill): its
     // secondary may be promoting the VM right now, and starting it afresh would throw that
-    // state away. Only a clean stop ("stopped") or our own promotion (re-protection) is ours
-    // to take back.
-    bool clean = record->revision == 0 || record->mode == "stopped" || (adopted_ && record->mode == "promoted");
+    // state away. Only a clean stop ("stopped"), or our own promotion or unprotected run
+    // (re-protection), is ours to take back.
+    bool clean = record->revision == 0 || record->mode == "stopped" ||
+                 (adopted_ && (record->mode == "promoted" || record->mode == "unprotected"));
     if (!clean) {
       return Status::FailedPrecondition(
           "an earlier run on this host left VM '" + config_.vm.name + "' in mode '" + record->mode +
@@ -275,7 +341,7 @@ Status PrimaryAgent::WaitForRoomOrStall(Deadline deadline) {
 
 void PrimaryAgent::HeartbeatLoop() {
   const std::string heartbeat = replication::EncodeHeartbeat();
-  while (!stop_requested_.load()) {
+  while (!SessionOver()) {
     std::this_thread::sleep_for(config_.failover.monitor.interval);
     if (shipper_) (void)shipper_->SendControl(heartbeat);
   }
@@ -284,9 +350,9 @@ void PrimaryAgent::HeartbeatLoop() {
 void PrimaryAgent::ProbeArbiterLoop() {
   // An arbiter outage while the pair is healthy changes nothing now but forbids every
   // failover later: operators must see it before they need it.
-  while (!stop_requested_.load()) {
+  while (!SessionOver()) {
     metrics_->SetArbiterReachable(arbiter_->Read(Deadline::AfterMillis(1000)).ok());
-    for (int i = 0; i < 50 && !stop_requested_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 50 && !SessionOver(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
@@ -309,6 +375,7 @@ void PrimaryAgent::FailoverLoop() {
       SetPairState(PairEvent::kReprotected);
       state = pair_state();
     }
+    if (state == PairState::kUnprotected && TryHandOverToNewSecondary()) return;
     if (state == PairState::kUnprotected || state == PairState::kFenced) continue;
     if (verdict != last) {
       if (verdict == failover::PeerVerdict::kAlive && last != failover::PeerVerdict::kUnknown) {
@@ -379,6 +446,10 @@ void PrimaryAgent::FenceSelf(const std::string& why) {
 }
 
 Status PrimaryAgent::StepDown() {
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    if (protector_) return protector_->StepDown();
+  }
   failover::PairState state = pair_state();
   if (state != failover::PairState::kProtected) {
     return Status::FailedPrecondition("only a protected primary can step down (this one is " +
@@ -423,7 +494,7 @@ void PrimaryAgent::DrainSerial() {
 }
 
 void PrimaryAgent::SerialLoop() {
-  while (!stop_requested_.load()) {
+  while (!SessionOver()) {
     if (WaitForFd(serial_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) DrainSerial();
   }
 }
@@ -551,6 +622,7 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
                                                 Deadline::AfterMillis(10000)));
   theirs.reset();
   Status served = peer_->Run();
+  if (session_over_.load() && !stop_requested_.load()) return HandOverToNewSecondary();
   bool goodbye = stop_requested_.load() && pair_state() != failover::PairState::kFenced;
   if (pair_state() == failover::PairState::kFenced) {
     // Stay up (VM stopped, nothing released) so operators can see why; exit on request.
@@ -637,6 +709,18 @@ double Percentile(std::vector<double> values, double fraction) {
 }  // namespace
 
 json PrimaryAgent::StatusJson() const {
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    if (protector_) {
+      // One agent to operators: the protector's view, with this agent's history before it.
+      json status = protector_->StatusJson();
+      json history = transitions_.ToJson();
+      for (const json& change : status.value("transitions", json::array())) history.push_back(change);
+      status["transitions"] = history;
+      status["metrics_address"] = metrics_server_ ? metrics_server_->address() : "";
+      return status;
+    }
+  }
   ShipperStats shipping = shipper_ ? shipper_->stats() : ShipperStats{};
   std::lock_guard<std::mutex> lock(status_mutex_);
   std::vector<double> recent(pauses_ms_.end() - std::min<size_t>(pauses_ms_.size(), 1000), pauses_ms_.end());

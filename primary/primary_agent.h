@@ -103,6 +103,13 @@ class PrimaryAgent {
   // this host (an operator, or a promoted secondary, may own it now); fences if not.
   void CheckRecordStillOurs();
   failover::PairState pair_state() const;
+  // Unprotected: when a secondary answers at the configured address again, ends this COLO
+  // session (QEMU runs on) and returns true; ProtectLoop then hands over.
+  bool TryHandOverToNewSecondary();
+  // Protects the running VM again through a fresh PrimaryAgent that adopts it (a new pairing:
+  // new epochs, new output buffer, the disk resynchronised); runs until it stops.
+  Status HandOverToNewSecondary();
+  bool SessionOver() const { return stop_requested_.load() || session_over_.load(); }
   void SerialLoop();
   // The disk writes of the epoch the VM just stopped for (epoch 1: the initial copy — all of
   // the disk, or what differs from the secondary's copy).
@@ -117,6 +124,9 @@ class PrimaryAgent {
 
   const PrimaryConfig config_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> session_over_{false};  // this agent's COLO session ended for a hand-over
+  std::unique_ptr<transport::Channel> handover_channel_;  // FailoverLoop's, then ProtectLoop's
+  std::chrono::steady_clock::time_point next_redial_;     // FailoverLoop's thread only
 
   std::unique_ptr<qemu::QemuProcess> qemu_;         // when this agent launched QEMU
   // The machine as launched (host-local paths filled in, the disk's size): what the standby
@@ -172,6 +182,7 @@ class PrimaryAgent {
   std::vector<double> commits_ms_;  // stop → ack of the most recent epochs, newest last
   uint64_t checkpoints_ = 0;
   uint64_t disk_initial_copy_bytes_ = 0;
+  std::unique_ptr<PrimaryAgent> protector_;  // after a hand-over: protects the VM now
   std::chrono::steady_clock::time_point protected_since_;
 };
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/json_file.h"
 #include "control/control_server.h"
 #include "transport/zmq_channel.h"
 
@@ -155,6 +156,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     if (listen.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
+  pair->secondary_listen_ = listen;
   qemu::VmDefinition vm = options.disk ? DiskGuestDefinition(/*delay=*/20000) : CounterGuestDefinition(options.guest, "");
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},
@@ -226,6 +228,18 @@ Status AgentPair::StartReplacementSecondary() {
   argv.insert(argv.end(), {RunfilePath("secondary/ft-secondary"), "--config", config});
   UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess replacement, ChildProcess::Spawn(argv, dir_.path() + "/replacement.log"));
   replacement_.emplace(std::move(replacement));
+  return Status::Ok();
+}
+
+Status AgentPair::RestartSecondary() {
+  UNDERSTUDY_ASSIGN_OR_RETURN(json config, ReadJsonFile(dir_.path() + "/secondary.json"));
+  config["listen"] = secondary_listen_;
+  config.erase("test_only");
+  const std::string path = dir_.path() + "/secondary-restarted.json";
+  UNDERSTUDY_RETURN_IF_ERROR(WriteFile(path, config.dump(2)));
+  std::vector<std::string> argv = lab_ ? NetnsExec(lab_->NamespaceOf("secondary")) : std::vector<std::string>{};
+  argv.insert(argv.end(), {RunfilePath("secondary/ft-secondary"), "--config", path});
+  UNDERSTUDY_ASSIGN_OR_RETURN(secondary_, ChildProcess::Spawn(argv, dir_.path() + "/secondary.log"));
   return Status::Ok();
 }
 

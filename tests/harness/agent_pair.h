@@ -93,6 +93,9 @@ class AgentPair {
   void KillPrimary();
   // SIGKILL the secondary agent and its standby QEMU.
   void KillSecondary();
+  // After KillSecondary: ft-secondary again, as a host coming back would run it — the same
+  // configuration, runtime directory, disk copy and listening address, without test switches.
+  Status RestartSecondary();
   // After the primary died: starts ft-secondary on the old primary's host (its name, its
   // certificate, its addresses), where the promoted agent looks for a new secondary.
   Status StartReplacementSecondary();
@@ -129,6 +132,7 @@ class AgentPair {
   std::optional<ChildProcess> primary_;
   std::optional<ChildProcess> replacement_;
   nlohmann::json replacement_config_;  // ft-secondary's configuration for the primary's host
+  std::string secondary_listen_;       // where the first secondary listened (its chosen port)
   std::optional<int> primary_qemu_pid_;
 };
 
