@@ -47,10 +47,25 @@ void PrintStatus(const std::string& dir, const json& status) {
     std::printf("  sent %s  compression %sx  console held %s, released %s\n", Bytes(status["bytes_sent"]).c_str(),
                 Number(status["compression_ratio"], 1).c_str(), Bytes(status["console_held_bytes"]).c_str(),
                 Bytes(status["console_released_bytes"]).c_str());
+    const json& disk = status["disk"];
+    if (disk.is_object()) {
+      std::string copy = disk.value("initial_copy", "?");
+      std::printf("  disk %s  written %s  not yet on the secondary %s  initial copy: %s%s%s\n",
+                  Bytes(disk["size_bytes"]).c_str(), Bytes(disk["bytes_written"]).c_str(),
+                  Bytes(disk["unacked_bytes"]).c_str(), copy.c_str(),
+                  copy == "pending" ? "" : (" of " + Bytes(disk["initial_copy_bytes"])).c_str(),
+                  copy == "pending" ? "" : disk.value("initial_copy_committed", false) ? ", committed" : ", in flight");
+    }
   } else {
     std::printf("  primary %s  committed epoch %s  rejected %s  received %s\n",
                 status.value("primary", "-").c_str(), Number(status["committed_epoch"]).c_str(),
                 Number(status["rejected_checkpoints"]).c_str(), Bytes(status["bytes_received"]).c_str());
+    const json& disk = status["disk"];
+    if (disk.is_object()) {
+      std::printf("  disk copy %s  lineage %.8s  applied epoch %s, %s in all\n", Bytes(disk["size_bytes"]).c_str(),
+                  disk.value("lineage", "-").c_str(), Number(disk["applied_epoch"]).c_str(),
+                  Bytes(disk["bytes_applied"]).c_str());
+    }
     if (status.value("promotion_ms", 0.0) > 0) {
       std::printf("  promoted in %s ms\n", Number(status["promotion_ms"], 1).c_str());
     }

@@ -92,6 +92,14 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
                           "Checkpoints sent and not yet acknowledged");
     output_held_ = &GaugeIn(registry, identity_, "understudy_output_held_bytes",
                             "Guest output produced but not yet released", {{"stream", "console"}});
+    disk_written_ = &CounterIn(registry, identity_, "understudy_disk_written_bytes_total",
+                               "Bytes the guest wrote to its disk (replicated with their epochs)");
+    disk_unacked_ = &GaugeIn(registry, identity_, "understudy_disk_unacked_bytes",
+                             "Disk bytes written in epochs the secondary has not committed yet (its copy's lag)");
+    disk_sync_bytes_ = &GaugeIn(registry, identity_, "understudy_disk_sync_bytes",
+                                "Bytes of this pairing's initial disk copy (all of the disk, or a resync of what differs)");
+    disk_sync_progress_ = &GaugeIn(registry, identity_, "understudy_disk_sync_progress_ratio",
+                                   "Share of the initial disk copy the secondary has committed");
   } else {
     replication_received_ = &CounterIn(registry, identity_, "understudy_replication_received_bytes_total",
                                        "Checkpoint bytes received from the primary");
@@ -103,6 +111,10 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
                                    "Standby verifications, by result", {{"result", "ok"}});
     verifications_failed_ = &CounterIn(registry, identity_, "understudy_standby_verifications_total",
                                        "Standby verifications, by result", {{"result", "failed"}});
+    disk_applied_ = &CounterIn(registry, identity_, "understudy_disk_applied_bytes_total",
+                               "Disk bytes committed into this host's copy");
+    disk_apply_seconds_ = &HistogramIn(registry, identity_, "understudy_disk_apply_seconds",
+                                       "Journaling and applying one epoch's disk writes", kLatencyBuckets);
     verification_success_ = &GaugeIn(registry, identity_, "understudy_standby_verification_success",
                                       "1 if the last standby verification loaded and ran the checkpoint");
     verification_age_ = &GaugeIn(registry, identity_, "understudy_standby_verification_age_seconds",
@@ -190,6 +202,24 @@ void AgentMetrics::SetHeartbeat(double rtt_seconds, uint64_t lost_total) {
     heartbeats_lost_->Increment(static_cast<double>(lost_total - heartbeats_lost_seen_));
   }
   heartbeats_lost_seen_ = lost_total;
+}
+
+void AgentMetrics::SetDisk(const DiskSample& sample) {
+  if (!disk_written_) return;
+  disk_unacked_->Set(static_cast<double>(sample.unacked_bytes));
+  disk_sync_bytes_->Set(static_cast<double>(sample.sync_bytes));
+  disk_sync_progress_->Set(sample.sync_committed ? 1 : 0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sample.written_bytes_total > disk_written_seen_) {
+    disk_written_->Increment(static_cast<double>(sample.written_bytes_total - disk_written_seen_));
+  }
+  disk_written_seen_ = sample.written_bytes_total;
+}
+
+void AgentMetrics::ObserveDiskApply(double seconds, uint64_t bytes) {
+  if (!disk_applied_) return;
+  disk_applied_->Increment(static_cast<double>(bytes));
+  disk_apply_seconds_->Observe(seconds);
 }
 
 void AgentMetrics::SetArbiterReachable(bool reachable) { arbiter_reachable_->Set(reachable ? 1 : 0); }

@@ -56,9 +56,20 @@ class AgentMetrics {
   void SetOutputHeldBytes(uint64_t bytes);
   void SetEpochs(uint64_t epoch, uint64_t committed_epoch);
 
+  // --- primary: the VM's disk (disk/disk_server.h) ---
+  struct DiskSample {
+    uint64_t written_bytes_total = 0;  // the guest's writes since the agent started
+    uint64_t unacked_bytes = 0;        // written in epochs the secondary has not committed yet
+    uint64_t sync_bytes = 0;           // this pairing's initial copy (full or resync)
+    bool sync_committed = false;       // ... and the secondary has committed it
+  };
+  void SetDisk(const DiskSample& sample);
+
   // --- secondary: commits ---
   void CountCommitted(uint64_t received_bytes);
   void CountRejected();
+  // One epoch's disk writes went through the journal into the copy, taking `seconds`.
+  void ObserveDiskApply(double seconds, uint64_t bytes);
 
   // --- both: the pair ---
   // Exactly one state series is 1: `state`.
@@ -82,6 +93,12 @@ class AgentMetrics {
   prometheus::Histogram* sent_bytes_ = nullptr;
   prometheus::Histogram* commit_seconds_ = nullptr;
   prometheus::Histogram* failover_seconds_ = nullptr;
+  prometheus::Histogram* disk_apply_seconds_ = nullptr;
+  prometheus::Counter* disk_written_ = nullptr;
+  prometheus::Counter* disk_applied_ = nullptr;
+  prometheus::Gauge* disk_unacked_ = nullptr;
+  prometheus::Gauge* disk_sync_bytes_ = nullptr;
+  prometheus::Gauge* disk_sync_progress_ = nullptr;
   prometheus::Counter* checkpoints_ = nullptr;
   prometheus::Counter* replication_sent_ = nullptr;
   prometheus::Counter* replication_received_ = nullptr;
@@ -107,6 +124,7 @@ class AgentMetrics {
   std::map<std::string, prometheus::Gauge*, std::less<>> pair_states_;  // guarded by mutex_
   uint64_t raw_bytes_total_ = 0, sent_bytes_total_ = 0;                // guarded by mutex_
   uint64_t heartbeats_lost_seen_ = 0;                                  // guarded by mutex_
+  uint64_t disk_written_seen_ = 0;                                     // guarded by mutex_
 };
 
 }  // namespace understudy::monitoring

@@ -115,6 +115,10 @@ void PrimaryAgent::SealDisk(EpochCapture& capture) {
   disk::DiskDelta delta = served->Seal();
   capture.disk_flushed = delta.flushed;
   if (capture.epoch != 1) {
+    if (uint64_t bytes = delta.data_bytes(); bytes > 0) {
+      std::lock_guard<std::mutex> lock(unacked_disk_mutex_);
+      unacked_disk_bytes_.emplace_back(capture.epoch, bytes);
+    }
     capture.disk_writes = std::move(delta.writes);
     return;
   }
@@ -431,6 +435,17 @@ void PrimaryAgent::SampleMetrics() {
   metrics_->SetOutputHeldBytes(console_output_.held_bytes());
   failover::HeartbeatStats heartbeats = monitor_->udp_stats();
   metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
+  if (disk::DiskServer* served = disk()) {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    metrics_->SetDisk({served->bytes_written(), UnackedDiskBytes(), disk_initial_copy_bytes_, shipping.acked_epoch >= 1});
+  }
+}
+
+uint64_t PrimaryAgent::UnackedDiskBytes() const {
+  std::lock_guard<std::mutex> lock(unacked_disk_mutex_);
+  uint64_t total = 0;
+  for (const auto& [epoch, bytes] : unacked_disk_bytes_) total += bytes;
+  return total;
 }
 
 void PrimaryAgent::FenceSelf(const std::string& why) {
@@ -588,7 +603,11 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
     metrics_->ObserveShipped(pages, raw_bytes, sent_bytes);
   };
   shipper_options.on_acked = [this](uint64_t epoch, std::chrono::duration<double> since_stop) {
-    if (uint64_t first = disk_generation_of_epoch1_.load(); first != 0 && disk()) disk()->PeerCommitted(first + epoch - 1);
+    if (uint64_t first = disk_generation_of_epoch1_.load(); first != 0 && disk()) {
+      disk()->PeerCommitted(first + epoch - 1);
+      std::lock_guard<std::mutex> lock(unacked_disk_mutex_);
+      while (!unacked_disk_bytes_.empty() && unacked_disk_bytes_.front().first <= epoch) unacked_disk_bytes_.pop_front();
+    }
     metrics_->ObserveCommit(since_stop.count());
     std::lock_guard<std::mutex> lock(status_mutex_);
     commits_ms_.push_back(since_stop.count() * 1000);
@@ -736,6 +755,7 @@ json PrimaryAgent::StatusJson() const {
         {"initial_copy", disk_generation_of_epoch1_.load() == 0 ? "pending" : disk_base_lineage_.empty() ? "full" : "resync"},
         {"initial_copy_bytes", disk_initial_copy_bytes_},
         {"initial_copy_committed", shipping.acked_epoch >= 1},
+        {"unacked_bytes", UnackedDiskBytes()},
     };
   }
   double seconds = pair_state_ == failover::PairState::kProtected

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -140,6 +141,10 @@ class PrimaryAgent {
   std::string disk_lineage_, disk_base_lineage_;  // ColoPeer's thread, before epoch 1 ships
   std::atomic<uint64_t> disk_generation_of_epoch1_{0};
   std::atomic<CheckpointShipper*> early_disk_write_target_{nullptr};  // test_ship_disk_writes_early
+  // Disk bytes of each epoch not yet acknowledged, oldest first: the secondary copy's lag.
+  mutable std::mutex unacked_disk_mutex_;
+  std::deque<std::pair<uint64_t, uint64_t>> unacked_disk_bytes_;  // (epoch, bytes); guarded
+  uint64_t UnackedDiskBytes() const;
   std::unique_ptr<qemu::QmpClient> attached_qmp_;   // when it attached to a running one
   std::optional<AdoptedVm> adopted_;                // when another agent handed it over
   UniqueFd serial_;

@@ -490,6 +490,7 @@ Status SecondaryAgent::JournalDisk(const checkpoint::Checkpoint& checkpoint) {
 
 Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
   if (!image_) return Status::FailedPrecondition("a checkpoint before the initial image");
+  const auto commit_started = std::chrono::steady_clock::now();
   // Disk first into the journal, then RAM (all or nothing), then the disk copy itself: a
   // crash anywhere leaves memory and disk at the same epoch once the journal is repaired.
   UNDERSTUDY_RETURN_IF_ERROR(JournalDisk(checkpoint));
@@ -523,6 +524,9 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
     uint64_t bytes = 0;
     for (const checkpoint::DiskWrite& write : checkpoint.disk_writes) bytes += write.length;
     NoteDiskApplied(checkpoint.epoch, bytes, definition_->disk.lineage);
+    if (metrics_ && bytes > 0) {
+      metrics_->ObserveDiskApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count(), bytes);
+    }
   }
   // Committed from here on: what follows cannot reject the checkpoint any more.
   if (checkpoint.device_state) StoreDeviceState(*checkpoint.device_state);

@@ -10,6 +10,7 @@
 
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/counter_transcript.h"
+#include "tests/harness/prometheus_server.h"
 
 namespace understudy::testing {
 namespace {
@@ -84,6 +85,21 @@ TEST(DiskSecondaryCrashTest, KilledMidApplyTheCopyIsWholeAndAFailoverToItVerifie
   std::printf("re-protected with a %s of %llu bytes (disk %llu bytes)\n", disk["initial_copy"].get<std::string>().c_str(),
               static_cast<unsigned long long>(resync_bytes), static_cast<unsigned long long>(disk["size_bytes"].get<uint64_t>()));
   EXPECT_EQ(disk["initial_copy"], "resync") << "the restarted copy should have been recognised\n" << pair.PrimaryLog();
+
+  // Operators see the disk's replication in the metrics too.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  Result<json> latest = pair.PrimaryStatus();
+  ASSERT_TRUE(latest.ok());
+  Result<std::string> scraped = ScrapeMetrics(latest->value("metrics_address", ""));
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  for (const char* series : {"understudy_disk_written_bytes_total{", "understudy_disk_unacked_bytes{",
+                             "understudy_disk_sync_progress_ratio{"}) {
+    EXPECT_NE(scraped->find(series), std::string::npos) << series << " missing from the primary's metrics";
+  }
+  EXPECT_NE(scraped->find("understudy_disk_sync_bytes{host=\"primary\",role=\"primary\",vm=\"disk\"} " +
+                          std::to_string(resync_bytes)),
+            std::string::npos)
+      << *scraped;
 
   // A later failover lands on the copy that was crashed into.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
