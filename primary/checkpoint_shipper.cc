@@ -85,8 +85,15 @@ void CheckpointShipper::GoUnprotected() {
     unacked_.clear();
     changed_.notify_all();
   }
-  Status released = console_output_.Release(UINT64_MAX, released_console_);
+  Status released = ReleaseOutputs(UINT64_MAX);
   if (!released.ok()) Log("primary", "releasing held output: " + released.ToString());
+}
+
+Status CheckpointShipper::ReleaseOutputs(uint64_t epoch) {
+  if (options_.network_output) {
+    UNDERSTUDY_RETURN_IF_ERROR(options_.network_output->Release(epoch, *options_.released_network));
+  }
+  return console_output_.Release(epoch, released_console_);
 }
 
 void CheckpointShipper::Fence() {
@@ -119,7 +126,7 @@ void CheckpointShipper::ShipLoop() {
       capture = std::move(queue_.front());
       unprotected = stats_.unprotected;
     }
-    Status shipped = unprotected ? console_output_.Release(capture.epoch, released_console_) : Ship(capture);
+    Status shipped = unprotected ? ReleaseOutputs(capture.epoch) : Ship(capture);
     if (options_.recycle_page_buffer) options_.recycle_page_buffer(std::move(capture.page_bytes));
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -151,6 +158,7 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   checkpoint.page_runs = checkpoint::EncodeStagedPages(*image_, options_.encoder);
   checkpoint.device_state = std::move(capture.device_state);
   checkpoint.outputs.push_back(std::move(capture.console_output));
+  if (!capture.network_output.bytes.empty()) checkpoint.outputs.push_back(std::move(capture.network_output));
   checkpoint.disk_writes = std::move(capture.disk_writes);
   checkpoint.disk_flushed = capture.disk_flushed;
   image_->CommitStaged(capture.epoch);
@@ -242,7 +250,7 @@ void CheckpointShipper::AckLoop() {
         changed_.notify_all();
       }
       if (stopped_at && options_.on_acked) options_.on_acked(ack->epoch, std::chrono::steady_clock::now() - *stopped_at);
-      Status released = console_output_.Release(ack->epoch, released_console_);
+      Status released = ReleaseOutputs(ack->epoch);
       if (!released.ok()) Log("primary", "releasing console output: " + released.ToString());
       continue;
     }

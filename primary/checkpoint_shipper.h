@@ -44,6 +44,9 @@ struct ShipperOptions {
   checkpoint::PageEncoderOptions encoder;
   // TEST ONLY: flip one byte of this epoch's first transmission (resends are clean).
   std::optional<uint64_t> test_corrupt_epoch;
+  // The guest's network frames, when it has a NIC: held and released like the console.
+  OutputBuffer* network_output = nullptr;
+  console::ReleasedLog* released_network = nullptr;
   // Called (on the ack thread) for every message from the secondary: a liveness signal.
   std::function<void()> on_peer_message;
   // Called (on the ack thread) with the secondary's hello.
@@ -112,6 +115,8 @@ class CheckpointShipper {
   Status SendLocked(uint64_t epoch, const std::string& bytes, bool first_transmission);  // holds send_mutex_
   Status Resend(uint64_t from_epoch);
   void MarkLost(const Status& why);
+  // Releases every output stream's epochs up to `epoch`.
+  Status ReleaseOutputs(uint64_t epoch);
 
   std::unique_ptr<transport::Channel> channel_;
   OutputBuffer& console_output_;

@@ -31,6 +31,7 @@ struct EpochCapture {
   std::vector<std::byte> page_bytes;
   std::string device_state;
   checkpoint::OutputChunk console_output;
+  checkpoint::OutputChunk network_output{checkpoint::OutputStream::kNetwork};  // frames, length-prefixed
   // The disk writes completed in this epoch (epoch 1: the whole disk, the initial copy).
   std::vector<checkpoint::DiskWrite> disk_writes;
   bool disk_flushed = false;

@@ -36,6 +36,7 @@
 #include "primary/colo_peer.h"
 #include "disk/disk_server.h"
 #include "disk/lineage_record.h"
+#include "network/frame_relay.h"
 #include "primary/output_buffer.h"
 #include "primary/primary_config.h"
 #include "qemu/qemu_process.h"
@@ -110,6 +111,8 @@ class PrimaryAgent {
   // Protects the running VM again through a fresh PrimaryAgent that adopts it (a new pairing:
   // new epochs, new output buffer, the disk resynchronised); runs until it stops.
   Status HandOverToNewSecondary();
+  // Joins the guest's NIC to its tap (config_.network) through a relay that holds its frames.
+  Status ConnectNetwork();
   bool SessionOver() const { return stop_requested_.load() || session_over_.load(); }
   void SerialLoop();
   // The disk writes of the epoch the VM just stopped for (epoch 1: the initial copy — all of
@@ -153,6 +156,11 @@ class PrimaryAgent {
   OutputBuffer console_output_{checkpoint::OutputStream::kConsole};
   console::ReleasedLog own_released_console_;
   console::ReleasedLog& released_console_;  // own_released_console_, or the adopter's
+  // The guest's NIC, when it has one: its frames are held like the console and released to
+  // the tap on ack.
+  OutputBuffer network_output_{checkpoint::OutputStream::kNetwork};
+  console::ReleasedLog released_network_{4u << 20};
+  std::unique_ptr<network::FrameRelay> relay_;
   std::unique_ptr<CheckpointShipper> shipper_;
   std::unique_ptr<ColoPeer> peer_;
   std::unique_ptr<failover::Arbiter> arbiter_;

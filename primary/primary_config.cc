@@ -28,6 +28,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     }
     if (json.contains("test_only")) {
       config.test_ship_disk_writes_early = json["test_only"].value("ship_disk_writes_early", false);
+      config.test_network_output_commit_off = json["test_only"].value("network_output_commit_off", false);
     }
     if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
       config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();
@@ -35,6 +36,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");

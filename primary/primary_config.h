@@ -14,6 +14,9 @@
 //     "qemu_binary": "qemu-system-x86_64",
 //     "qemu_extra_args": ["-trace", "..."],          this host's QEMU only, never shipped
 //     "disk_image": "/var/lib/understudy/vm1.raw",  optional: the VM's disk, replicated
+//     "network": {"tap": ..., "mac": ...},           optional: the VM's NIC on a tap, its
+//                                                    frames held until acked
+//                                                    (network/network_config.h)
 //     "metrics_listen": "0.0.0.0:9464",              Prometheus endpoint (default
 //                                                    127.0.0.1, any free port)
 //     "attach": {"qmp": "/run/vm1/qmp.sock",        optional: protect a QEMU that already
@@ -33,6 +36,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "network/network_config.h"
 #include "transport/channel.h"
 #include "failover/failover_config.h"
 #include "qemu/vm_definition.h"
@@ -58,6 +62,7 @@ struct PrimaryConfig {
   // The VM's disk: a raw image this agent serves to QEMU over NBD and replicates with every
   // checkpoint (disk/disk_server.h). Empty: no disk.
   std::string disk_image;
+  std::optional<network::NetworkConfig> network;
   // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
   // vm.extra_args never shipped to the secondary.
   std::vector<std::string> qemu_extra_args;
@@ -67,6 +72,9 @@ struct PrimaryConfig {
   // "test_only": {"ship_disk_writes_early": true}: also send every disk write the moment it
   // completes, outside any checkpoint (for the disk negative control; see agent_protocol.h).
   bool test_ship_disk_writes_early = false;
+  // "test_only": {"network_output_commit_off": true}: the guest's frames go out at once, not
+  // when their epoch is acked (the network negative control).
+  bool test_network_output_commit_off = false;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

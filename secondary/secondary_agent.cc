@@ -14,6 +14,7 @@
 #include "console/console_server.h"
 #include "control/control_server.h"
 #include "failover/takeover.h"
+#include "network/tap_device.h"
 #include "replication/agent_protocol.h"
 
 namespace understudy::secondary {
@@ -62,6 +63,14 @@ SecondaryAgent::~SecondaryAgent() {
 }
 
 void SecondaryAgent::TryReprotect() {
+  if (relay_) {
+    // See PrimaryAgent::TryHandOverToNewSecondary: output commit of frames is not handed over.
+    if (next_reprotect_log_.time_since_epoch().count() == 0) {
+      Log("secondary", "re-protecting a VM with a network link is not supported yet: staying unprotected");
+    }
+    next_reprotect_log_ = std::chrono::steady_clock::now() + std::chrono::hours(24 * 365);
+    return;
+  }
   Result<std::unique_ptr<transport::Channel>> channel =
       failover::Reprotector::ConnectToNewSecondary(*config_.reprotect, Deadline::AfterMillis(500));
   if (!channel.ok()) {
@@ -365,6 +374,7 @@ Status SecondaryAgent::Receive(transport::Channel& channel, std::span<const std:
   uint64_t epoch = checkpoint->epoch;
   if (epoch == 1 && committed != 0) {
     Log("secondary", "a new pairing starts; discarding the standby at epoch " + std::to_string(committed));
+    relay_.reset();
     standby_.reset();
     image_.reset();
     committed = 0;
@@ -446,6 +456,12 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
                          (definition.disk.base_lineage.empty() ? "a full copy" : "a resync") + " of " +
                          std::to_string(bytes) + " bytes");
   }
+  if (definition.nic.kind == qemu::NicBackend::Kind::kStreamUnixServer) {
+    if (!config_.network) {
+      return Status::NotSupported("the VM has a NIC but this secondary has no \"network\" (tap) configured");
+    }
+    definition.nic.path = config_.runtime_dir + "/net.sock";
+  }
   for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
     // A re-protected VM's console is mid-stream: this copy of it starts where the first
     // checkpoint's output does.
@@ -472,6 +488,10 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
     standby_broken_ = false;
     Result<UniqueFd> serial = ConnectUnixSocket(standby_->serial_socket_path(), Deadline::AfterMillis(5000));
     if (serial.ok()) standby_serial_ = std::move(*serial);
+    if (config_.network) {
+      Status joined = ConnectStandbyNetwork(network::FrameRelay::Mode::kSilent);
+      if (!joined.ok()) Log("secondary", "the standby's NIC is not on tap " + config_.network->tap + ": " + joined.ToString());
+    }
     Log("secondary", "standby QEMU ready (pid " + std::to_string(standby_->process().pid()) + ", " +
                          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                                             std::chrono::steady_clock::now() - started)
@@ -612,8 +632,18 @@ Status SecondaryAgent::Promote(std::string_view why) {
     standby_.reset();
     UNDERSTUDY_ASSIGN_OR_RETURN(standby_, Standby::Start(*definition_, *stream_info_, *image_, options));
     UNDERSTUDY_ASSIGN_OR_RETURN(standby_serial_, ConnectUnixSocket(standby_->serial_socket_path(), Deadline::AfterMillis(5000)));
+    relay_.reset();
   }
+  if (config_.network && !relay_) UNDERSTUDY_RETURN_IF_ERROR(ConnectStandbyNetwork(network::FrameRelay::Mode::kSilent));
   UNDERSTUDY_RETURN_IF_ERROR(standby_->Promote(device_state_, Deadline::AfterMillis(10000)));
+  if (relay_) {
+    // The VM is unprotected here: its frames go out as they come. Its MAC now lives behind
+    // this host's tap; gratuitous announcements make the bridge (and peers) learn that.
+    relay_->SetMode(network::FrameRelay::Mode::kDirect);
+    Result<json> announced = standby_->process().qmp().Execute(
+        "announce-self", {{"initial", 20}, {"max", 200}, {"rounds", 4}, {"step", 60}}, Deadline::AfterMillis(2000));
+    if (!announced.ok()) Log("secondary", "announce-self: " + announced.status().ToString());
+  }
   double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   serial_thread_ = std::thread([this] { SerialLoop(); });
   {
@@ -626,6 +656,14 @@ Status SecondaryAgent::Promote(std::string_view why) {
     metrics_->CountFailover(std::chrono::duration<double>(std::chrono::steady_clock::now() - takeover_started_).count());
   }
   SetState(State::kPromoted, "record won; standby running");
+  return Status::Ok();
+}
+
+Status SecondaryAgent::ConnectStandbyNetwork(network::FrameRelay::Mode mode) {
+  relay_.reset();
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd guest, ConnectUnixSocket(definition_->nic.path, Deadline::AfterMillis(5000)));
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd tap, network::OpenTap(config_.network->tap, config_.network->netns));
+  relay_ = network::FrameRelay::Start(std::move(guest), std::move(tap), mode);
   return Status::Ok();
 }
 

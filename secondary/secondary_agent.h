@@ -36,6 +36,7 @@
 #include "disk/disk_replica.h"
 #include "disk/disk_server.h"
 #include "failover/arbiter.h"
+#include "network/frame_relay.h"
 #include "failover/peer_monitor.h"
 #include "failover/reprotector.h"
 #include "failover/transition_log.h"
@@ -126,6 +127,9 @@ class SecondaryAgent {
   std::unique_ptr<Standby> standby_;
   std::unique_ptr<disk::DiskReplica> disk_;         // when configured
   std::unique_ptr<disk::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
+  // The standby's NIC on this host's tap: silent until promotion, then relaying directly.
+  std::unique_ptr<network::FrameRelay> relay_;
+  Status ConnectStandbyNetwork(network::FrameRelay::Mode mode);
   // Status after epoch `epoch`'s disk writes reached the copy.
   void NoteDiskApplied(uint64_t epoch, uint64_t bytes, const std::string& lineage);
   uint64_t disk_bytes_applied_ = 0;  // commit thread only

@@ -24,6 +24,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.reprotect, failover::ReprotectConfig::FromJson(json, config.channel));

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "network/network_config.h"
 #include "failover/failover_config.h"
 #include "failover/reprotector.h"
 #include "transport/channel.h"
@@ -48,6 +49,8 @@ struct SecondaryConfig {
   uint32_t verify_period_ms = 300000;
   // This host's copy of the VM's disk (disk/disk_replica.h), when the VM has one.
   std::string disk_image;
+  // This host's end of the VM's network link, when the VM has a NIC (network/network_config.h).
+  std::optional<network::NetworkConfig> network;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)
   // "test_only": {"apply_disk_writes_on_arrival": true}: writes the primary sends early go
   // straight into the copy (the negative control of disk replication; see agent_protocol.h).

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -24,20 +25,13 @@
 #include "common/unique_fd.h"
 #include "tests/harness/network_lab.h"
 #include "tests/harness/require_kvm.h"
+#include "tests/harness/service_protocol.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::testing {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The service's wire format; the header comment of tests/guests/net_service.c specifies it.
-constexpr uint32_t kRequestMagic = 0x51525355u;  // "USRQ"
-constexpr uint32_t kReplyMagic = 0x50525355u;    // "USRP"
-constexpr size_t kRequestBytes = 16;
-constexpr size_t kReplyBytes = 24;
-constexpr uint32_t kOpIncrement = 1;
-enum class ReplyStatus : uint32_t { kOk = 0, kStale = 1, kGap = 2, kInvalid = 3 };
 
 constexpr char kTapDevice[] = "ustap0";
 constexpr char kHostAddress[] = "10.96.0.1";
@@ -49,39 +43,6 @@ constexpr uint32_t kClients = 4;
 constexpr uint32_t kRequestsPerClient = 200;
 constexpr auto kRetransmitAfter = std::chrono::milliseconds(200);
 constexpr int kCommandBudgetMs = 10000;
-
-struct Reply {
-  uint32_t client_id = 0;
-  uint32_t request_no = 0;
-  ReplyStatus status = ReplyStatus::kOk;
-  uint64_t value = 0;
-};
-
-void StoreLe32(uint8_t* at, uint32_t value) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-
-uint64_t LoadLe(const uint8_t* at, int bytes) {
-  uint64_t value = 0;
-  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | at[i];
-  return value;
-}
-
-std::array<uint8_t, kRequestBytes> EncodeRequest(uint32_t client_id, uint32_t request_no, uint32_t op) {
-  std::array<uint8_t, kRequestBytes> request{};
-  StoreLe32(&request[0], kRequestMagic);
-  StoreLe32(&request[4], client_id);
-  StoreLe32(&request[8], request_no);
-  StoreLe32(&request[12], op);
-  return request;
-}
-
-// Empty unless `size` bytes at `data` are a well-formed reply.
-std::optional<Reply> DecodeReply(const uint8_t* data, size_t size) {
-  if (size != kReplyBytes || LoadLe(data, 4) != kReplyMagic) return std::nullopt;
-  return Reply{static_cast<uint32_t>(LoadLe(data + 4, 4)), static_cast<uint32_t>(LoadLe(data + 8, 4)),
-               static_cast<ReplyStatus>(LoadLe(data + 12, 4)), LoadLe(data + 16, 8)};
-}
 
 // A network namespace holding one tap device, kTapDevice at kHostAddress/24, up. Deleting
 // the namespace on destruction takes the device with it.
@@ -140,8 +101,8 @@ class ServiceClient {
   uint32_t id() const { return id_; }
   int fd() const { return socket_.get(); }
 
-  Status Send(uint32_t request_no, uint32_t op = kOpIncrement) {
-    std::array<uint8_t, kRequestBytes> request = EncodeRequest(id_, request_no, op);
+  Status Send(uint32_t request_no, uint32_t op = kServiceOpIncrement) {
+    std::array<uint8_t, kServiceRequestBytes> request = EncodeServiceRequest(id_, request_no, op);
     if (::send(socket_.get(), request.data(), request.size(), 0) < 0) {
       // The first datagrams may fail while the host still resolves the guest's MAC; the
       // retransmission covers them like a lost datagram.
@@ -151,25 +112,27 @@ class ServiceClient {
   }
 
   // A reply that is already waiting, if any; datagrams that are not replies are skipped.
-  std::optional<Reply> TryReceive() {
+  std::optional<ServiceReply> TryReceive() {
     for (;;) {
       uint8_t datagram[64];
       ssize_t size = ::recv(socket_.get(), datagram, sizeof(datagram), MSG_DONTWAIT);
       if (size < 0) return std::nullopt;
-      if (std::optional<Reply> reply = DecodeReply(datagram, static_cast<size_t>(size))) return reply;
+      if (std::optional<ServiceReply> reply = DecodeServiceReply(std::span(datagram, static_cast<size_t>(size)))) {
+        return reply;
+      }
     }
   }
 
   // Sends request `request_no` and waits for its reply, retransmitting every
   // kRetransmitAfter; replies to other (earlier) requests are skipped.
-  Result<Reply> Call(uint32_t request_no, uint32_t op, Deadline deadline) {
+  Result<ServiceReply> Call(uint32_t request_no, uint32_t op, Deadline deadline) {
     while (!deadline.Expired()) {
       UNDERSTUDY_RETURN_IF_ERROR(Send(request_no, op));
       Deadline retransmit = Deadline::After(kRetransmitAfter).Min(deadline);
       while (!retransmit.Expired()) {
         pollfd readable{socket_.get(), POLLIN, 0};
         ::poll(&readable, 1, retransmit.PollTimeoutMillis());
-        while (std::optional<Reply> reply = TryReceive()) {
+        while (std::optional<ServiceReply> reply = TryReceive()) {
           if (reply->client_id == id_ && reply->request_no == request_no) return *reply;
         }
       }
@@ -226,7 +189,7 @@ Result<LoadReport> DriveConcurrently(std::vector<ServiceClient>& clients, uint32
     for (size_t c = 0; c < clients.size(); ++c) {
       Outstanding& current = outstanding[c];
       std::vector<uint64_t>& values = report.values[c];
-      while (std::optional<Reply> reply = clients[c].TryReceive()) {
+      while (std::optional<ServiceReply> reply = clients[c].TryReceive()) {
         const std::string which = "client " + std::to_string(c) + " request " + std::to_string(reply->request_no);
         const uint32_t last_sent_no = std::min(current.request_no, requests_each);
         if (reply->client_id != clients[c].id() || reply->request_no == 0 || reply->request_no > last_sent_no) {
@@ -311,27 +274,27 @@ void ExpectRepeatStaleGapAnswers(ServiceClient& client, uint32_t last_request, u
   while (client.TryReceive()) {
   }
   const Deadline deadline = Deadline::AfterMillis(30000);
-  Result<Reply> repeated = client.Call(last_request, kOpIncrement, deadline);
+  Result<ServiceReply> repeated = client.Call(last_request, kServiceOpIncrement, deadline);
   ASSERT_TRUE(repeated.ok()) << repeated.status();
   EXPECT_EQ(repeated->status, ReplyStatus::kOk);
   EXPECT_EQ(repeated->value, last_value) << "a repeated request was not answered with its old value";
 
-  Result<Reply> stale = client.Call(last_request / 2, kOpIncrement, deadline);
+  Result<ServiceReply> stale = client.Call(last_request / 2, kServiceOpIncrement, deadline);
   ASSERT_TRUE(stale.ok()) << stale.status();
   EXPECT_EQ(stale->status, ReplyStatus::kStale) << "an old request was not refused as stale";
   EXPECT_EQ(stale->value, 0u);
 
-  Result<Reply> gap = client.Call(last_request + 2, kOpIncrement, deadline);
+  Result<ServiceReply> gap = client.Call(last_request + 2, kServiceOpIncrement, deadline);
   ASSERT_TRUE(gap.ok()) << gap.status();
   EXPECT_EQ(gap->status, ReplyStatus::kGap) << "a request past a gap was not refused";
   EXPECT_EQ(gap->value, 0u);
 
-  Result<Reply> next = client.Call(last_request + 1, kOpIncrement, deadline);
+  Result<ServiceReply> next = client.Call(last_request + 1, kServiceOpIncrement, deadline);
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->status, ReplyStatus::kOk);
   EXPECT_EQ(next->value, applied + 1) << "something besides the " << applied << " requests was applied";
 
-  Result<Reply> unknown_op = client.Call(last_request + 2, /*op=*/7, deadline);
+  Result<ServiceReply> unknown_op = client.Call(last_request + 2, /*op=*/7, deadline);
   ASSERT_TRUE(unknown_op.ok()) << unknown_op.status();
   EXPECT_EQ(unknown_op->status, ReplyStatus::kInvalid);
 }
@@ -353,7 +316,7 @@ void ServeClientsInsideNamespace() {
   {
     Result<ServiceClient> warm_up = ServiceClient::Connect(kClients);
     ASSERT_TRUE(warm_up.ok()) << warm_up.status();
-    Result<Reply> answer = warm_up->Call(1, /*op=*/0, Deadline::AfterMillis(30000));
+    Result<ServiceReply> answer = warm_up->Call(1, /*op=*/0, Deadline::AfterMillis(30000));
     ASSERT_TRUE(answer.ok()) << answer.status() << "; console: " << console.RecentLines(5);
     ASSERT_EQ(answer->status, ReplyStatus::kInvalid);
   }

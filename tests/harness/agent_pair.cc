@@ -138,6 +138,11 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   if (!secondary_test_only.empty()) secondary_config["test_only"] = secondary_test_only;
   if (options.verify_period_ms) secondary_config["verify_period_ms"] = *options.verify_period_ms;
   if (options.disk) secondary_config["disk_image"] = dir.path() + "/secondary-disk.raw";
+  std::unique_ptr<ClientNetwork> client_network;
+  if (options.network) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(client_network, ClientNetwork::Create());
+    secondary_config["network"] = {{"tap", ClientNetwork::kSecondaryTap}, {"netns", client_network->namespace_path()}};
+  }
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
   secondary_exec.insert(secondary_exec.end(),
                         {RunfilePath("secondary/ft-secondary"), "--config", dir.path() + "/secondary.json"});
@@ -157,7 +162,10 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
 
   pair->secondary_listen_ = listen;
-  qemu::VmDefinition vm = options.disk ? DiskGuestDefinition(/*delay=*/20000) : CounterGuestDefinition(options.guest, "");
+  pair->network_ = std::move(client_network);
+  qemu::VmDefinition vm = options.network ? NetServiceGuestDefinition()
+                          : options.disk  ? DiskGuestDefinition(/*delay=*/20000)
+                                          : CounterGuestDefinition(options.guest, "");
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},
                          {"secondary", listen},
@@ -170,6 +178,12 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
   if (options.corrupt_epoch) primary_config["test_only"]["corrupt_epoch"] = *options.corrupt_epoch;
   if (options.disk_apply_on_arrival) primary_config["test_only"]["ship_disk_writes_early"] = true;
+  if (options.network_output_commit_off) primary_config["test_only"]["network_output_commit_off"] = true;
+  if (pair->network_) {
+    primary_config["network"] = {{"tap", ClientNetwork::kPrimaryTap},
+                                 {"netns", pair->network_->namespace_path()},
+                                 {"mac", ClientNetwork::kGuestMac}};
+  }
   if (options.disk) {
     const std::string image = root + "/primary-disk.raw";
     {

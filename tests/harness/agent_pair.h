@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "console/console_follower.h"
 #include "tests/harness/etcd_server.h"
+#include "tests/harness/client_network.h"
 #include "tests/harness/network_lab.h"
 #include "tests/harness/test_guest.h"
 
@@ -58,6 +59,13 @@ struct AgentPairOptions {
   // TEST ONLY, the disk negative control: the primary also sends every disk write as it
   // completes and the secondary writes it into its copy at once, not at commit.
   bool disk_apply_on_arrival = false;
+  // Run the network guest (tests/guests/net_service.c) instead of the counter, its NIC on a
+  // ClientNetwork's bridge through each agent's tap; network() then names the namespace
+  // where its clients run.
+  bool network = false;
+  // TEST ONLY, the network negative control: the primary releases the guest's frames at once
+  // instead of when their epoch is acked.
+  bool network_output_commit_off = false;
   // TEST ONLY: the secondary stops halfway through applying this epoch's disk writes.
   uint64_t stall_disk_apply_at_epoch = 0;
 };
@@ -118,6 +126,8 @@ class AgentPair {
   // With separate_hosts: the lab (its description is what `ftctl drill --lab` reads).
   NetworkLab* lab() const { return lab_.get(); }
   EtcdServer* etcd() const { return etcd_.get(); }
+  // With options.network: the clients' side of the VM's network.
+  ClientNetwork* network() const { return network_.get(); }
   std::string SecondaryLog() const;
 
  private:
@@ -127,6 +137,7 @@ class AgentPair {
   // Declared first, destroyed last: the network and etcd outlive the agents.
   std::unique_ptr<NetworkLab> lab_;
   std::unique_ptr<EtcdServer> etcd_;
+  std::unique_ptr<ClientNetwork> network_;
   ScratchDir dir_;
   ChildProcess secondary_;
   std::optional<ChildProcess> primary_;
