@@ -164,7 +164,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   pair->secondary_listen_ = listen;
   pair->network_ = std::move(client_network);
   qemu::VmDefinition vm = options.network ? NetServiceGuestDefinition()
-                          : options.disk  ? DiskGuestDefinition(/*delay=*/20000)
+                          : options.disk  ? DiskGuestDefinition(options.disk_guest_delay)
                                           : CounterGuestDefinition(options.guest, "");
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},

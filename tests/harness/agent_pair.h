@@ -53,6 +53,7 @@ struct AgentPairOptions {
   // secondary, on the primary's host, uses the primary's old image).
   bool disk = false;
   uint64_t disk_bytes = 4 << 20;
+  uint32_t disk_guest_delay = 20000;  // the disk guest's spin between records (~5 µs a unit here)
   // Fill the disk with non-zero bytes before the guest starts, so a full copy carries all of
   // it (an empty disk's full copy is as small as a resync).
   bool disk_filled = false;
