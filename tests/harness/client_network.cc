@@ -4,30 +4,20 @@
 
 #include <atomic>
 
-#include "common/child_process.h"
+#include "tests/harness/network_lab.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::testing {
-
-namespace {
-
-Status Ip(const std::vector<std::string>& arguments) {
-  std::vector<std::string> argv = {"ip"};
-  argv.insert(argv.end(), arguments.begin(), arguments.end());
-  return RunCommand(argv, Deadline::AfterMillis(10000));
-}
-
-}  // namespace
 
 Result<std::unique_ptr<ClientNetwork>> ClientNetwork::Create() {
   static std::atomic<int> created{0};
   std::unique_ptr<ClientNetwork> network(
       new ClientNetwork("usc" + std::to_string(::getpid()) + "-" + std::to_string(created++)));
   const std::string& ns = network->name_;
-  UNDERSTUDY_RETURN_IF_ERROR(Ip({"netns", "add", ns}));
+  UNDERSTUDY_RETURN_IF_ERROR(RunIp({"netns", "add", ns}));
   auto in_ns = [&](std::vector<std::string> arguments) {
     arguments.insert(arguments.begin(), {"-n", ns});
-    return Ip(arguments);
+    return RunIp(arguments);
   };
   UNDERSTUDY_RETURN_IF_ERROR(in_ns({"link", "set", "lo", "up"}));
   UNDERSTUDY_RETURN_IF_ERROR(in_ns({"link", "add", "br0", "type", "bridge"}));
@@ -43,7 +33,7 @@ Result<std::unique_ptr<ClientNetwork>> ClientNetwork::Create() {
   return network;
 }
 
-ClientNetwork::~ClientNetwork() { (void)Ip({"netns", "delete", name_}); }
+ClientNetwork::~ClientNetwork() { (void)RunIp({"netns", "delete", name_}); }
 
 qemu::VmDefinition NetServiceGuestDefinition() {
   qemu::VmDefinition definition;

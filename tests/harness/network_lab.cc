@@ -19,11 +19,6 @@ namespace {
 
 constexpr int kCommandBudgetMs = 10000;
 
-Status Ip(const std::vector<std::string>& arguments) {
-  std::vector<std::string> argv = {"ip"};
-  argv.insert(argv.end(), arguments.begin(), arguments.end());
-  return RunCommand(argv, Deadline::AfterMillis(kCommandBudgetMs));
-}
 
 struct Wire {
   std::string host, network, host_interface, address;
@@ -46,6 +41,12 @@ std::optional<std::string> NetworkLabUnavailableReason() {
 }
 
 std::vector<std::string> NetnsExec(const std::string& name) { return {"ip", "netns", "exec", name}; }
+
+Status RunIp(const std::vector<std::string>& arguments) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), arguments.begin(), arguments.end());
+  return RunCommand(argv, Deadline::AfterMillis(kCommandBudgetMs));
+}
 
 Status RunInNetworkNamespace(const std::string& name, const std::function<void()>& work) {
   UniqueFd handle(::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
@@ -88,34 +89,34 @@ Status NetworkLab::Build() {
   std::vector<std::string> namespaces = {sw};
   for (const auto& [host, name] : topology_.host_namespaces) namespaces.push_back(name);
   for (const std::string& name : namespaces) {
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"netns", "add", name}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"netns", "add", name}));
     created_namespaces_.push_back(name);
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", name, "link", "set", "lo", "up"}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", name, "link", "set", "lo", "up"}));
   }
   for (const std::string network : {"replication", "heartbeat", "arbiter"}) {
     const std::string bridge = "br-" + network.substr(0, 4);
     // No STP and no forwarding delay: a port forwards the moment it is (re)attached.
     UNDERSTUDY_RETURN_IF_ERROR(
-        Ip({"-n", sw, "link", "add", bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"}));
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", sw, "link", "set", bridge, "up"}));
+        RunIp({"-n", sw, "link", "add", bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", sw, "link", "set", bridge, "up"}));
   }
   for (const Wire& wire : kWires) {
     const std::string& host_namespace = topology_.host_namespaces.at(wire.host);
     const std::string bridge = "br-" + wire.network.substr(0, 4);
     const std::string port = wire.host.substr(0, 3) + "-" + wire.network.substr(0, 4);
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", sw, "link", "add", port, "type", "veth", "peer", "name", wire.host_interface,
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", sw, "link", "add", port, "type", "veth", "peer", "name", wire.host_interface,
                                    "netns", host_namespace}));
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", sw, "link", "set", port, "master", bridge}));
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", sw, "link", "set", port, "up"}));
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", host_namespace, "addr", "add", wire.address + "/24", "dev", wire.host_interface}));
-    UNDERSTUDY_RETURN_IF_ERROR(Ip({"-n", host_namespace, "link", "set", wire.host_interface, "up"}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", sw, "link", "set", port, "master", bridge}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", sw, "link", "set", port, "up"}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", host_namespace, "addr", "add", wire.address + "/24", "dev", wire.host_interface}));
+    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", host_namespace, "link", "set", wire.host_interface, "up"}));
     topology_.ports.push_back({wire.host, wire.network, bridge, port, wire.address});
   }
   return Status::Ok();
 }
 
 NetworkLab::~NetworkLab() {
-  for (const std::string& name : created_namespaces_) (void)Ip({"netns", "del", name});
+  for (const std::string& name : created_namespaces_) (void)RunIp({"netns", "del", name});
 }
 
 }  // namespace understudy::testing

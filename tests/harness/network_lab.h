@@ -28,6 +28,9 @@ std::optional<std::string> NetworkLabUnavailableReason();
 // {"ip", "netns", "exec", name}: prefix for a command that should run inside `name`.
 std::vector<std::string> NetnsExec(const std::string& name);
 
+// `ip ARGUMENTS...`, with a deadline; its output in the error when it fails.
+Status RunIp(const std::vector<std::string>& arguments);
+
 // Runs `work` on a thread that has entered network namespace `name` (sockets it opens live
 // there); the calling thread is unaffected.
 Status RunInNetworkNamespace(const std::string& name, const std::function<void()>& work);
