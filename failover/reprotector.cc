@@ -54,6 +54,8 @@ Result<std::unique_ptr<Reprotector>> Reprotector::Start(const ReprotectConfig& c
   adopted.channel = std::move(channel);
   adopted.metrics_registry = vm.metrics;
   adopted.disk = vm.disk;
+  adopted.relay = vm.relay;
+  adopted.released_network = vm.released_network;
   std::unique_ptr<Reprotector> reprotector(new Reprotector());
   reprotector->agent_ = std::make_unique<primary::PrimaryAgent>(std::move(primary), std::move(adopted));
   primary::PrimaryAgent* agent = reprotector->agent_.get();

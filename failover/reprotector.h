@@ -37,6 +37,9 @@ class PrimaryAgent;
 namespace understudy::disk {
 class DiskServer;
 }
+namespace understudy::network {
+class FrameRelay;
+}
 namespace prometheus {
 class Registry;
 }
@@ -63,6 +66,8 @@ struct PromotedVm {
   console::ReleasedLog* console;     // the released console, served by the owner
   prometheus::Registry* metrics;     // the owner's /metrics, where the protecting primary reports
   disk::DiskServer* disk = nullptr;  // the VM's disk when it has one: its writes are replicated too
+  network::FrameRelay* relay = nullptr;  // the VM's NIC when it has one, and the released log
+  console::ReleasedLog* released_network = nullptr;  // that relay sends to its tap
 };
 
 class Reprotector {

@@ -44,6 +44,8 @@ void FrameRelay::SetMode(Mode mode, HoldSink hold) {
 }
 
 void FrameRelay::ReleaseFrom(const console::ReleasedLog& released, uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (release_.joinable()) return;
   release_ = std::thread([this, &released, offset] { ReleaseLoop(&released, offset); });
 }
 

@@ -41,7 +41,8 @@ class FrameRelay {
   void SetMode(Mode mode, HoldSink hold = nullptr);
 
   // Follows `released` (length-prefixed frames, as `hold` received them) from `offset` and
-  // writes each frame to the tap, until the log closes or the relay stops.
+  // writes each frame to the tap, until the log closes or the relay stops. Once per relay:
+  // later calls change nothing.
   void ReleaseFrom(const console::ReleasedLog& released, uint64_t offset);
 
   struct Counters {

@@ -91,7 +91,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     current_.stopped_at = std::chrono::steady_clock::now();
     agent_.DrainSerial();
     current_.console_output = agent_.console_output_.Seal(current_.epoch);
-    if (agent_.relay_) current_.network_output = agent_.network_output_.Seal(current_.epoch);
+    if (agent_.relay()) current_.network_output = agent_.network_output_.Seal(current_.epoch);
     agent_.SealDisk(current_);
   }
   void Submit() {
@@ -201,16 +201,6 @@ bool PrimaryAgent::TryHandOverToNewSecondary() {
   if (adopted_) return false;
   auto now = std::chrono::steady_clock::now();
   if (now < next_redial_) return false;
-  if (relay_) {
-    // The adopting agent would have to take over the frame relay's output commit too; until
-    // it does, a VM with a NIC stays unprotected rather than leak uncommitted frames.
-    if (next_redial_.time_since_epoch().count() == 0) {
-      Log("primary", "re-protecting a VM with a network link is not supported yet: staying unprotected");
-    }
-    next_redial_ = now + std::chrono::hours(24 * 365);
-    return false;
-  }
-  next_redial_ = now + std::chrono::seconds(1);
   Result<std::unique_ptr<transport::Channel>> channel =
       transport::Dial(config_.secondary_uri, config_.channel, Deadline::AfterMillis(300));
   if (!channel.ok()) return false;
@@ -242,6 +232,13 @@ Status PrimaryAgent::HandOverToNewSecondary() {
   console_output_.Seal(UINT64_MAX);
   Status released = console_output_.Release(UINT64_MAX, released_console_);
   if (!released.ok()) Log("primary", "releasing the last unprotected output: " + released.ToString());
+  if (relay_) {
+    // Until the protector holds them (before its first checkpoint), the guest's frames are
+    // dropped: never sent unacknowledged, and clients retransmit.
+    relay_->SetMode(network::FrameRelay::Mode::kHold, [](std::string_view) {});
+    network_output_.Seal(UINT64_MAX);
+    (void)network_output_.Release(UINT64_MAX, released_network_);
+  }
   monitor_.reset();  // the protector heartbeats from the same address
 
   PrimaryConfig protector_config = config_;
@@ -256,6 +253,8 @@ Status PrimaryAgent::HandOverToNewSecondary() {
   vm.channel = std::move(handover_channel_);
   vm.metrics_registry = &metrics_server_->registry();
   vm.disk = disk_server_.get();
+  vm.relay = relay_.get();
+  vm.released_network = &released_network_;
   SetPairState(failover::PairEvent::kNewSecondary);
   PrimaryAgent* protector = nullptr;
   {
@@ -647,9 +646,14 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
     if (commits_ms_.size() > 2048) commits_ms_.erase(commits_ms_.begin(), commits_ms_.begin() + 1024);
   };
   shipper_options.max_in_flight = config_.max_in_flight;
-  if (relay_) {
+  if (network::FrameRelay* nic = relay()) {
+    if (adopted_) {
+      // The adopted VM's frames continue the stream the adopter released so far.
+      network_output_.StartAt(released_network().end());
+      nic->SetMode(network::FrameRelay::Mode::kHold, [this](std::string_view framed) { network_output_.Append(framed); });
+    }
     shipper_options.network_output = &network_output_;
-    shipper_options.released_network = &released_network_;
+    shipper_options.released_network = &released_network();
   }
   shipper_options.test_corrupt_epoch = config_.test_corrupt_epoch;
   shipper_ = std::make_unique<CheckpointShipper>(std::move(channel), console_output_, released_console_,
@@ -687,6 +691,8 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   }
   stop_requested_.store(true);
   early_disk_write_target_.store(nullptr);
+  // The relay outlives an adopted agent: it must not hand frames to this one any more.
+  if (adopted_ && adopted_->relay) adopted_->relay->SetMode(network::FrameRelay::Mode::kSilent);
   shipper_->Stop(goodbye);
   if (goodbye) MarkRecordStopped();
   return served;
@@ -795,6 +801,16 @@ json PrimaryAgent::StatusJson() const {
         {"unacked_bytes", UnackedDiskBytes()},
     };
   }
+  json network_status = nullptr;
+  if (network::FrameRelay* nic = relay()) {
+    network::FrameRelay::Counters frames = nic->counters();
+    network_status = {{"held_bytes", network_output_.held_bytes()},
+                      // Offset in the frame stream up to which frames went out (acked).
+                      {"released_offset", network_output_.produced_offset() - network_output_.held_bytes()},
+                      {"frames_to_guest", frames.frames_in},
+                      {"frames_to_network", frames.frames_out},
+                      {"frames_dropped", frames.frames_dropped}};
+  }
   double seconds = pair_state_ == failover::PairState::kProtected
                        ? std::chrono::duration<double>(std::chrono::steady_clock::now() - protected_since_).count()
                        : 0;
@@ -829,6 +845,7 @@ json PrimaryAgent::StatusJson() const {
       {"console_held_bytes", console_output_.held_bytes()},
       {"console_released_bytes", released_console_.end()},
       {"disk", disk_status},
+      {"network", network_status},
       {"last_error", last_error_.empty() ? shipping.last_error : last_error_},
   };
 }

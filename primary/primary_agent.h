@@ -58,6 +58,10 @@ struct AdoptedVm {
   std::unique_ptr<transport::Channel> channel;  // to the new secondary, already connected
   prometheus::Registry* metrics_registry = nullptr;  // the adopter's /metrics
   disk::DiskServer* disk = nullptr;  // the VM's disk, when it has one; outlives the PrimaryAgent
+  // The VM's NIC, when it has one: the adopter's relay, whose guest frames this agent then
+  // holds until acked and releases into `released_network`, a log the relay follows.
+  network::FrameRelay* relay = nullptr;
+  console::ReleasedLog* released_network = nullptr;
 };
 
 class PrimaryAgent {
@@ -121,6 +125,8 @@ class PrimaryAgent {
   // The machine as the secondary builds its standby: vm_ with this pairing's disk lineage.
   std::string PairingDefinitionJson() const;
   disk::DiskServer* disk() const { return adopted_ ? adopted_->disk : disk_server_.get(); }
+  network::FrameRelay* relay() const { return adopted_ ? adopted_->relay : relay_.get(); }
+  console::ReleasedLog& released_network() { return adopted_ && adopted_->released_network ? *adopted_->released_network : released_network_; }
   // Reads whatever the guest's serial socket holds right now into the console buffer.
   void DrainSerial();
   void SetState(State state);

@@ -63,14 +63,6 @@ SecondaryAgent::~SecondaryAgent() {
 }
 
 void SecondaryAgent::TryReprotect() {
-  if (relay_) {
-    // See PrimaryAgent::TryHandOverToNewSecondary: output commit of frames is not handed over.
-    if (next_reprotect_log_.time_since_epoch().count() == 0) {
-      Log("secondary", "re-protecting a VM with a network link is not supported yet: staying unprotected");
-    }
-    next_reprotect_log_ = std::chrono::steady_clock::now() + std::chrono::hours(24 * 365);
-    return;
-  }
   Result<std::unique_ptr<transport::Channel>> channel =
       failover::Reprotector::ConnectToNewSecondary(*config_.reprotect, Deadline::AfterMillis(500));
   if (!channel.ok()) {
@@ -88,6 +80,11 @@ void SecondaryAgent::TryReprotect() {
   if (serial_thread_.joinable()) serial_thread_.join();
   failover::PromotedVm vm{*definition_, &standby_->process().qmp(), standby_->process().pid(), &console_,
                           &metrics_server_->registry(), disk_server_.get()};
+  if (relay_) {
+    relay_->ReleaseFrom(released_network_, released_network_.end());
+    vm.relay = relay_.get();
+    vm.released_network = &released_network_;
+  }
   std::lock_guard<std::mutex> lock(status_mutex_);
   // The protecting primary heartbeats from this host's heartbeat address.
   monitor_.reset();

@@ -129,6 +129,8 @@ class SecondaryAgent {
   std::unique_ptr<disk::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
   // The standby's NIC on this host's tap: silent until promotion, then relaying directly.
   std::unique_ptr<network::FrameRelay> relay_;
+  // Frames a re-protecting primary released, which relay_ follows to the tap.
+  console::ReleasedLog released_network_{4u << 20};
   Status ConnectStandbyNetwork(network::FrameRelay::Mode mode);
   // Status after epoch `epoch`'s disk writes reached the copy.
   void NoteDiskApplied(uint64_t epoch, uint64_t bytes, const std::string& lineage);

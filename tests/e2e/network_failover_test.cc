@@ -15,7 +15,9 @@
 #include <thread>
 
 #include "common/child_process.h"
+#include "control/control_server.h"
 #include "tests/harness/agent_pair.h"
+#include "tests/harness/ftctl_drill.h"
 #include "tests/harness/network_lab.h"
 #include "tests/harness/service_history.h"
 
@@ -128,6 +130,67 @@ TEST(NetworkFailoverTest, NegativeControlWithoutOutputCommitIsCaught) {
   }
   EXPECT_GE(caught_in, 0) << "with output commit off, no client saw a contradicted reply in 10 failovers: the check "
                              "has no teeth";
+}
+
+// The VM is protected again after a failover — its frames held by the new primary, whose
+// relay is the promoted agent's — and a second kill, of that host, keeps the same history.
+TEST(NetworkFailoverTest, ReprotectedVmKeepsOneSerialHistoryAcrossTwoKills) {
+  UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/true);
+  AgentPairOptions options;
+  options.network = true;
+  options.separate_hosts = true;
+  options.reprotect = true;
+  auto started = AgentPair::Start(options, "netrp");
+  ASSERT_TRUE(started.ok()) << started.status();
+  AgentPair& pair = **started;
+  std::vector<ChildProcess> clients;
+  std::vector<std::string> logs;
+  for (int id = 1; id <= kClients; ++id) {
+    logs.push_back(pair.directory() + "/client-" + std::to_string(id) + ".jsonl");
+    std::vector<std::string> argv = NetnsExec(pair.network()->namespace_name());
+    argv.insert(argv.end(), {RunfilePath("tests/harness/service_client"), "--server",
+                             std::string(ClientNetwork::kGuestAddress) + ":" + std::to_string(ClientNetwork::kGuestPort),
+                             "--client-id", std::to_string(id), "--requests", "1000000", "--log", logs.back(),
+                             "--deadline-s", "40"});
+    Result<ChildProcess> client = ChildProcess::Spawn(argv, logs.back() + ".out");
+    ASSERT_TRUE(client.ok()) << client.status();
+    clients.push_back(std::move(*client));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  Result<nlohmann::json> first = RunFtctlDrill("kill-primary", pair);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(pair.StartReplacementSecondary().ok());
+  Deadline deadline = Deadline::AfterMillis(30000);
+  std::string state;
+  while (!deadline.Expired()) {
+    Result<nlohmann::json> status = control::AgentStatus(pair.secondary_dir(), Deadline::AfterMillis(1000));
+    state = status.ok() ? status->value("role", "?") + "/" + status->value("state", "?") : "unreachable";
+    if (state == "primary/protected") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(state, "primary/protected") << pair.SecondaryLog() << "\nnew secondary log:\n" << pair.ReplacementLog();
+  // The re-protecting primary holds the guest's frames and releases them on ack.
+  Result<nlohmann::json> before = control::AgentStatus(pair.secondary_dir(), Deadline::AfterMillis(1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  Result<nlohmann::json> after = control::AgentStatus(pair.secondary_dir(), Deadline::AfterMillis(1000));
+  ASSERT_TRUE(before.ok() && after.ok());
+  uint64_t released_before = (*before)["network"]["released_offset"].get<uint64_t>();
+  uint64_t released_after = (*after)["network"]["released_offset"].get<uint64_t>();
+  EXPECT_GT(released_after, released_before) << "no frames released through the re-protected VM's output commit: "
+                                              << after->dump();
+  std::printf("re-protected: %llu bytes of frames released on ack in 2 s\n",
+              static_cast<unsigned long long>(released_after - released_before));
+  Result<nlohmann::json> second = RunFtctlDrill("kill-primary", pair, pair.secondary_dir(), pair.replacement_dir());
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*second)["outcome"], "secondary promoted") << pair.ReplacementLog();
+  for (ChildProcess& client : clients) (void)client.WaitForExit(Deadline::AfterMillis(60000));
+  Result<HistoryVerdict> verdict = CheckServiceHistory(logs);
+  ASSERT_TRUE(verdict.ok()) << verdict.status();
+  EXPECT_TRUE(verdict->consistent) << verdict->Summary() << "\n" << pair.SecondaryLog();
+  for (const ClientHistory& client : verdict->clients) {
+    EXPECT_GT(client.requests_answered, 100u) << "client " << client.client_id << " made little progress";
+  }
+  std::printf("two kills with a re-protection between: %s\n", verdict->Summary().c_str());
 }
 
 }  // namespace

@@ -142,6 +142,8 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   if (options.network) {
     UNDERSTUDY_ASSIGN_OR_RETURN(client_network, ClientNetwork::Create());
     secondary_config["network"] = {{"tap", ClientNetwork::kSecondaryTap}, {"netns", client_network->namespace_path()}};
+    // A replacement secondary runs on the primary's host: the primary's tap.
+    replacement_config["network"] = {{"tap", ClientNetwork::kPrimaryTap}, {"netns", client_network->namespace_path()}};
   }
   UNDERSTUDY_RETURN_IF_ERROR(WriteFile(dir.path() + "/secondary.json", secondary_config.dump(2)));
   secondary_exec.insert(secondary_exec.end(),
