@@ -201,6 +201,7 @@ bool PrimaryAgent::TryHandOverToNewSecondary() {
   if (adopted_) return false;
   auto now = std::chrono::steady_clock::now();
   if (now < next_redial_) return false;
+  next_redial_ = now + std::chrono::seconds(1);
   Result<std::unique_ptr<transport::Channel>> channel =
       transport::Dial(config_.secondary_uri, config_.channel, Deadline::AfterMillis(300));
   if (!channel.ok()) return false;

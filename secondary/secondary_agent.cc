@@ -445,10 +445,8 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
     UNDERSTUDY_ASSIGN_OR_RETURN(disk_server_, disk::DiskServer::Start(disk_->path(), config_.runtime_dir + "/disk.sock",
                                                                       std::move(options)));
     definition.disk.nbd_socket = disk_server_->socket_path();
-    uint64_t bytes = 0;
-    for (const checkpoint::DiskWrite& write : checkpoint.disk_writes) bytes += write.length;
     disk_bytes_applied_ = 0;
-    NoteDiskApplied(1, bytes, definition.disk.lineage);
+    uint64_t bytes = NoteDiskApplied(checkpoint, definition.disk.lineage);
     Log("secondary", "disk copy " + disk_->path() + " holds lineage " + definition.disk.lineage + " after " +
                          (definition.disk.base_lineage.empty() ? "a full copy" : "a resync") + " of " +
                          std::to_string(bytes) + " bytes");
@@ -485,7 +483,7 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
     standby_broken_ = false;
     Result<UniqueFd> serial = ConnectUnixSocket(standby_->serial_socket_path(), Deadline::AfterMillis(5000));
     if (serial.ok()) standby_serial_ = std::move(*serial);
-    if (config_.network) {
+    if (HasNic()) {
       Status joined = ConnectStandbyNetwork(network::FrameRelay::Mode::kSilent);
       if (!joined.ok()) Log("secondary", "the standby's NIC is not on tap " + config_.network->tap + ": " + joined.ToString());
     }
@@ -538,9 +536,7 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
       image_.reset();
       return applied;
     }
-    uint64_t bytes = 0;
-    for (const checkpoint::DiskWrite& write : checkpoint.disk_writes) bytes += write.length;
-    NoteDiskApplied(checkpoint.epoch, bytes, definition_->disk.lineage);
+    uint64_t bytes = NoteDiskApplied(checkpoint, definition_->disk.lineage);
     if (metrics_ && bytes > 0) {
       metrics_->ObserveDiskApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count(), bytes);
     }
@@ -559,14 +555,17 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
   return Status::Ok();
 }
 
-void SecondaryAgent::NoteDiskApplied(uint64_t epoch, uint64_t bytes, const std::string& lineage) {
+uint64_t SecondaryAgent::NoteDiskApplied(const checkpoint::Checkpoint& checkpoint, const std::string& lineage) {
+  uint64_t bytes = 0;
+  for (const checkpoint::DiskWrite& write : checkpoint.disk_writes) bytes += write.length;
   disk_bytes_applied_ += bytes;
   std::lock_guard<std::mutex> lock(status_mutex_);
   disk_status_ = {{"path", disk_->path()},
                   {"size_bytes", disk_->size_bytes()},
                   {"lineage", lineage},
-                  {"applied_epoch", epoch},
+                  {"applied_epoch", checkpoint.epoch},
                   {"bytes_applied", disk_bytes_applied_}};
+  return bytes;
 }
 
 void SecondaryAgent::ApplyUncommittedTestWrite(std::span<const std::byte> message) {
@@ -631,7 +630,7 @@ Status SecondaryAgent::Promote(std::string_view why) {
     UNDERSTUDY_ASSIGN_OR_RETURN(standby_serial_, ConnectUnixSocket(standby_->serial_socket_path(), Deadline::AfterMillis(5000)));
     relay_.reset();
   }
-  if (config_.network && !relay_) UNDERSTUDY_RETURN_IF_ERROR(ConnectStandbyNetwork(network::FrameRelay::Mode::kSilent));
+  if (HasNic() && !relay_) UNDERSTUDY_RETURN_IF_ERROR(ConnectStandbyNetwork(network::FrameRelay::Mode::kSilent));
   UNDERSTUDY_RETURN_IF_ERROR(standby_->Promote(device_state_, Deadline::AfterMillis(10000)));
   if (relay_) {
     // The VM is unprotected here: its frames go out as they come. Its MAC now lives behind

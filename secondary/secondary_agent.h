@@ -132,8 +132,9 @@ class SecondaryAgent {
   // Frames a re-protecting primary released, which relay_ follows to the tap.
   console::ReleasedLog released_network_{4u << 20};
   Status ConnectStandbyNetwork(network::FrameRelay::Mode mode);
-  // Status after epoch `epoch`'s disk writes reached the copy.
-  void NoteDiskApplied(uint64_t epoch, uint64_t bytes, const std::string& lineage);
+  bool HasNic() const { return definition_ && definition_->nic.kind == qemu::NicBackend::Kind::kStreamUnixServer; }
+  // Status after `checkpoint`'s disk writes reached the copy; returns their bytes.
+  uint64_t NoteDiskApplied(const checkpoint::Checkpoint& checkpoint, const std::string& lineage);
   uint64_t disk_bytes_applied_ = 0;  // commit thread only
   // TEST ONLY (test_apply_disk_writes_on_arrival): an early write straight into the copy.
   void ApplyUncommittedTestWrite(std::span<const std::byte> message);
