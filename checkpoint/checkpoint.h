@@ -78,6 +78,9 @@ struct Checkpoint {
   std::vector<OutputChunk> outputs;
   std::vector<DiskWrite> disk_writes;  // in completion order: applied in this order
   bool disk_flushed = false;           // the guest flushed its disk during the epoch
+  // The pairing's initial disk copy continues in later epochs: until a checkpoint without
+  // this flag commits, the receiver's copy of the disk is not consistent.
+  bool disk_sync_incomplete = false;
 
   size_t page_count() const;
   bool operator==(const Checkpoint&) const = default;

@@ -152,9 +152,10 @@ std::string SerializeCheckpoint(const Checkpoint& checkpoint) {
   // Disk writes, in sections of bounded size so a busy epoch never nears the section cap; an
   // epoch that only flushed still says so in one empty section.
   size_t next = 0;
-  while (next < checkpoint.disk_writes.size() || (next == 0 && checkpoint.disk_flushed)) {
+  const uint8_t disk_flags = (checkpoint.disk_flushed ? 1 : 0) | (checkpoint.disk_sync_incomplete ? 2 : 0);
+  while (next < checkpoint.disk_writes.size() || (next == 0 && disk_flags != 0)) {
     payload.clear();
-    payload.push_back(static_cast<char>(checkpoint.disk_flushed ? 1 : 0));
+    payload.push_back(static_cast<char>(disk_flags));
     while (next < checkpoint.disk_writes.size() && payload.size() < kDiskSectionTargetBytes) {
       const DiskWrite& write = checkpoint.disk_writes[next++];
       AppendLittleEndian<uint64_t>(payload, write.offset);
@@ -313,8 +314,9 @@ Status ParseOutput(PayloadReader& reader, Checkpoint& checkpoint) {
 
 Status ParseDiskWrites(PayloadReader& reader, Checkpoint& checkpoint) {
   UNDERSTUDY_ASSIGN_OR_RETURN(uint8_t flags, reader.Read<uint8_t>("disk flags"));
-  if (flags > 1) return reader.Error("unknown disk flags " + std::to_string(flags));
-  checkpoint.disk_flushed = checkpoint.disk_flushed || flags == 1;
+  if (flags > 3) return reader.Error("unknown disk flags " + std::to_string(flags));
+  checkpoint.disk_flushed = checkpoint.disk_flushed || (flags & 1) != 0;
+  checkpoint.disk_sync_incomplete = checkpoint.disk_sync_incomplete || (flags & 2) != 0;
   while (reader.remaining() > 0) {
     DiskWrite write;
     UNDERSTUDY_ASSIGN_OR_RETURN(write.offset, reader.Read<uint64_t>("disk write offset"));

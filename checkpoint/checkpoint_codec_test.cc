@@ -46,6 +46,7 @@ TEST(CheckpointCodecTest, RoundTripIsByteIdenticalOverRandomCheckpoints) {
         original.disk_writes.push_back(write);
       }
       original.disk_flushed = random() % 2 == 0;
+      original.disk_sync_incomplete = random() % 2 == 0;
     }
     for (const PageRun& run : original.page_runs) {
       for (const EncodedPage& page : run.pages) ++encodings_seen[page.encoding];

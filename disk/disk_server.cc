@@ -133,9 +133,13 @@ LineageRecord DiskServer::lineage_record() const {
   return record_;
 }
 
-Result<InitialCopy> DiskServer::BeginLineage(const LineageRecord& peer, const std::string& lineage) {
-  std::vector<ByteRange> ranges;
-  InitialCopy copy;
+void DiskServer::ReloadLineageRecord() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  record_ = LineageRecord::Load(image_path_);
+}
+
+Result<CopyPlan> DiskServer::BeginLineage(const LineageRecord& peer, const std::string& lineage) {
+  CopyPlan copy;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!peer.lineage.empty() && peer.lineage == record_.lineage) {
@@ -144,10 +148,10 @@ Result<InitialCopy> DiskServer::BeginLineage(const LineageRecord& peer, const st
       std::vector<ByteRange> suspects;
       for (uint64_t extent : peer.suspect_extents) suspects.push_back({extent * kExtentBytes, kExtentBytes});
       for (uint64_t extent : record_.suspect_extents) suspects.push_back({extent * kExtentBytes, kExtentBytes});
-      ranges = generations_->ChangedSince(peer_generation_, suspects);
+      copy.ranges = generations_->ChangedSince(peer_generation_, suspects);
       copy.base_lineage = peer.lineage;
     } else {
-      ranges = {{0, size_bytes_}};
+      copy.ranges = {{0, size_bytes_}};
     }
     // The new lineage's peer has everything up to the last sealed generation once it commits
     // this copy; until then PeerCommitted() is not called. The suspects stay (a superset is
@@ -157,8 +161,6 @@ Result<InitialCopy> DiskServer::BeginLineage(const LineageRecord& peer, const st
     record_ = std::move(renamed);
     peer_generation_ = open_.generation - 1;
   }
-  UNDERSTUDY_ASSIGN_OR_RETURN(copy.writes, ReadRanges(ranges, /*skip_zero_chunks=*/copy.base_lineage.empty()));
-  for (const DiskWrite& write : copy.writes) copy.bytes += write.data.size();
   return copy;
 }
 
@@ -199,7 +201,7 @@ Status DiskServer::MarkSuspect(uint64_t offset, uint64_t length) {
   return Status::Ok();
 }
 
-Result<std::vector<DiskWrite>> DiskServer::ReadRanges(const std::vector<ByteRange>& ranges, bool skip_zero_chunks) const {
+Result<std::vector<DiskWrite>> DiskServer::Read(const std::vector<ByteRange>& ranges, bool skip_zero_chunks) const {
   constexpr uint64_t kChunk = 64 << 10;
   std::vector<DiskWrite> writes;
   std::string chunk(kChunk, '\0');

@@ -52,13 +52,12 @@ struct DiskDelta {
   uint64_t data_bytes() const;
 };
 
-// What a new secondary's copy must take to equal this disk: everything (`base_lineage` empty;
-// the copy starts from zeroes, so all-zero chunks are left out) or, when it is of this disk's
-// lineage, only the blocks that can differ (zero chunks included: the copy's may not be).
-struct InitialCopy {
+// What a new secondary's copy must take to equal this disk: everything (`base_lineage` empty:
+// the copy starts from zeroes) or, when it is of this disk's lineage, only the ranges that
+// can differ. disk/initial_copy.h reads them.
+struct CopyPlan {
   std::string base_lineage;
-  std::vector<DiskWrite> writes;
-  uint64_t bytes = 0;  // data carried
+  std::vector<ByteRange> ranges;
 };
 
 struct DiskServerOptions {
@@ -82,14 +81,19 @@ class DiskServer {
   // Records writes from now on (a promoted VM being protected again).
   void StartRecording();
 
-  // The copy a new secondary needs, given its copy's lineage record (from its hello); read
-  // while the VM is stopped, as of the last Seal(). Starts a new lineage on this disk (the
-  // pairing's), named `lineage`.
-  Result<InitialCopy> BeginLineage(const LineageRecord& peer, const std::string& lineage);
+  // What a new secondary's copy needs, given its lineage record (from its hello), as of the
+  // last Seal(). Starts a new lineage on this disk (the pairing's), named `lineage`.
+  Result<CopyPlan> BeginLineage(const LineageRecord& peer, const std::string& lineage);
+  // The content of `ranges` as writes of up to 64 KiB, all-zero chunks left out when
+  // `skip_zero_chunks` (else sent as zero writes).
+  Result<std::vector<DiskWrite>> Read(const std::vector<ByteRange>& ranges, bool skip_zero_chunks) const;
   // The peer committed every write up to `generation`: extents written no later stop being
   // suspect, and later resyncs start from there.
   void PeerCommitted(uint64_t generation);
   LineageRecord lineage_record() const;
+  // Reads the lineage record from the image's file again: someone else (the secondary's
+  // journaled copy, finishing an initial copy) renamed the image's lineage.
+  void ReloadLineageRecord();
 
   uint64_t size_bytes() const { return size_bytes_; }
   const std::string& socket_path() const { return socket_path_; }
@@ -106,7 +110,6 @@ class DiskServer {
   // Makes the extents of [offset, offset + length) suspect, durably, before the write.
   Status MarkSuspect(uint64_t offset, uint64_t length);
   void Record(DiskWrite write);
-  Result<std::vector<DiskWrite>> ReadRanges(const std::vector<ByteRange>& ranges, bool skip_zero_chunks) const;
 
   UniqueFd image_;
   UniqueFd listener_;

@@ -50,11 +50,16 @@ void PrintStatus(const std::string& dir, const json& status) {
     const json& disk = status["disk"];
     if (disk.is_object()) {
       std::string copy = disk.value("initial_copy", "?");
-      std::printf("  disk %s  written %s  not yet on the secondary %s  initial copy: %s%s%s\n",
+      std::string progress;
+      if (copy != "pending") {
+        progress = " of " + Bytes(disk["initial_copy_bytes"]) +
+                   (disk.value("initial_copy_committed", false)
+                        ? ", committed"
+                        : ", " + Number(json(100 * disk.value("initial_copy_progress", 0.0))) + "% read, not committed");
+      }
+      std::printf("  disk %s  written %s  not yet on the secondary %s  initial copy: %s%s\n",
                   Bytes(disk["size_bytes"]).c_str(), Bytes(disk["bytes_written"]).c_str(),
-                  Bytes(disk["unacked_bytes"]).c_str(), copy.c_str(),
-                  copy == "pending" ? "" : (" of " + Bytes(disk["initial_copy_bytes"])).c_str(),
-                  copy == "pending" ? "" : disk.value("initial_copy_committed", false) ? ", committed" : ", in flight");
+                  Bytes(disk["unacked_bytes"]).c_str(), copy.c_str(), progress.c_str());
     }
   } else {
     std::printf("  primary %s  committed epoch %s  rejected %s  received %s\n",

@@ -161,6 +161,7 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   if (!capture.network_output.bytes.empty()) checkpoint.outputs.push_back(std::move(capture.network_output));
   checkpoint.disk_writes = std::move(capture.disk_writes);
   checkpoint.disk_flushed = capture.disk_flushed;
+  checkpoint.disk_sync_incomplete = capture.disk_sync_incomplete;
   image_->CommitStaged(capture.epoch);
   std::string bytes = checkpoint::SerializeCheckpoint(checkpoint);
   {

@@ -32,9 +32,10 @@ struct EpochCapture {
   std::string device_state;
   checkpoint::OutputChunk console_output;
   checkpoint::OutputChunk network_output{checkpoint::OutputStream::kNetwork};  // frames, length-prefixed
-  // The disk writes completed in this epoch (epoch 1: the whole disk, the initial copy).
+  // The disk writes completed in this epoch, then the part of the initial copy it carries.
   std::vector<checkpoint::DiskWrite> disk_writes;
   bool disk_flushed = false;
+  bool disk_sync_incomplete = false;  // the pairing's initial disk copy continues later
 
   // Only in epoch 1: what the secondary needs to build its standby.
   std::optional<std::string> machine_definition_json;

@@ -116,42 +116,58 @@ void PrimaryAgent::SealDisk(EpochCapture& capture) {
   if (!served) return;
   disk::DiskDelta delta = served->Seal();
   capture.disk_flushed = delta.flushed;
-  if (capture.epoch != 1) {
+  if (capture.epoch == 1) {
+    // A new pairing: its initial copy replaces the writes so far (it reads them back).
+    disk::LineageRecord peer;
+    {
+      std::lock_guard<std::mutex> lock(peer_disk_mutex_);
+      peer = peer_disk_;
+    }
+    disk_lineage_ = disk::LineageRecord::NewLineage();
+    Result<disk::CopyPlan> plan = served->BeginLineage(peer, disk_lineage_);
+    if (!plan.ok()) return StopForDisk(plan.status());
+    initial_copy_.emplace(std::move(*plan));
+    disk_generation_of_epoch1_.store(delta.generation);
+    disk_base_lineage_ = initial_copy_->base_lineage();
+    Log("primary", std::string(initial_copy_->full() ? "initial disk copy" : "disk resync against the secondary's copy") +
+                       ": " + std::to_string(initial_copy_->total_bytes()) + " of " +
+                       std::to_string(served->size_bytes()) + " bytes to cover, " +
+                       std::to_string(config_.disk_sync_bytes_per_checkpoint >> 20) + " MiB per checkpoint");
+  } else {
     if (uint64_t bytes = delta.data_bytes(); bytes > 0) {
       std::lock_guard<std::mutex> lock(unacked_disk_mutex_);
       unacked_disk_bytes_.emplace_back(capture.epoch, bytes);
     }
     capture.disk_writes = std::move(delta.writes);
-    return;
   }
-  // The initial copy, read while the VM is stopped (QEMU drained all I/O first, so the image
-  // is the disk as of this epoch). Read inside the pause: fine for the test disks; a large
-  // disk wants a copy spread over many epochs (see issue 9's note).
-  disk::LineageRecord peer;
-  {
-    std::lock_guard<std::mutex> lock(peer_disk_mutex_);
-    peer = peer_disk_;
+  if (!initial_copy_ || initial_copy_->done()) return;
+  Result<std::vector<disk::DiskWrite>> part = initial_copy_->NextPart(*served, config_.disk_sync_bytes_per_checkpoint);
+  if (!part.ok()) return StopForDisk(part.status());
+  capture.disk_writes.insert(capture.disk_writes.end(), std::make_move_iterator(part->begin()),
+                             std::make_move_iterator(part->end()));
+  capture.disk_sync_incomplete = !initial_copy_->done();
+  if (initial_copy_->done()) {
+    disk_sync_complete_epoch_.store(capture.epoch);
+    Log("primary", "the initial disk copy is complete with epoch " + std::to_string(capture.epoch) + " (" +
+                       std::to_string(initial_copy_->carried_bytes()) + " bytes carried)");
   }
-  disk_lineage_ = disk::LineageRecord::NewLineage();
-  Result<disk::InitialCopy> copy = served->BeginLineage(peer, disk_lineage_);
-  if (!copy.ok()) {
-    // Without its disk the standby must never run: stop protecting (the secondary is told
-    // goodbye and keeps nothing it could promote).
-    Log("primary", "cannot read the disk for the initial copy: " + copy.status().ToString() + "; stopping");
-    RequestStop();
-    return;
-  }
-  disk_generation_of_epoch1_.store(delta.generation);
-  disk_base_lineage_ = copy->base_lineage;
-  Log("primary", copy->base_lineage.empty()
-                     ? "initial disk copy: all " + std::to_string(copy->bytes) + " data bytes"
-                     : "disk resync: " + std::to_string(copy->bytes) + " of " + std::to_string(served->size_bytes()) +
-                           " bytes differ from the secondary's copy (lineage " + copy->base_lineage + ")");
-  {
-    std::lock_guard<std::mutex> lock(status_mutex_);
-    disk_initial_copy_bytes_ = copy->bytes;
-  }
-  capture.disk_writes = std::move(copy->writes);
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  disk_sync_ = {initial_copy_->full() ? "full" : "resync", initial_copy_->carried_bytes(),
+                initial_copy_->total_bytes() ? double(initial_copy_->covered_bytes()) / initial_copy_->total_bytes() : 1.0};
+}
+
+void PrimaryAgent::StopForDisk(const Status& why) {
+  // Without its disk the standby must never run: stop protecting (the secondary is told
+  // goodbye and keeps nothing it could promote).
+  Log("primary", "cannot read the disk for the initial copy: " + why.ToString() + "; stopping");
+  RequestStop();
+}
+
+bool PrimaryAgent::SecondaryCanTakeOver(uint64_t acked_epoch) const {
+  if (acked_epoch < 1) return false;
+  if (!disk()) return true;
+  uint64_t complete = disk_sync_complete_epoch_.load();
+  return complete != 0 && acked_epoch >= complete;
 }
 
 std::string PrimaryAgent::PairingDefinitionJson() const {
@@ -382,11 +398,11 @@ void PrimaryAgent::FailoverLoop() {
     PairState state = pair_state();
     // Protected means a standby could take over now: the secondary committed the initial
     // image (epoch 1), not merely that QEMU finished sending it.
-    if (state == PairState::kSyncing && shipper_->stats().acked_epoch >= 1) {
+    if (state == PairState::kSyncing && SecondaryCanTakeOver(shipper_->stats().acked_epoch)) {
       SetPairState(PairEvent::kSyncComplete);
       state = pair_state();
     }
-    if (state == PairState::kReprotecting && shipper_->stats().acked_epoch >= 1) {
+    if (state == PairState::kReprotecting && SecondaryCanTakeOver(shipper_->stats().acked_epoch)) {
       SetPairState(PairEvent::kReprotected);
       state = pair_state();
     }
@@ -448,7 +464,9 @@ void PrimaryAgent::SampleMetrics() {
   metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
   if (disk::DiskServer* served = disk()) {
     std::lock_guard<std::mutex> lock(status_mutex_);
-    metrics_->SetDisk({served->bytes_written(), UnackedDiskBytes(), disk_initial_copy_bytes_, shipping.acked_epoch >= 1});
+    bool committed = SecondaryCanTakeOver(shipping.acked_epoch);
+    metrics_->SetDisk({served->bytes_written(), UnackedDiskBytes(), disk_sync_.carried_bytes,
+                       committed ? 1.0 : std::min(disk_sync_.progress, 0.99)});
   }
 }
 
@@ -796,9 +814,10 @@ json PrimaryAgent::StatusJson() const {
         {"bytes_written", served->bytes_written()},
         {"lineage", record.lineage},
         {"suspect_extents", record.suspect_extents.size()},
-        {"initial_copy", disk_generation_of_epoch1_.load() == 0 ? "pending" : disk_base_lineage_.empty() ? "full" : "resync"},
-        {"initial_copy_bytes", disk_initial_copy_bytes_},
-        {"initial_copy_committed", shipping.acked_epoch >= 1},
+        {"initial_copy", disk_sync_.kind},
+        {"initial_copy_bytes", disk_sync_.carried_bytes},
+        {"initial_copy_progress", disk_sync_.progress},
+        {"initial_copy_committed", SecondaryCanTakeOver(shipping.acked_epoch)},
         {"unacked_bytes", UnackedDiskBytes()},
     };
   }

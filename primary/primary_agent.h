@@ -35,6 +35,7 @@
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
 #include "disk/disk_server.h"
+#include "disk/initial_copy.h"
 #include "disk/lineage_record.h"
 #include "network/frame_relay.h"
 #include "primary/output_buffer.h"
@@ -122,6 +123,10 @@ class PrimaryAgent {
   // The disk writes of the epoch the VM just stopped for (epoch 1: the initial copy — all of
   // the disk, or what differs from the secondary's copy).
   void SealDisk(EpochCapture& capture);
+  void StopForDisk(const Status& why);
+  // Whether the secondary could run the VM, having committed up to `acked_epoch`: the initial
+  // image, and the whole initial disk copy.
+  bool SecondaryCanTakeOver(uint64_t acked_epoch) const;
   // The machine as the secondary builds its standby: vm_ with this pairing's disk lineage.
   std::string PairingDefinitionJson() const;
   disk::DiskServer* disk() const { return adopted_ ? adopted_->disk : disk_server_.get(); }
@@ -149,6 +154,8 @@ class PrimaryAgent {
   disk::LineageRecord peer_disk_;  // guarded by peer_disk_mutex_
   std::string disk_lineage_, disk_base_lineage_;  // ColoPeer's thread, before epoch 1 ships
   std::atomic<uint64_t> disk_generation_of_epoch1_{0};
+  std::optional<disk::InitialCopy> initial_copy_;          // ColoPeer's thread only
+  std::atomic<uint64_t> disk_sync_complete_epoch_{0};      // the epoch carrying its last part
   std::atomic<CheckpointShipper*> early_disk_write_target_{nullptr};  // test_ship_disk_writes_early
   // Disk bytes of each epoch not yet acknowledged, oldest first: the secondary copy's lag.
   mutable std::mutex unacked_disk_mutex_;
@@ -200,7 +207,11 @@ class PrimaryAgent {
   std::vector<double> pauses_ms_;  // most recent checkpoints, newest last
   std::vector<double> commits_ms_;  // stop → ack of the most recent epochs, newest last
   uint64_t checkpoints_ = 0;
-  uint64_t disk_initial_copy_bytes_ = 0;
+  struct DiskSyncStatus {
+    std::string kind = "pending";  // then "full" or "resync"
+    uint64_t carried_bytes = 0;
+    double progress = 0;           // share of the disk's ranges to cover that were read
+  } disk_sync_;
   std::unique_ptr<PrimaryAgent> protector_;  // after a hand-over: protects the VM now
   std::chrono::steady_clock::time_point protected_since_;
 };

@@ -21,6 +21,8 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
     config.metrics_listen = json.value("metrics_listen", config.metrics_listen);
     config.disk_image = json.value("disk_image", config.disk_image);
+    config.disk_sync_bytes_per_checkpoint = json.value("disk_sync_mib_per_checkpoint", uint64_t{8}) << 20;
+    if (config.disk_sync_bytes_per_checkpoint == 0) return Status::InvalidArgument("disk_sync_mib_per_checkpoint must be at least 1");
     config.qemu_extra_args = json.value("qemu_extra_args", config.qemu_extra_args);
     if (json.contains("attach")) {
       config.attach = AttachConfig{json["attach"].at("qmp").get<std::string>(),

@@ -62,6 +62,9 @@ struct PrimaryConfig {
   // The VM's disk: a raw image this agent serves to QEMU over NBD and replicates with every
   // checkpoint (disk/disk_server.h). Empty: no disk.
   std::string disk_image;
+  // How much of the disk each checkpoint carries of a pairing's initial copy (read inside the
+  // VM's pause): "disk_sync_mib_per_checkpoint", default 8.
+  uint64_t disk_sync_bytes_per_checkpoint = 8u << 20;
   std::optional<network::NetworkConfig> network;
   // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
   // vm.extra_args never shipped to the secondary.

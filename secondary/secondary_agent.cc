@@ -170,7 +170,7 @@ Status SecondaryAgent::Run() {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;
       }
-      if (image_) {
+      if (CanTakeOver()) {
         // No primary connected, but a standby: the primary may still be alive (only the link
         // broke) or dead. Only the detector's verdict and the arbiter decide.
         WatchPeer();
@@ -306,7 +306,7 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
       stop_heartbeats();
       return Status::Ok();
     }
-    if (image_) {
+    if (CanTakeOver()) {
       WatchPeer();
       if (state() == State::kFenced) {
         stop_heartbeats();
@@ -435,7 +435,8 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   }
   if (definition.disk.size_bytes > 0) {
     UNDERSTUDY_RETURN_IF_ERROR(disk_->Apply());
-    UNDERSTUDY_RETURN_IF_ERROR(disk_->FinishPairing(definition.disk.lineage));
+    disk_syncing_ = checkpoint.disk_sync_incomplete;
+    if (!disk_syncing_) UNDERSTUDY_RETURN_IF_ERROR(disk_->FinishPairing(definition.disk.lineage));
     // The standby's disk is this copy, served like the primary's so a promoted VM's writes
     // pass through this agent too — tracked from the first, for a later resync. A server of
     // an earlier pairing (its standby is gone) knows an outdated lineage: start afresh.
@@ -447,9 +448,10 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
     definition.disk.nbd_socket = disk_server_->socket_path();
     disk_bytes_applied_ = 0;
     uint64_t bytes = NoteDiskApplied(checkpoint, definition.disk.lineage);
-    Log("secondary", "disk copy " + disk_->path() + " holds lineage " + definition.disk.lineage + " after " +
-                         (definition.disk.base_lineage.empty() ? "a full copy" : "a resync") + " of " +
-                         std::to_string(bytes) + " bytes");
+    Log("secondary", "disk copy " + disk_->path() + ": " +
+                         (definition.disk.base_lineage.empty() ? "a full copy" : "a resync") + " begins with " +
+                         std::to_string(bytes) + " bytes" +
+                         (disk_syncing_ ? "; the standby cannot take over until it completes" : ", complete"));
   }
   if (definition.nic.kind == qemu::NicBackend::Kind::kStreamUnixServer) {
     if (!config_.network) {
@@ -537,6 +539,14 @@ Status SecondaryAgent::Commit(const checkpoint::Checkpoint& checkpoint) {
       return applied;
     }
     uint64_t bytes = NoteDiskApplied(checkpoint, definition_->disk.lineage);
+    if (disk_syncing_ && !checkpoint.disk_sync_incomplete) {
+      Status named = disk_->FinishPairing(definition_->disk.lineage);
+      if (!named.ok()) Log("secondary", "recording the disk copy's lineage: " + named.ToString());
+      if (disk_server_) disk_server_->ReloadLineageRecord();
+      disk_syncing_ = false;
+      Log("secondary", "the initial disk copy is complete with epoch " + std::to_string(checkpoint.epoch) +
+                           ": the standby can take over");
+    }
     if (metrics_ && bytes > 0) {
       metrics_->ObserveDiskApply(std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count(), bytes);
     }
@@ -564,7 +574,8 @@ uint64_t SecondaryAgent::NoteDiskApplied(const checkpoint::Checkpoint& checkpoin
                   {"size_bytes", disk_->size_bytes()},
                   {"lineage", lineage},
                   {"applied_epoch", checkpoint.epoch},
-                  {"bytes_applied", disk_bytes_applied_}};
+                  {"bytes_applied", disk_bytes_applied_},
+                  {"initial_copy_complete", !checkpoint.disk_sync_incomplete}};
   return bytes;
 }
 

@@ -132,6 +132,10 @@ class SecondaryAgent {
   // Frames a re-protecting primary released, which relay_ follows to the tap.
   console::ReleasedLog released_network_{4u << 20};
   Status ConnectStandbyNetwork(network::FrameRelay::Mode mode);
+  // A standby that could run the VM: the initial image and the whole initial disk copy
+  // committed. Without one, a silent primary is waited for, never replaced.
+  bool CanTakeOver() const { return image_ && !disk_syncing_; }
+  bool disk_syncing_ = false;  // the pairing's initial disk copy is still arriving (commit thread)
   bool HasNic() const { return definition_ && definition_->nic.kind == qemu::NicBackend::Kind::kStreamUnixServer; }
   // Status after `checkpoint`'s disk writes reached the copy; returns their bytes.
   uint64_t NoteDiskApplied(const checkpoint::Checkpoint& checkpoint, const std::string& lineage);

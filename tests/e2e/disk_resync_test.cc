@@ -36,6 +36,14 @@ TEST(DiskResyncTest, ReprotectionShipsOnlyChangedBlocksAndTheNextFailoverVerifie
   ASSERT_TRUE(first_status.ok());
   EXPECT_EQ((*first_status)["disk"]["initial_copy"], "full");
   uint64_t full_copy_bytes = (*first_status)["disk"]["initial_copy_bytes"].get<uint64_t>();
+  // 8 MiB per checkpoint: the 32 MiB copy is spread over four epochs, and the pair is
+  // protected only once the last of them committed.
+  const std::string primary_log = pair.PrimaryLog();
+  size_t complete_at = primary_log.find("the initial disk copy is complete with epoch ");
+  ASSERT_NE(complete_at, std::string::npos) << primary_log;
+  uint64_t complete_epoch = std::stoull(primary_log.substr(complete_at + 45));
+  EXPECT_GE(complete_epoch, 4u) << "the initial copy was not spread over checkpoints";
+  EXPECT_TRUE((*first_status)["disk"]["initial_copy_committed"].get<bool>());
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
 
   Result<json> first = RunFtctlDrill("kill-primary", pair);
@@ -64,6 +72,7 @@ TEST(DiskResyncTest, ReprotectionShipsOnlyChangedBlocksAndTheNextFailoverVerifie
                                  << "\nnew secondary log:\n" << pair.ReplacementLog();
   const json& disk = status["disk"];
   uint64_t resync_bytes = disk["initial_copy_bytes"].get<uint64_t>();
+  std::printf("initial copy complete with epoch %llu\n", static_cast<unsigned long long>(complete_epoch));
   std::printf("disk of %llu bytes: first pairing copied %llu bytes, re-protection resynchronised %llu bytes (%.1f%%), "
               "%llu records written unprotected\n",
               static_cast<unsigned long long>(kDiskBytes), static_cast<unsigned long long>(full_copy_bytes),
