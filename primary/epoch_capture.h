@@ -31,7 +31,7 @@ struct EpochCapture {
   std::vector<std::byte> page_bytes;
   std::string device_state;
   checkpoint::OutputChunk console_output;
-  checkpoint::OutputChunk network_output{checkpoint::OutputStream::kNetwork};  // frames, length-prefixed
+  checkpoint::OutputChunk network_output{checkpoint::OutputStream::kNetwork, 0, {}};  // frames, length-prefixed
   // The disk writes completed in this epoch, then the part of the initial copy it carries.
   std::vector<checkpoint::DiskWrite> disk_writes;
   bool disk_flushed = false;
