@@ -113,6 +113,7 @@ void SecondaryAgent::SetState(State state, const std::string& why) {
 Status SecondaryAgent::Run() {
   ::mkdir(config_.runtime_dir.c_str(), 0700);
   std::unique_ptr<console::ConsoleServer> console_server;
+  std::thread arbiter_probe([this] { ProbeArbiterLoop(); });
   Status status = [&]() -> Status {
     UNDERSTUDY_ASSIGN_OR_RETURN(
         std::unique_ptr<control::ControlServer> control,
@@ -206,8 +207,35 @@ Status SecondaryAgent::Run() {
   if (reprotector_) reprotector_->Stop();
   SetState(status.ok() ? State::kStopped : State::kFailed);
   stop_requested_.store(true);
+  arbiter_probe.join();
   console_.Close();
   return status;
+}
+
+void SecondaryAgent::ProbeArbiterLoop() {
+  // A secondary that cannot reach the arbiter could not take over when it has to: operators
+  // must see that while the pair is healthy (the primary probes from its side too).
+  std::unique_ptr<failover::Arbiter> arbiter;
+  while (!stop_requested_.load()) {
+    for (int i = 0; i < 50 && !stop_requested_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::string vm;
+    {
+      std::lock_guard<std::mutex> lock(status_mutex_);
+      vm = vm_name_;
+    }
+    if (vm.empty()) continue;
+    if (!arbiter) {
+      Result<std::unique_ptr<failover::Arbiter>> made = config_.failover.MakeArbiterFor(vm);
+      if (!made.ok()) continue;
+      arbiter = std::move(*made);
+    }
+    arbiter_reachable_.store(arbiter->Read(Deadline::AfterMillis(1000)).ok() ? 1 : 0);
+  }
+}
+
+void SecondaryAgent::PublishArbiterReachability() {
+  int reachable = arbiter_reachable_.load();
+  if (metrics_ && reachable >= 0) metrics_->SetArbiterReachable(reachable == 1);
 }
 
 Status SecondaryAgent::SendLocked(transport::Channel& channel, const std::string& message) {
@@ -223,6 +251,10 @@ void SecondaryAgent::OnHello(const replication::Hello& hello) {
     metrics_->SetPairState(StateName(state()));
   }
   monitor_->SetPeerUdpAddress(hello.heartbeat_address);
+  {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    vm_name_ = hello.vm;
+  }
   Log("secondary", "primary '" + hello.name + "' protects VM '" + hello.vm + "', heartbeats from " +
                        hello.heartbeat_address);
   Result<std::unique_ptr<failover::Arbiter>> arbiter = config_.failover.MakeArbiterFor(hello.vm);
@@ -319,7 +351,10 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
       }
     }
     Status received = channel.Receive(message, Deadline::AfterMillis(10));
-    if (received.code() == Status::Code::kDeadlineExceeded) continue;
+    if (received.code() == Status::Code::kDeadlineExceeded) {
+      PublishArbiterReachability();
+      continue;
+    }
     if (received.code() == Status::Code::kPeerClosed) {
       Log("secondary", "the primary said goodbye; keeping the standby at epoch " +
                            std::to_string(image_ ? image_->committed_epoch() : 0) + ", not promoting");
@@ -738,6 +773,7 @@ json SecondaryAgent::StatusJson() const {
       {"promotion_ms", promotion_ms_},
       {"last_verification", VerificationJson(verifier_ ? verifier_->last() : std::nullopt)},
       {"disk", disk_status_},
+      {"arbiter_reachable", arbiter_reachable_.load() < 0 ? json(nullptr) : json(arbiter_reachable_.load() == 1)},
       {"test_stalled_in_disk_apply", test_stalled_in_disk_apply_},
       {"last_error", last_error_},
   };

@@ -136,6 +136,10 @@ class SecondaryAgent {
   // committed. Without one, a silent primary is waited for, never replaced.
   bool CanTakeOver() const { return image_ && !disk_syncing_; }
   bool disk_syncing_ = false;  // the pairing's initial disk copy is still arriving (commit thread)
+  // Every 5 s: can this host reach the arbiter? (its own client, off the commit thread)
+  void ProbeArbiterLoop();
+  void PublishArbiterReachability();  // into the metrics, from the commit thread
+  std::atomic<int> arbiter_reachable_{-1};  // -1 unknown, 0 no, 1 yes
   bool HasNic() const { return definition_ && definition_->nic.kind == qemu::NicBackend::Kind::kStreamUnixServer; }
   // Status after `checkpoint`'s disk writes reached the copy; returns their bytes.
   uint64_t NoteDiskApplied(const checkpoint::Checkpoint& checkpoint, const std::string& lineage);
@@ -167,6 +171,7 @@ class SecondaryAgent {
   int standby_qemu_pid_ = 0;
   uint64_t committed_epoch_ = 0;
   uint64_t rejected_ = 0;
+  std::string vm_name_;  // from the primary's hello
   nlohmann::json disk_status_;             // the disk copy after the last commit (null: none)
   uint64_t test_stalled_in_disk_apply_ = 0;
   uint64_t bytes_received_ = 0;

@@ -53,6 +53,21 @@ TEST(PrometheusScrapeTest, PrometheusSeesCheckpointsTheStateAndAFailover) {
   Result<double> protected_state = WaitForValue(
       **prometheus, R"(understudy_pair_state{role="primary",state="protected"})", [](double v) { return v == 1; });
   EXPECT_TRUE(protected_state.ok()) << protected_state.status();
+  // An arbiter outage changes nothing while the pair is healthy, but forbids any failover:
+  // both agents must show it, and its end.
+  (*pair)->etcd()->Kill();
+  for (const char* role : {"primary", "secondary"}) {
+    Result<double> unreachable = WaitForValue(
+        **prometheus, std::string(R"(understudy_arbiter_reachable{role=")") + role + R"("})", [](double v) { return v == 0; });
+    EXPECT_TRUE(unreachable.ok()) << role << ": " << unreachable.status();
+  }
+  ASSERT_TRUE((*pair)->etcd()->Restart().ok());
+  for (const char* role : {"primary", "secondary"}) {
+    Result<double> reachable = WaitForValue(
+        **prometheus, std::string(R"(understudy_arbiter_reachable{role=")") + role + R"("})", [](double v) { return v == 1; });
+    EXPECT_TRUE(reachable.ok()) << role << ": " << reachable.status();
+  }
+  std::printf("both agents reported the arbiter outage and its end\n");
   Result<double> failovers_before = WaitForValue(**prometheus, R"(understudy_failovers_total{role="secondary"})",
                                                  [](double) { return true; });
   ASSERT_TRUE(failovers_before.ok()) << failovers_before.status();
