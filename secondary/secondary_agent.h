@@ -127,10 +127,11 @@ class SecondaryAgent {
   std::unique_ptr<Standby> standby_;
   std::unique_ptr<disk::DiskReplica> disk_;         // when configured
   std::unique_ptr<disk::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
+  // Frames a re-protecting primary released, which relay_ follows to the tap (declared
+  // first: the relay's thread reads it until the relay is gone).
+  console::ReleasedLog released_network_{4u << 20};
   // The standby's NIC on this host's tap: silent until promotion, then relaying directly.
   std::unique_ptr<network::FrameRelay> relay_;
-  // Frames a re-protecting primary released, which relay_ follows to the tap.
-  console::ReleasedLog released_network_{4u << 20};
   Status ConnectStandbyNetwork(network::FrameRelay::Mode mode);
   // A standby that could run the VM: the initial image and the whole initial disk copy
   // committed. Without one, a silent primary is waited for, never replaced.
