@@ -18,12 +18,9 @@
 
 #include "bench/bench_util.h"
 #include "common/child_process.h"
-#include "common/fd_io.h"
 #include "network/frame_relay.h"
-#include "network/tap_device.h"
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/client_network.h"
-#include "tests/harness/network_lab.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::bench {
@@ -66,12 +63,7 @@ Result<std::vector<std::string>> RunClients(const ClientNetwork& network, const 
   std::vector<std::string> logs;
   for (int id = first_id; id < first_id + clients; ++id) {
     logs.push_back(dir + "/bench-client-" + std::to_string(id) + ".jsonl");
-    std::vector<std::string> argv = testing::NetnsExec(network.namespace_name());
-    argv.insert(argv.end(), {testing::RunfilePath("tests/harness/service_client"), "--server",
-                             std::string(ClientNetwork::kGuestAddress) + ":" + std::to_string(ClientNetwork::kGuestPort),
-                             "--client-id", std::to_string(id), "--requests", std::to_string(requests), "--log",
-                             logs.back(), "--deadline-s", "120"});
-    UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess client, ChildProcess::Spawn(argv, logs.back() + ".out"));
+    UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess client, network.SpawnServiceClient(id, requests, logs.back(), /*deadline_s=*/120));
     running.push_back(std::move(client));
   }
   for (ChildProcess& client : running) {
@@ -122,10 +114,9 @@ Result<Measurement> MeasureUnprotected(uint32_t requests, int& next_client_id) {
   definition.nic.kind = qemu::NicBackend::Kind::kStreamUnixServer;
   definition.nic.path = dir.path() + "/net.sock";
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> guest, testing::TestGuest::Start(definition, "netbench"));
-  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd nic, ConnectUnixSocket(definition.nic.path, Deadline::AfterMillis(5000)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd tap, network::OpenTap(ClientNetwork::kPrimaryTap, network->namespace_path()));
-  std::unique_ptr<network::FrameRelay> relay =
-      network::FrameRelay::Start(std::move(nic), std::move(tap), network::FrameRelay::Mode::kDirect);
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<network::FrameRelay> relay,
+                              network::FrameRelay::Connect(definition.nic.path, ClientNetwork::kPrimaryTap,
+                                                           network->namespace_path(), network::FrameRelay::Mode::kDirect));
   return Measure("unprotected (same relay, frames out at once)", *network, dir.path(), requests, next_client_id);
 }
 

@@ -1,5 +1,6 @@
 #include "failover/transition_log.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace understudy::failover {
@@ -22,6 +23,17 @@ nlohmann::json TransitionLog::ToJson() const {
     list.push_back({{"at_unix_ms", entry.at_unix_ms}, {"from", entry.from}, {"to", entry.to}, {"why", entry.why}});
   }
   return list;
+}
+
+nlohmann::json TransitionLog::MergedWith(const nlohmann::json& later) const {
+  nlohmann::json history = ToJson();
+  if (later.is_array()) {
+    for (const nlohmann::json& change : later) history.push_back(change);
+  }
+  std::stable_sort(history.begin(), history.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+    return a.value("at_unix_ms", int64_t{0}) < b.value("at_unix_ms", int64_t{0});
+  });
+  return history;
 }
 
 }  // namespace understudy::failover

@@ -21,6 +21,9 @@ class TransitionLog {
   void Record(const std::string& from, const std::string& to, const std::string& why);
   // [{"at_unix_ms": ..., "from": ..., "to": ..., "why": ...}, ...], oldest first.
   nlohmann::json ToJson() const;
+  // This log's entries and `later` (another agent's ToJson(): the one that protects the VM
+  // for this agent now) as one history, oldest first.
+  nlohmann::json MergedWith(const nlohmann::json& later) const;
 
  private:
   static constexpr size_t kKept = 64;

@@ -9,6 +9,7 @@
 #include "common/byte_order.h"
 #include "common/fd_io.h"
 #include "common/log.h"
+#include "network/tap_device.h"
 
 namespace understudy::network {
 
@@ -28,6 +29,13 @@ std::unique_ptr<FrameRelay> FrameRelay::Start(UniqueFd guest, UniqueFd tap, Mode
   relay->from_tap_ = std::thread([raw] { raw->FromTapLoop(); });
   relay->from_guest_ = std::thread([raw] { raw->FromGuestLoop(); });
   return relay;
+}
+
+Result<std::unique_ptr<FrameRelay>> FrameRelay::Connect(const std::string& nic_socket, const std::string& tap,
+                                                         const std::string& netns, Mode mode, HoldSink hold) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd guest, ConnectUnixSocket(nic_socket, Deadline::AfterMillis(5000)));
+  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd tap_device, OpenTap(tap, netns));
+  return Start(std::move(guest), std::move(tap_device), mode, std::move(hold));
 }
 
 FrameRelay::~FrameRelay() {

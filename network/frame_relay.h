@@ -36,6 +36,10 @@ class FrameRelay {
 
   // `guest` is connected to QEMU's netdev socket, `tap` is from OpenTap().
   static std::unique_ptr<FrameRelay> Start(UniqueFd guest, UniqueFd tap, Mode mode, HoldSink hold = nullptr);
+  // Connects to QEMU's netdev socket at `nic_socket` and attaches to `tap` (in `netns`, if
+  // given; network/tap_device.h), then starts relaying between them.
+  static Result<std::unique_ptr<FrameRelay>> Connect(const std::string& nic_socket, const std::string& tap,
+                                                      const std::string& netns, Mode mode, HoldSink hold = nullptr);
   ~FrameRelay();
 
   void SetMode(Mode mode, HoldSink hold = nullptr);

@@ -13,7 +13,6 @@
 #include "console/console_server.h"
 #include "control/control_server.h"
 #include "failover/takeover.h"
-#include "network/tap_device.h"
 #include "primary/colo_setup.h"
 #include "replication/agent_protocol.h"
 
@@ -620,15 +619,14 @@ Status PrimaryAgent::Start() {
 }
 
 Status PrimaryAgent::ConnectNetwork() {
-  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd guest, ConnectUnixSocket(vm_.nic.path, Deadline::AfterMillis(5000)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd tap, network::OpenTap(config_.network->tap, config_.network->netns));
   network::FrameRelay::Mode mode = network::FrameRelay::Mode::kHold;
   if (config_.test_network_output_commit_off) {
     Log("primary", "TEST: network output commit is off; frames go out before their epoch is committed");
     mode = network::FrameRelay::Mode::kDirect;
   }
-  relay_ = network::FrameRelay::Start(std::move(guest), std::move(tap), mode,
-                                      [this](std::string_view framed) { network_output_.Append(framed); });
+  UNDERSTUDY_ASSIGN_OR_RETURN(relay_, network::FrameRelay::Connect(
+                                          vm_.nic.path, config_.network->tap, config_.network->netns, mode,
+                                          [this](std::string_view framed) { network_output_.Append(framed); }));
   relay_->ReleaseFrom(released_network_, 0);
   Log("primary", "the guest's NIC (" + vm_.nic.model + ", " + vm_.nic.mac + ") is on tap " + config_.network->tap +
                      "; its frames are released only once their epoch is committed");
@@ -795,9 +793,7 @@ json PrimaryAgent::StatusJson() const {
     if (protector_) {
       // One agent to operators: the protector's view, with this agent's history before it.
       json status = protector_->StatusJson();
-      json history = transitions_.ToJson();
-      for (const json& change : status.value("transitions", json::array())) history.push_back(change);
-      status["transitions"] = history;
+      status["transitions"] = transitions_.MergedWith(status.value("transitions", json::array()));
       status["metrics_address"] = metrics_server_ ? metrics_server_->address() : "";
       return status;
     }

@@ -14,7 +14,6 @@
 #include "console/console_server.h"
 #include "control/control_server.h"
 #include "failover/takeover.h"
-#include "network/tap_device.h"
 #include "replication/agent_protocol.h"
 
 namespace understudy::secondary {
@@ -703,9 +702,8 @@ Status SecondaryAgent::Promote(std::string_view why) {
 
 Status SecondaryAgent::ConnectStandbyNetwork(network::FrameRelay::Mode mode) {
   relay_.reset();
-  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd guest, ConnectUnixSocket(definition_->nic.path, Deadline::AfterMillis(5000)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd tap, network::OpenTap(config_.network->tap, config_.network->netns));
-  relay_ = network::FrameRelay::Start(std::move(guest), std::move(tap), mode);
+  UNDERSTUDY_ASSIGN_OR_RETURN(relay_, network::FrameRelay::Connect(definition_->nic.path, config_.network->tap,
+                                                                   config_.network->netns, mode));
   return Status::Ok();
 }
 
@@ -743,12 +741,7 @@ json SecondaryAgent::StatusJson() const {
     // This host runs the VM now and protects it: it answers as a primary.
     json status = reprotector_->StatusJson();
     // One history: how this host came to run the VM, then how it protects it.
-    json history = transitions_.ToJson();
-    for (const json& change : status.value("transitions", json::array())) history.push_back(change);
-    std::stable_sort(history.begin(), history.end(), [](const json& a, const json& b) {
-      return a.value("at_unix_ms", int64_t{0}) < b.value("at_unix_ms", int64_t{0});
-    });
-    status["transitions"] = history;
+    status["transitions"] = transitions_.MergedWith(status.value("transitions", json::array()));
     status["promotion_ms"] = promotion_ms_;
     return status;
   }

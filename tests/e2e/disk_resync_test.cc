@@ -8,7 +8,6 @@
 
 #include <thread>
 
-#include "control/control_server.h"
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/background_observer.h"
 #include "tests/harness/ftctl_drill.h"
@@ -58,19 +57,9 @@ TEST(DiskResyncTest, ReprotectionShipsOnlyChangedBlocksAndTheNextFailoverVerifie
   ASSERT_GE(observer.last_number(), at_promotion + 10) << pair.SecondaryLog();
 
   ASSERT_TRUE(pair.StartReplacementSecondary().ok());
-  Deadline deadline = Deadline::AfterMillis(60000);
-  json status;
-  while (!deadline.Expired()) {
-    Result<json> now = control::AgentStatus(pair.secondary_dir(), Deadline::AfterMillis(1000));
-    if (now.ok() && now->value("role", "") == "primary" && now->value("state", "") == "protected") {
-      status = *now;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_FALSE(status.is_null()) << "not re-protected\npromoted agent log:\n" << pair.SecondaryLog()
-                                 << "\nnew secondary log:\n" << pair.ReplacementLog();
-  const json& disk = status["disk"];
+  Result<json> status = pair.WaitForReprotection(Deadline::AfterMillis(60000));
+  ASSERT_TRUE(status.ok()) << status.status();
+  const json& disk = (*status)["disk"];
   uint64_t resync_bytes = disk["initial_copy_bytes"].get<uint64_t>();
   std::printf("initial copy complete with epoch %llu\n", static_cast<unsigned long long>(complete_epoch));
   std::printf("disk of %llu bytes: first pairing copied %llu bytes, re-protection resynchronised %llu bytes (%.1f%%), "

@@ -18,7 +18,6 @@
 #include "control/control_server.h"
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/ftctl_drill.h"
-#include "tests/harness/network_lab.h"
 #include "tests/harness/service_history.h"
 
 namespace understudy::testing {
@@ -54,12 +53,8 @@ Trial RunTrial(const AgentPairOptions& options, const TrialShape& shape, std::mt
   std::vector<std::string> logs;
   auto spawn_client = [&](int id, int requests) -> bool {
     logs.push_back((*pair)->directory() + "/client-" + std::to_string(id) + ".jsonl");
-    std::vector<std::string> argv = NetnsExec((*pair)->network()->namespace_name());
-    argv.insert(argv.end(), {RunfilePath("tests/harness/service_client"), "--server",
-                             std::string(ClientNetwork::kGuestAddress) + ":" + std::to_string(ClientNetwork::kGuestPort),
-                             "--client-id", std::to_string(id), "--requests", std::to_string(requests), "--log",
-                             logs.back(), "--deadline-s", std::to_string(shape.client_deadline_s)});
-    Result<ChildProcess> client = ChildProcess::Spawn(argv, (*pair)->directory() + "/client-" + std::to_string(id) + ".out");
+    Result<ChildProcess> client =
+        (*pair)->network()->SpawnServiceClient(id, requests, logs.back(), shape.client_deadline_s);
     EXPECT_TRUE(client.ok()) << client.status();
     if (client.ok()) clients.push_back(std::move(*client));
     return client.ok();
@@ -147,12 +142,7 @@ TEST(NetworkFailoverTest, ReprotectedVmKeepsOneSerialHistoryAcrossTwoKills) {
   std::vector<std::string> logs;
   for (int id = 1; id <= kClients; ++id) {
     logs.push_back(pair.directory() + "/client-" + std::to_string(id) + ".jsonl");
-    std::vector<std::string> argv = NetnsExec(pair.network()->namespace_name());
-    argv.insert(argv.end(), {RunfilePath("tests/harness/service_client"), "--server",
-                             std::string(ClientNetwork::kGuestAddress) + ":" + std::to_string(ClientNetwork::kGuestPort),
-                             "--client-id", std::to_string(id), "--requests", "1000000", "--log", logs.back(),
-                             "--deadline-s", "40"});
-    Result<ChildProcess> client = ChildProcess::Spawn(argv, logs.back() + ".out");
+    Result<ChildProcess> client = pair.network()->SpawnServiceClient(id, 1000000, logs.back(), /*deadline_s=*/40);
     ASSERT_TRUE(client.ok()) << client.status();
     clients.push_back(std::move(*client));
   }
@@ -160,15 +150,8 @@ TEST(NetworkFailoverTest, ReprotectedVmKeepsOneSerialHistoryAcrossTwoKills) {
   Result<nlohmann::json> first = RunFtctlDrill("kill-primary", pair);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(pair.StartReplacementSecondary().ok());
-  Deadline deadline = Deadline::AfterMillis(30000);
-  std::string state;
-  while (!deadline.Expired()) {
-    Result<nlohmann::json> status = control::AgentStatus(pair.secondary_dir(), Deadline::AfterMillis(1000));
-    state = status.ok() ? status->value("role", "?") + "/" + status->value("state", "?") : "unreachable";
-    if (state == "primary/protected") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(state, "primary/protected") << pair.SecondaryLog() << "\nnew secondary log:\n" << pair.ReplacementLog();
+  Result<nlohmann::json> reprotected = pair.WaitForReprotection(Deadline::AfterMillis(30000));
+  ASSERT_TRUE(reprotected.ok()) << reprotected.status();
   // The re-protecting primary holds the guest's frames and releases them on ack.
   Result<nlohmann::json> before = control::AgentStatus(pair.secondary_dir(), Deadline::AfterMillis(1000));
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));

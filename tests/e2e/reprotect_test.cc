@@ -53,13 +53,8 @@ class ReprotectTest : public ::testing::Test {
 
     ASSERT_TRUE(pair_->StartReplacementSecondary().ok());
     auto asked = std::chrono::steady_clock::now();
-    Deadline deadline = Deadline::AfterMillis(60000);
-    std::string state;
-    while (!deadline.Expired() && (state = RoleAndState(pair_->secondary_dir())) != "primary/protected") {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_EQ(state, "primary/protected") << "promoted agent log:\n" << pair_->SecondaryLog() << "\nnew secondary log:\n"
-                                          << pair_->ReplacementLog();
+    Result<json> reprotected = pair_->WaitForReprotection(Deadline::AfterMillis(60000));
+    ASSERT_TRUE(reprotected.ok()) << reprotected.status();
     double reprotect_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked).count();
     // Checkpoints flow and are acknowledged again.
     Result<json> before = control::AgentStatus(pair_->secondary_dir(), Deadline::AfterMillis(1000));

@@ -259,6 +259,22 @@ Status AgentPair::RestartSecondary() {
   return Status::Ok();
 }
 
+Result<json> AgentPair::WaitForReprotection(Deadline deadline) const {
+  std::string seen = "unreachable";
+  for (;;) {
+    Result<json> status = control::AgentStatus(secondary_dir(), Deadline::AfterMillis(1000));
+    if (status.ok()) {
+      seen = status->value("role", "?") + "/" + status->value("state", "?");
+      if (seen == "primary/protected") return status;
+    }
+    if (deadline.Expired()) {
+      return Status::DeadlineExceeded("the promoted agent is " + seen + ", not primary/protected\npromoted agent log:\n" +
+                                      SecondaryLog() + "\nnew secondary log:\n" + ReplacementLog());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 std::string AgentPair::ReplacementLog() const { return ReadFile(dir_.path() + "/replacement.log"); }
 
 void AgentPair::KillSecondary() {

@@ -109,6 +109,9 @@ class AgentPair {
   // certificate, its addresses), where the promoted agent looks for a new secondary.
   Status StartReplacementSecondary();
   std::string replacement_dir() const { return dir_.path() + "/replacement"; }
+  // After StartReplacementSecondary: polls until the promoted agent protects the VM again
+  // (role primary, state protected) and returns that status; otherwise says what it saw.
+  Result<nlohmann::json> WaitForReprotection(Deadline deadline) const;
   std::string ReplacementLog() const;
   ChildProcess& primary() { return *primary_; }
   ChildProcess& secondary() { return secondary_; }

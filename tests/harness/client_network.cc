@@ -33,6 +33,16 @@ Result<std::unique_ptr<ClientNetwork>> ClientNetwork::Create() {
   return network;
 }
 
+Result<ChildProcess> ClientNetwork::SpawnServiceClient(int client_id, uint64_t requests, const std::string& log_path,
+                                                      int deadline_s) const {
+  std::vector<std::string> argv = NetnsExec(name_);
+  argv.insert(argv.end(), {RunfilePath("tests/harness/service_client"), "--server",
+                           std::string(kGuestAddress) + ":" + std::to_string(kGuestPort), "--client-id",
+                           std::to_string(client_id), "--requests", std::to_string(requests), "--log", log_path,
+                           "--deadline-s", std::to_string(deadline_s)});
+  return ChildProcess::Spawn(argv, log_path + ".out");
+}
+
 ClientNetwork::~ClientNetwork() { (void)RunIp({"netns", "delete", name_}); }
 
 qemu::VmDefinition NetServiceGuestDefinition() {

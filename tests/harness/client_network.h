@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "common/child_process.h"
 #include "common/result.h"
 #include "qemu/vm_definition.h"
 
@@ -29,6 +30,12 @@ class ClientNetwork {
 
   const std::string& namespace_name() const { return name_; }
   std::string namespace_path() const { return "/run/netns/" + name_; }
+
+  // Starts tests/harness/service_client in this namespace: client `client_id` sends requests
+  // 1..`requests` to the guest's service, logging every reply to `log_path` (its own output
+  // beside it, `log_path`.out), and gives up after `deadline_s` seconds.
+  Result<ChildProcess> SpawnServiceClient(int client_id, uint64_t requests, const std::string& log_path,
+                                          int deadline_s) const;
 
  private:
   explicit ClientNetwork(std::string name) : name_(std::move(name)) {}
