@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/test_scratch_dir.h"
 #include "console/console_follower.h"
 #include "console/console_server.h"
 #include "console/released_log.h"
@@ -29,8 +30,9 @@ TEST(ReleasedLogTest, KeepsOnlyItsCapacity) {
 }
 
 TEST(ConsoleFollowerTest, FollowsToTheOtherAgentAndShowsEveryByteOnce) {
-  std::string dir = "/tmp/ut-console-" + std::to_string(::getpid());
-  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  Result<TestScratchDir> scratch = TestScratchDir::Create("console");
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  const std::string& dir = scratch->path();
   ReleasedLog old_owner, new_owner;
   auto first = ConsoleServer::Start(dir + "/a.sock", old_owner);
   auto second = ConsoleServer::Start(dir + "/b.sock", new_owner);
@@ -50,7 +52,6 @@ TEST(ConsoleFollowerTest, FollowsToTheOtherAgentAndShowsEveryByteOnce) {
   EXPECT_EQ(follower.switches(), 1);
   EXPECT_EQ(follower.offset(), 8u);
   (*second)->Stop();
-  ::rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #
 # Writes DIR/ca.pem, DIR/ca.key (keep it offline), and for each HOST: DIR/HOST.pem and
 # DIR/HOST.key, a P-256 key and a certificate valid for 825 days whose CN and
-# subjectAltName are HOST (pin it with expected_peer_name). Existing files are kept.
+# subjectAltName are HOST (pin it with expected_peer_name). Also DIR/heartbeat.key, the
+# pair's heartbeat secret (failover.heartbeat_key_file; copy it to both hosts). Existing
+# files are kept.
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: $0 DIR HOST [HOST...]" >&2
@@ -21,6 +23,10 @@ if [ ! -f "$dir/ca.pem" ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
     -subj "/CN=Understudy CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
   echo "created $dir/ca.pem"
+fi
+if [ ! -f "$dir/heartbeat.key" ]; then
+  openssl rand -hex 32 > "$dir/heartbeat.key"
+  echo "created $dir/heartbeat.key"
 fi
 for host in "$@"; do
   [ -f "$dir/$host.pem" ] && continue

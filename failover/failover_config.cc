@@ -2,12 +2,55 @@
 
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
+#include <fstream>
 #include <functional>
+#include <iterator>
+
 
 namespace understudy::failover {
 
+namespace {
+
+// A secret shorter than this is refused: it would be guessable.
+constexpr size_t kMinimumHeartbeatSecretBytes = 32;
+
+std::array<uint8_t, 32> Sha256(const std::string& text) {
+  std::array<uint8_t, 32> digest{};
+  ::SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
+  return digest;
+}
+
+bool IsLoopback(const std::string& address) { return address.rfind("127.", 0) == 0; }
+
+// The heartbeat key: from the secret file both agents share, or — only where the heartbeats
+// never leave this host — from the pair's name.
+Result<std::array<uint8_t, 32>> HeartbeatKey(const std::string& key_file, const std::string& pair,
+                                             const std::string& heartbeat_listen) {
+  if (key_file.empty()) {
+    if (!IsLoopback(heartbeat_listen)) {
+      return Status::InvalidArgument("failover.heartbeat_key_file is required when heartbeats leave this host (heartbeat_listen '" +
+                                     heartbeat_listen + "'): without a shared secret anyone can forge them");
+    }
+    return Sha256("understudy heartbeat key v1 (loopback only)\n" + pair);
+  }
+  std::ifstream file(key_file, std::ios::binary);
+  if (!file) return Status::InvalidArgument("failover.heartbeat_key_file '" + key_file + "' cannot be read");
+  std::string secret((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.size() < kMinimumHeartbeatSecretBytes) {
+    return Status::InvalidArgument("failover.heartbeat_key_file '" + key_file + "' holds " + std::to_string(secret.size()) +
+                                   " bytes; at least " + std::to_string(kMinimumHeartbeatSecretBytes) + " are needed");
+  }
+  return Sha256("understudy heartbeat key v1\n" + pair + "\n" + secret);
+}
+
+}  // namespace
+
 Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_config) {
   FailoverConfig config;
+  std::string pair, key_file;
   char hostname[256] = "localhost";
   ::gethostname(hostname, sizeof(hostname) - 1);
   try {
@@ -16,7 +59,8 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
     config.monitor.udp_listen = failover.value("heartbeat_listen", config.monitor.udp_listen);
     config.monitor.interval = std::chrono::milliseconds(failover.value("interval_ms", 20));
     config.monitor.budget = std::chrono::milliseconds(failover.value("budget_ms", 150));
-    config.monitor.pair_id = std::hash<std::string>{}(failover.value("pair", std::string("default")));
+    pair = failover.value("pair", std::string("default"));
+    key_file = failover.value("heartbeat_key_file", std::string());
     config.arbiter = failover.value("arbiter", config.arbiter);
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("failover configuration: ") + error.what());
@@ -30,6 +74,14 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
   if (config.monitor.budget < 3 * config.monitor.interval) {
     return Status::InvalidArgument("failover.budget_ms must be at least three heartbeat intervals");
   }
+  // The pair id only keeps pairs apart (the key authenticates): a stable hash, the same on
+  // every build, unlike std::hash.
+  std::array<uint8_t, 32> pair_digest = Sha256("understudy pair\n" + pair);
+  config.monitor.pair_id = 0;
+  for (int i = 0; i < 8; ++i) config.monitor.pair_id = (config.monitor.pair_id << 8) | pair_digest[static_cast<size_t>(i)];
+  Result<std::array<uint8_t, 32>> key = HeartbeatKey(key_file, pair, config.monitor.udp_listen);
+  if (!key.ok()) return key.status();
+  config.monitor.heartbeat_key = *key;
   return config;
 }
 

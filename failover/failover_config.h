@@ -3,6 +3,10 @@
 //   "name": "host1",                     this agent in the ownership record (default: hostname)
 //   "failover": {
 //     "pair": "web1",                    heartbeats of other pairs are refused (both sides equal)
+//     "heartbeat_key_file": "/etc/understudy/heartbeat.key",  a secret both agents share (at
+//                                         least 32 bytes; deploy/make-certs.sh makes one):
+//                                         heartbeats carry HMAC-SHA256 under a key derived from
+//                                         it. Required unless heartbeat_listen is loopback.
 //     "heartbeat_listen": "10.0.2.1:7401", UDP heartbeat socket: this host's address on the
 //                                         heartbeat network, told to the peer (no wildcard;
 //                                         port 0: any)

@@ -62,13 +62,15 @@ TEST(FailureDetectorTest, OnlyTheUdpPathSilentIsDegraded) {
 TEST(HeartbeatTest, SilenceIsDetectedWithinTheBudget) {
   std::mutex mutex;
   FailureDetector detector(150ms);
-  auto a = Heartbeat::Start("127.0.0.1:0", "", 42, 20ms, [&] {
+  HeartbeatAuth auth;
+  auth.key.fill(0x5a);
+  auto a = Heartbeat::Start("127.0.0.1:0", "", 42, 20ms, auth, [&] {
     std::lock_guard<std::mutex> lock(mutex);
     detector.Heard(HeartbeatPath::kUdp, Clock::now());
     detector.Heard(HeartbeatPath::kChannel, Clock::now());
   });
-  auto b = Heartbeat::Start("127.0.0.1:0", "", 42, 20ms, nullptr);
-  auto stranger = Heartbeat::Start("127.0.0.1:0", "", 7, 20ms, nullptr);
+  auto b = Heartbeat::Start("127.0.0.1:0", "", 42, 20ms, auth, nullptr);
+  auto stranger = Heartbeat::Start("127.0.0.1:0", "", 7, 20ms, auth, nullptr);
   ASSERT_TRUE(a.ok() && b.ok() && stranger.ok());
   (*a)->SetPeer((*b)->local_address());
   (*b)->SetPeer((*a)->local_address());

@@ -7,6 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -16,12 +21,21 @@ namespace understudy::failover {
 
 namespace {
 
-constexpr uint32_t kMagic = 0x42484455;  // "UDHB"
-constexpr size_t kDatagramBytes = 4 + 8 * 5;
-// Sequence numbers this far behind the newest seen come from a new sender, not the network:
-// datagrams are not delayed by 64 periods (over a second at the default 20 ms).
-constexpr uint64_t kRestartWindow = 64;
+// Datagram layout (little-endian): magic, pair id, sender instance, sequence, sender's clock,
+// echoed clock, how long the echoed datagram waited, then HMAC-SHA256 over all of that.
+constexpr uint32_t kMagic = 0x32484455;  // "UDH2": authenticated heartbeats
+constexpr size_t kMacBytes = 32;
+constexpr size_t kSignedBytes = 4 + 8 * 6;
+constexpr size_t kDatagramBytes = kSignedBytes + kMacBytes;
 constexpr int kHeartbeatNice = -10;
+
+std::array<unsigned char, kMacBytes> Mac(const std::array<uint8_t, 32>& key, const std::byte* data) {
+  std::array<unsigned char, kMacBytes> mac{};
+  unsigned int length = 0;
+  ::HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data), kSignedBytes,
+         mac.data(), &length);
+  return mac;
+}
 
 uint64_t NowNanos() {
   return static_cast<uint64_t>(
@@ -36,7 +50,13 @@ Result<sockaddr_in> ParseAddress(const std::string& text) {
   if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &address.sin_addr) != 1) {
     return Status::InvalidArgument("heartbeat address '" + text + "' is not an IPv4 address");
   }
-  address.sin_port = htons(static_cast<uint16_t>(std::stoul(text.substr(colon + 1))));
+  std::string port_text = text.substr(colon + 1);
+  char* end = nullptr;
+  unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end != '\0' || port > 65535) {
+    return Status::InvalidArgument("heartbeat address '" + text + "' has no valid port");
+  }
+  address.sin_port = htons(static_cast<uint16_t>(port));
   return address;
 }
 
@@ -44,7 +64,7 @@ Result<sockaddr_in> ParseAddress(const std::string& text) {
 
 Result<std::unique_ptr<Heartbeat>> Heartbeat::Start(const std::string& local, const std::string& peer,
                                                     uint64_t pair_id, std::chrono::milliseconds interval,
-                                                    std::function<void()> on_heard) {
+                                                    const HeartbeatAuth& auth, std::function<void()> on_heard) {
   UNDERSTUDY_ASSIGN_OR_RETURN(sockaddr_in address, ParseAddress(local));
   std::unique_ptr<Heartbeat> heartbeat(new Heartbeat());
   heartbeat->socket_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -59,7 +79,11 @@ Result<std::unique_ptr<Heartbeat>> Heartbeat::Start(const std::string& local, co
   heartbeat->local_address_ = std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
   heartbeat->peer_ = peer;
   heartbeat->pair_id_ = pair_id;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&heartbeat->instance_), sizeof(heartbeat->instance_)) != 1) {
+    return Status::Internal("no random bytes for the heartbeat's instance id");
+  }
   heartbeat->interval_ = interval;
+  heartbeat->auth_ = auth;
   heartbeat->on_heard_ = std::move(on_heard);
   heartbeat->thread_ = std::thread([h = heartbeat.get()] {
     // A heartbeat that waits behind busy work looks like a dead peer: ask for a higher
@@ -85,6 +109,82 @@ HeartbeatStats Heartbeat::stats() const {
   return stats_;
 }
 
+void Heartbeat::SendOne(uint64_t sequence) {
+  std::string datagram;
+  std::string peer;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peer = peer_;
+    AppendLittleEndian<uint32_t>(datagram, kMagic);
+    AppendLittleEndian<uint64_t>(datagram, pair_id_);
+    AppendLittleEndian<uint64_t>(datagram, instance_);
+    AppendLittleEndian<uint64_t>(datagram, sequence);
+    AppendLittleEndian<uint64_t>(datagram, NowNanos());
+    AppendLittleEndian<uint64_t>(datagram, echo_time_ns_);
+    // How long the echoed datagram waited here, so the peer can subtract it from the RTT.
+    AppendLittleEndian<uint64_t>(datagram, echo_time_ns_ ? NowNanos() - echo_received_ns_ : 0);
+  }
+  std::array<unsigned char, kMacBytes> mac = Mac(auth_.key, reinterpret_cast<const std::byte*>(datagram.data()));
+  datagram.append(reinterpret_cast<const char*>(mac.data()), mac.size());
+  Result<sockaddr_in> address = peer.empty() ? Result<sockaddr_in>(Status::NotFound("no peer")) : ParseAddress(peer);
+  if (!address.ok() || paused_.load()) return;
+  if (::sendto(socket_.get(), datagram.data(), datagram.size(), 0, reinterpret_cast<const sockaddr*>(&*address),
+               sizeof(*address)) == static_cast<ssize_t>(datagram.size())) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++stats_.sent;
+  }
+}
+
+bool Heartbeat::Accept(const std::byte* buffer, size_t size) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (size != kDatagramBytes || LoadLittleEndian<uint32_t>(buffer) != kMagic ||
+      LoadLittleEndian<uint64_t>(buffer + 4) != pair_id_ ||
+      CRYPTO_memcmp(Mac(auth_.key, buffer).data(), buffer + kSignedBytes, kMacBytes) != 0) {
+    ++stats_.rejected;
+    return false;
+  }
+  uint64_t peer_instance = LoadLittleEndian<uint64_t>(buffer + 12);
+  uint64_t peer_sequence = LoadLittleEndian<uint64_t>(buffer + 20);
+  uint64_t peer_time = LoadLittleEndian<uint64_t>(buffer + 28);
+  uint64_t echoed_time = LoadLittleEndian<uint64_t>(buffer + 36);
+  uint64_t held = LoadLittleEndian<uint64_t>(buffer + 44);
+  uint64_t now = NowNanos();
+  // Freshness: it must echo one of our own recent datagrams, which only a live peer that
+  // holds the key can do. Until then its clock is still echoed back, so it can prove itself.
+  uint64_t max_age = static_cast<uint64_t>(std::chrono::nanoseconds(auth_.max_echo_age).count());
+  bool fresh = echoed_time != 0 && echoed_time <= now && now - echoed_time <= max_age;
+  bool same_sender = peer_instance == peer_instance_;
+  if (same_sender && peer_sequence <= last_peer_sequence_) {
+    ++stats_.rejected;  // a duplicate or a replay
+    return false;
+  }
+  // Echo the newest clock the peer's host has shown us, so it can prove itself to us in turn.
+  // Its clock is monotonic across agent restarts, so an older clock is a replay — unless the
+  // peer has been silent for a while (its host may have rebooted and started counting anew).
+  if (peer_time > echo_time_ns_ || now - last_fresh_ns_ > max_age) {
+    echo_time_ns_ = peer_time;
+    echo_received_ns_ = now;
+  }
+  if (!fresh) {
+    ++stats_.stale;
+    return false;
+  }
+  last_fresh_ns_ = now;
+  if (!same_sender) {  // a new sender proved itself: a restarted agent, or a new pairing
+    peer_instance_ = peer_instance;
+    last_peer_sequence_ = peer_sequence - 1;
+  }
+  if (last_peer_sequence_ != 0 && peer_sequence > last_peer_sequence_ + 1) stats_.lost += peer_sequence - last_peer_sequence_ - 1;
+  last_peer_sequence_ = peer_sequence;
+  ++stats_.received;
+  if (now > echoed_time + held) {
+    double rtt = static_cast<double>(now - echoed_time - held) / 1e6;
+    stats_.last_rtt_ms = rtt;
+    stats_.smoothed_rtt_ms = stats_.smoothed_rtt_ms == 0 ? rtt : 0.875 * stats_.smoothed_rtt_ms + 0.125 * rtt;
+  }
+  return true;
+}
+
 void Heartbeat::Loop() {
   uint64_t sequence = 0;
   auto next_send = std::chrono::steady_clock::now();
@@ -92,27 +192,7 @@ void Heartbeat::Loop() {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_send) {
       next_send = now + interval_;
-      std::string datagram;
-      std::string peer;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        peer = peer_;
-        AppendLittleEndian<uint32_t>(datagram, kMagic);
-        AppendLittleEndian<uint64_t>(datagram, pair_id_);
-        AppendLittleEndian<uint64_t>(datagram, ++sequence);
-        AppendLittleEndian<uint64_t>(datagram, NowNanos());
-        AppendLittleEndian<uint64_t>(datagram, echo_time_ns_);
-        // How long the echoed datagram waited here, so the peer can subtract it from the RTT.
-        AppendLittleEndian<uint64_t>(datagram, echo_time_ns_ ? NowNanos() - echo_received_ns_ : 0);
-      }
-      Result<sockaddr_in> address = peer.empty() ? Result<sockaddr_in>(Status::NotFound("no peer")) : ParseAddress(peer);
-      if (address.ok() && !paused_.load()) {
-        if (::sendto(socket_.get(), datagram.data(), datagram.size(), 0, reinterpret_cast<const sockaddr*>(&*address),
-                     sizeof(*address)) == static_cast<ssize_t>(datagram.size())) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          ++stats_.sent;
-        }
-      }
+      SendOne(++sequence);
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_send - std::chrono::steady_clock::now());
     pollfd entry{socket_.get(), POLLIN, 0};
@@ -121,35 +201,7 @@ void Heartbeat::Loop() {
     ssize_t got;
     int valid = 0;
     while ((got = ::recv(socket_.get(), buffer, sizeof(buffer), 0)) > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (got != static_cast<ssize_t>(kDatagramBytes) || LoadLittleEndian<uint32_t>(buffer) != kMagic ||
-          LoadLittleEndian<uint64_t>(buffer + 4) != pair_id_) {
-        ++stats_.rejected;
-        continue;
-      }
-      uint64_t peer_sequence = LoadLittleEndian<uint64_t>(buffer + 12);
-      uint64_t peer_time = LoadLittleEndian<uint64_t>(buffer + 20);
-      uint64_t echoed_time = LoadLittleEndian<uint64_t>(buffer + 28);
-      uint64_t held = LoadLittleEndian<uint64_t>(buffer + 36);
-      // Not newer: a late duplicate — unless it is far older, which means a new heartbeat
-      // sender took over the peer's address (a restarted agent, or a promoted standby's
-      // agent that began protecting the VM) and counts from the start again.
-      bool restarted = peer_sequence + kRestartWindow < last_peer_sequence_ || peer_sequence == 1;
-      if (peer_sequence <= last_peer_sequence_ && !restarted) continue;
-      if (restarted) last_peer_sequence_ = peer_sequence - 1;
-      if (last_peer_sequence_ != 0 && peer_sequence > last_peer_sequence_ + 1) {
-        stats_.lost += peer_sequence - last_peer_sequence_ - 1;
-      }
-      last_peer_sequence_ = peer_sequence;
-      echo_time_ns_ = peer_time;
-      echo_received_ns_ = NowNanos();
-      ++stats_.received;
-      ++valid;
-      if (echoed_time != 0 && NowNanos() > echoed_time + held) {
-        double rtt = static_cast<double>(NowNanos() - echoed_time - held) / 1e6;
-        stats_.last_rtt_ms = rtt;
-        stats_.smoothed_rtt_ms = stats_.smoothed_rtt_ms == 0 ? rtt : 0.875 * stats_.smoothed_rtt_ms + 0.125 * rtt;
-      }
+      if (Accept(buffer, static_cast<size_t>(got))) ++valid;
     }
     if (valid > 0 && on_heard_) on_heard_();
   }

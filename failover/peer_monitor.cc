@@ -20,7 +20,8 @@ Result<std::unique_ptr<PeerMonitor>> PeerMonitor::Start(const PeerMonitorOptions
   std::unique_ptr<PeerMonitor> monitor(new PeerMonitor(options));
   PeerMonitor* raw = monitor.get();
   UNDERSTUDY_ASSIGN_OR_RETURN(monitor->heartbeat_,
-                              Heartbeat::Start(options.udp_listen, "", options.pair_id, options.interval, [raw] {
+                              Heartbeat::Start(options.udp_listen, "", options.pair_id, options.interval,
+                                               HeartbeatAuth{options.heartbeat_key, options.budget}, [raw] {
                                 std::lock_guard<std::mutex> lock(raw->mutex_);
                                 raw->detector_.Heard(HeartbeatPath::kUdp, FailureDetector::Clock::now());
                               }));

@@ -6,6 +6,7 @@
 #ifndef UNDERSTUDY_FAILOVER_PEER_MONITOR_H_
 #define UNDERSTUDY_FAILOVER_PEER_MONITOR_H_
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -24,6 +25,7 @@ struct PeerMonitorOptions {
   std::chrono::milliseconds interval{20};   // heartbeat period on each path
   std::chrono::milliseconds budget{150};    // silence on every path before "dead"
   uint64_t pair_id = 0;                     // refuses another pair's heartbeats
+  std::array<uint8_t, 32> heartbeat_key{};  // authenticates heartbeats (failover_config.h)
 };
 
 class PeerMonitor {

@@ -58,9 +58,10 @@ class Channel {
 class Listener {
  public:
   virtual ~Listener() = default;
-  // Waits for the next peer. Peers that fail the handshake are refused and logged, and
-  // Accept keeps waiting until the deadline. A peer accepted just before the deadline still
-  // gets its full handshake (a few seconds at most), so Accept may return that much later.
+  // Waits until the deadline for the next peer. Peers that fail the handshake are refused and
+  // logged, and Accept keeps waiting. Handshakes that are still under way at the deadline go
+  // on in the next Accept call (each has its own budget), so callers may poll with short
+  // deadlines; an idle or slow peer never delays another one.
   virtual Result<std::unique_ptr<Channel>> Accept(Deadline deadline) = 0;
   // The address actually bound, e.g. "tcp://127.0.0.1:40123" when port 0 was asked for.
   virtual std::string address() const = 0;

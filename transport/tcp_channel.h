@@ -44,6 +44,8 @@ class TcpListener : public Listener {
   std::string address() const override { return address_; }
   // The next connected socket, before any framing or handshake.
   Result<UniqueFd> AcceptSocket(Deadline deadline);
+  // The listening socket, for callers that poll it with other descriptors.
+  int fd() const { return socket_.get(); }
 
  private:
   UniqueFd socket_;

@@ -80,7 +80,12 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     }
     arbiter = etcd->endpoint();
   }
-  json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}};
+  // The pair's heartbeat secret, shared by both agents as a deployment would share it.
+  const std::string heartbeat_key = dir.path() + "/heartbeat.key";
+  if (std::system(("openssl rand -hex 32 > " + heartbeat_key).c_str()) != 0) {
+    return Status::Internal("cannot write the heartbeat key " + heartbeat_key);
+  }
+  json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}, {"heartbeat_key_file", heartbeat_key}};
   json secondary_config = {{"runtime_dir", secondary_dir}, {"name", "secondary"}, {"failover", failover}};
   secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
   json primary_channel = {{"name", "primary"}, {"failover", failover}};
