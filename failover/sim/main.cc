@@ -1,0 +1,80 @@
+// //failover/sim: runs N random schedules against the PairController (or, with --legacy,
+// today's decisions) and reports the first failing one, shrunk, with the seed that replays it.
+//
+//   bazel run -c opt //failover/sim -- --schedules=1000000
+//   bazel run //failover/sim -- --seed=1234 --schedules=1 --trace
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "failover/sim/simulator.h"
+
+using namespace understudy::failover;
+
+int main(int argc, char** argv) {
+  uint64_t seed = 1;
+  bool seed_given = false;
+  uint64_t schedules = 1000;
+  sim::SimOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--seed=", 0) == 0) {
+      seed = std::strtoull(arg.c_str() + 7, nullptr, 10);
+      seed_given = true;
+    } else if (arg.rfind("--schedules=", 0) == 0) {
+      schedules = std::strtoull(arg.c_str() + 12, nullptr, 10);
+    } else if (arg == "--trace") {
+      options.trace = true;
+    } else if (arg == "--legacy") {
+      options.brain = sim::BrainKind::kLegacy;
+    } else if (arg == "--broken=release-before-ack") {
+      options.fault = TestFault::kReleaseBeforeAck;
+    } else if (arg == "--broken=skip-mode-check") {
+      options.fault = TestFault::kSkipModeCheck;
+    } else {
+      std::fprintf(stderr,
+                   "usage: sim [--schedules=N] [--seed=S] [--trace] [--legacy] "
+                   "[--broken=release-before-ack|skip-mode-check]\n");
+      return 2;
+    }
+  }
+  if (!seed_given) seed = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) % 1000000007ull;
+  std::printf("seed=%llu schedules=%llu brain=%s\n", static_cast<unsigned long long>(seed),
+              static_cast<unsigned long long>(schedules), options.brain == sim::BrainKind::kLegacy ? "legacy" : "pair-controller");
+  std::fflush(stdout);
+  auto started = std::chrono::steady_clock::now();
+  uint64_t steps = 0;
+  for (uint64_t i = 0; i < schedules; ++i) {
+    sim::Schedule schedule = sim::GenerateSchedule(seed + i, options);
+    sim::SimOptions quiet = options;
+    quiet.trace = false;
+    sim::Outcome outcome = sim::RunSchedule(schedule, quiet);
+    steps += outcome.steps;
+    if (outcome.refused) {
+      std::printf("refused to start: %s\n", outcome.detail.c_str());
+      return 1;
+    }
+    if (!outcome.ok) {
+      std::printf("FAILED schedule seed=%llu: %s at %lld ms: %s\n", static_cast<unsigned long long>(seed + i),
+                  outcome.invariant.c_str(), static_cast<long long>(outcome.at_ms), outcome.detail.c_str());
+      sim::Schedule shrunk = sim::Shrink(schedule, quiet);
+      sim::Outcome again = sim::RunSchedule(shrunk, options);
+      std::printf("shrunk: %s\n=> %s: %s\nreplay: bazel run //failover/sim -- --seed=%llu --schedules=1 --trace%s\n",
+                  sim::DescribeSchedule(shrunk).c_str(), again.invariant.c_str(), again.detail.c_str(),
+                  static_cast<unsigned long long>(seed + i), options.brain == sim::BrainKind::kLegacy ? " --legacy" : "");
+      if (options.trace) std::printf("%s", again.trace.c_str());
+      return 1;
+    }
+    if (options.trace) std::printf("%s", sim::RunSchedule(schedule, options).trace.c_str());
+    if ((i + 1) % 100000 == 0) {
+      std::printf("  %llu schedules ok\n", static_cast<unsigned long long>(i + 1));
+      std::fflush(stdout);
+    }
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf("ok: %llu schedules, %llu steps, 0 invariant violations, %.1f s\n", static_cast<unsigned long long>(schedules),
+              static_cast<unsigned long long>(steps), seconds);
+  return 0;
+}
