@@ -529,6 +529,11 @@ Result<std::vector<Action>> PairController::OnOperator(const Event& e) {
       return out;
     }
     case EventKind::kPromoteRequested:
+      if (options_.role == Role::kSecondary &&
+          (state_ == ControllerState::kContending || state_ == ControllerState::kPromoted)) {
+        operator_promote_ = true;  // already under way (the primary stepped down) or done
+        return out;
+      }
       if (options_.role != Role::kSecondary ||
           (state_ != ControllerState::kProtected && state_ != ControllerState::kDegraded)) {
         return Status::FailedPrecondition("only a secondary holding a standby can promote; this side is " + state);

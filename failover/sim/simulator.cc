@@ -149,7 +149,8 @@ class World {
   void DeliverAnswer(Agent& agent, const Msg& msg);
   void AtEtcd(Msg& msg);
   // Agents.
-  void Feed(int host, const Event& event);
+  // False when the brain refused the event (an operator request it forbids).
+  bool Feed(int host, const Event& event);
   void Carry(int host, const Action& action);
   void Periodic(int host);
   void Release(int host, uint64_t upto);
@@ -188,6 +189,7 @@ class World {
   int64_t grew_at_ = 0;
   bool crashed_ = false;        // a host crashed or a VM died at some point
   bool stopped_on_purpose_ = false;
+  bool operator_took_down_ = false;  // a step-down not followed by an accepted promotion
   Outcome outcome_;
   std::ostringstream trace_;
 };
@@ -280,18 +282,19 @@ void World::SendOnPath(int from, int to, int path, Msg msg) {
   Send(std::move(msg), delay);
 }
 
-void World::Feed(int host, const Event& event) {
+bool World::Feed(int host, const Event& event) {
   Agent& agent = agents_[host];
-  if (!agent.up) return;
+  if (!agent.up) return false;
   Result<std::vector<Action>> actions = agent.brain->Step(event);
   if (!actions.ok()) {
     Trace(std::string(kNames[host]) + " refused: " + actions.status().ToString());
-    return;
+    return false;
   }
   for (const Action& action : *actions) {
-    if (!agents_[host].up || agents_[host].inc != agent.inc) return;
+    if (!agents_[host].up || agents_[host].inc != agent.inc) return true;
     Carry(host, action);
   }
+  return true;
 }
 
 void World::Release(int host, uint64_t upto) {
@@ -617,6 +620,8 @@ void World::Periodic(int host) {
     agent.next_heartbeat = now_ + kHeartbeatMs;
     int other = Other(host);
     for (int path = 0; path < kPathCount; ++path) {
+      // A fenced or stopped agent has closed its replication channel; UDP goes on.
+      if (path == static_cast<int>(Path::kReplication) && agent.brain->Terminal()) continue;
       Msg msg;
       msg.kind = MsgKind::kHeartbeat;
       msg.from_inc = agent.inc;
@@ -675,11 +680,11 @@ void World::ApplyFault(const Fault& f) {
       break;
     case FaultKind::kStepDown:
       op.kind = EventKind::kStepDownRequested;
-      Feed(f.host, op);
+      if (Feed(f.host, op)) operator_took_down_ = true;
       break;
     case FaultKind::kPromote:
       op.kind = EventKind::kPromoteRequested;
-      Feed(f.host, op);
+      if (Feed(f.host, op)) operator_took_down_ = false;  // the failback's second half
       break;
   }
 }
@@ -729,7 +734,7 @@ Outcome World::Run() {
     for (int host = 0; host < kHosts && outcome_.ok; ++host) Periodic(host);
   }
   now_ = std::min(now_, end);
-  if (outcome_.ok && !stopped_on_purpose_) {
+  if (outcome_.ok && !stopped_on_purpose_ && !operator_took_down_) {
     bool serving = false;
     bool viable_copy = false;
     const uint64_t seen = history_.size() - 1;

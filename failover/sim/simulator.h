@@ -25,8 +25,8 @@
 //      holds the output of every epoch it then releases.
 //  I3  nothing is promoted over a record in mode `stopped`, nor by a secondary its primary's
 //      clean goodbye reached.
-//  I4  when neither host crashed (and the VM did not die) and nobody stopped the VM on
-//      purpose, after the faults heal and etcd answers, some copy runs the VM: "both sides
+//  I4  when neither host crashed (and the VM did not die) and no operator took the VM down
+//      (a clean stop, or a step-down whose promotion was never accepted), after the faults heal and etcd answers, some copy runs the VM: "both sides
 //      fenced" or "VM down" does not last. When a host crashed, the same holds as long as a
 //      live, unfenced agent holds a copy containing all released output.
 //  I5  whenever a copy runs at the end, released output grew during the last
