@@ -46,12 +46,14 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   auto started = std::chrono::steady_clock::now();
   uint64_t steps = 0;
+  sim::Outcome::Coverage coverage;
   for (uint64_t i = 0; i < schedules; ++i) {
     sim::Schedule schedule = sim::GenerateSchedule(seed + i, options);
     sim::SimOptions quiet = options;
     quiet.trace = false;
     sim::Outcome outcome = sim::RunSchedule(schedule, quiet);
     steps += outcome.steps;
+    coverage += outcome.coverage;
     if (outcome.refused) {
       std::printf("refused to start: %s\n", outcome.detail.c_str());
       return 1;
@@ -76,5 +78,6 @@ int main(int argc, char** argv) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("ok: %llu schedules, %llu steps, 0 invariant violations, %.1f s\n", static_cast<unsigned long long>(schedules),
               static_cast<unsigned long long>(steps), seconds);
+  std::printf("exercised: %s\n", sim::DescribeCoverage(coverage).c_str());
   return 0;
 }

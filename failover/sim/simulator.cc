@@ -365,6 +365,7 @@ void World::Carry(int host, const Action& action) {
       break;
     }
     case ActionKind::kPair: {
+      ++outcome_.coverage.pairings;
       int peer = Other(host);
       if (!agents_[peer].up || kNames[peer] != action.peer || agents_[peer].inc != action.peer_incarnation) break;
       agent.peer = peer;
@@ -395,6 +396,7 @@ void World::Carry(int host, const Action& action) {
                           " but the world already saw epoch " + std::to_string(seen));
         break;
       }
+      ++outcome_.coverage.promotions;
       agent.vm_running = true;
       agent.vm_epoch = agent.committed;
       agent.vm_digest = agent.committed_digest;
@@ -405,14 +407,17 @@ void World::Carry(int host, const Action& action) {
       break;
     }
     case ActionKind::kGoUnprotected:
+      ++outcome_.coverage.went_unprotected;
       break;
     case ActionKind::kFence:
+      ++outcome_.coverage.fences;
       agent.vm_running = false;
       agent.committed = 0;
       agent.peer = -1;
       agent.primary = -1;
       break;
     case ActionKind::kStopVm:
+      ++outcome_.coverage.clean_stops;
       agent.vm_running = false;
       stopped_on_purpose_ = true;
       break;
@@ -589,6 +594,7 @@ void World::Periodic(int host) {
       Event event = Event::Of(EventKind::kArbiterReply, now_);
       event.request = request;
       event.answer = ArbiterAnswer::kUnknown;
+      ++outcome_.coverage.unknown_outcomes;
       Feed(host, event);
       if (!agents_[host].up) return;
     } else {
@@ -662,7 +668,11 @@ void World::ApplyFault(const Fault& f) {
     case FaultKind::kDupReplies: dup_replies_ = f.value != 0; break;
     case FaultKind::kCrash: Crash(f.host); break;
     case FaultKind::kRestart:
-      if (!agents_[f.host].up) StartAgent(f.host, Role::kSecondary);
+      // A crashed host, or an agent that ended for good (fenced, stood down, stopped): it
+      // comes back as a fresh secondary. A running agent is left alone.
+      if (!agents_[f.host].up || agents_[f.host].brain->Terminal() || agents_[f.host].brain->Exited()) {
+        StartAgent(f.host, Role::kSecondary);
+      }
       break;
     case FaultKind::kCrashOnWelcome: agents_[f.host].crash_on_welcome = true; break;
     case FaultKind::kVmDies:
@@ -799,14 +809,21 @@ Schedule GenerateSchedule(uint64_t seed, const SimOptions& options) {
   schedule.seed = seed;
   Rng rng(seed);
   const int64_t window = options.fault_window_ms;
-  int count = static_cast<int>(rng.Below(9));
+  // Swarm testing: each schedule draws from its own subset of fault kinds, so that rare
+  // combinations are not drowned by the common ones.
+  constexpr int kKinds = 17;
+  uint32_t enabled = static_cast<uint32_t>(rng.Next()) & ((1u << kKinds) - 1);
+  if (enabled == 0) enabled = (1u << kKinds) - 1;
+  int count = static_cast<int>(rng.Below(13));
   auto& f = schedule.faults;
   for (int i = 0; i < count; ++i) {
     int64_t at = 200 + rng.Below(window - 200);
     int64_t span = 20 + rng.Below(1500);
     int host = static_cast<int>(rng.Below(kHosts));
     int path = static_cast<int>(rng.Below(kPathCount));
-    switch (rng.Below(16)) {
+    int kind = static_cast<int>(rng.Below(kKinds));
+    while ((enabled & (1u << kind)) == 0) kind = (kind + 1) % kKinds;
+    switch (kind) {
       case 0:  // a partition between the hosts: every path
         for (int p = 0; p < kPathCount; ++p) {
           f.push_back(At(at, FaultKind::kCutPath, host, p));
@@ -865,13 +882,24 @@ Schedule GenerateSchedule(uint64_t seed, const SimOptions& options) {
       case 14:
         f.push_back(At(at, FaultKind::kPromote, host));
         break;
-      default:
+      case 15:
         f.push_back(At(at, FaultKind::kCrashOnWelcome, host));
+        break;
+      default:  // an operator restarts a fenced / stood-down agent (or a crashed host)
+        f.push_back(At(at, FaultKind::kRestart, host));
         break;
     }
   }
   std::stable_sort(f.begin(), f.end(), [](const Fault& x, const Fault& y) { return x.at_ms < y.at_ms; });
   return schedule;
+}
+
+std::string DescribeCoverage(const Outcome::Coverage& c) {
+  std::ostringstream out;
+  out << c.promotions << " promotions, " << c.went_unprotected << " primaries gone unprotected, " << c.fences
+      << " fences, " << c.pairings << " pairings, " << c.unknown_outcomes << " timed-out arbiter requests, "
+      << c.clean_stops << " clean stops";
+  return out.str();
 }
 
 std::string DescribeSchedule(const Schedule& schedule) {

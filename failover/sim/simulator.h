@@ -71,7 +71,7 @@ enum class FaultKind {
   kEtcdLoseAnswer,  // the next compare-and-swap is applied, its answer lost
   kDupReplies,      // arbiter answers are delivered twice (value 1) or once (0)
   kCrash,           // host `host` crashes (its agent, VM and standby are gone)
-  kRestart,         // host `host` restarts its agent as a fresh secondary
+  kRestart,         // host `host` restarts its agent as a fresh secondary (if crashed or ended)
   kCrashOnWelcome,  // host `host` crashes the moment it is next welcomed by a primary
   kVmDies,          // the VM (or standby) on host `host` dies
   kCleanStop,       // operator: stop the VM cleanly on host `host`
@@ -105,10 +105,29 @@ struct Outcome {
   int64_t at_ms = 0;
   uint64_t steps = 0;
   bool refused = false;   // the controller refused its configuration; nothing ran
+  // What the run exercised (summed over a soak to show the schedules reach the hard paths).
+  struct Coverage {
+    uint64_t promotions = 0;
+    uint64_t went_unprotected = 0;
+    uint64_t fences = 0;
+    uint64_t pairings = 0;
+    uint64_t unknown_outcomes = 0;  // arbiter answers that timed out
+    uint64_t clean_stops = 0;
+    Coverage& operator+=(const Coverage& o) {
+      promotions += o.promotions;
+      went_unprotected += o.went_unprotected;
+      fences += o.fences;
+      pairings += o.pairings;
+      unknown_outcomes += o.unknown_outcomes;
+      clean_stops += o.clean_stops;
+      return *this;
+    }
+  } coverage;
   std::string trace;      // when options.trace
 };
 
 Outcome RunSchedule(const Schedule& schedule, const SimOptions& options);
+std::string DescribeCoverage(const Outcome::Coverage& coverage);
 
 // Removes faults from a failing schedule while it keeps failing (with the same invariant).
 Schedule Shrink(const Schedule& schedule, const SimOptions& options);

@@ -53,10 +53,12 @@ TEST(Simulator, RandomSchedulesKeepEveryInvariant) {
   SimOptions options;
   uint64_t steps = 0;
   uint64_t failures = 0;
+  Outcome::Coverage coverage;
   for (uint64_t i = 0; i < kSchedules; ++i) {
     Schedule schedule = GenerateSchedule(base + i, options);
     Outcome outcome = RunSchedule(schedule, options);
     steps += outcome.steps;
+    coverage += outcome.coverage;
     if (!outcome.ok) {
       ++failures;
       Schedule shrunk = Shrink(schedule, options);
@@ -71,7 +73,13 @@ TEST(Simulator, RandomSchedulesKeepEveryInvariant) {
   std::printf("%llu schedules, %llu steps, %llu invariant violations, %.1f s\n",
               static_cast<unsigned long long>(kSchedules), static_cast<unsigned long long>(steps),
               static_cast<unsigned long long>(failures), seconds);
+  std::printf("exercised: %s\n", DescribeCoverage(coverage).c_str());
   EXPECT_EQ(failures, 0u);
+  // The schedules must reach the paths that matter, or zero violations means little.
+  EXPECT_GT(coverage.promotions, kSchedules / 50);
+  EXPECT_GT(coverage.went_unprotected, kSchedules / 50);
+  EXPECT_GT(coverage.unknown_outcomes, kSchedules / 50);
+  EXPECT_GT(coverage.clean_stops, kSchedules / 50);
 }
 
 // The same seed gives the same run, step for step (what makes --seed a replay).
