@@ -420,17 +420,16 @@ void PairController::OnCasWon(uint64_t revision, int64_t now, Actions& out) {
 }
 
 void PairController::OnRecord(const OwnershipRecord& record, int64_t now, Actions& out) {
-  const RecordMode mode = ParseRecordMode(record.mode);
-  const bool absent = record.revision == 0;
-  const bool mine = !absent && record.owner == options_.me;
-  const bool primary = options_.role == Role::kPrimary;
+  const RecordView view{ParseRecordMode(record.mode), record.revision, record.revision == 0,
+                        record.revision != 0 && record.owner == options_.me,
+                        record.revision != 0 && record.owner == peer_};
   switch (state_) {
     case ControllerState::kClaiming:
-      if (mine && mode == RecordMode::kProtected && cas_sent_) {
-        OnCasWon(record.revision, now, out);
-      } else if (absent || mode == RecordMode::kStopped) {
+      if (view.mine && view.mode == RecordMode::kProtected && cas_sent_) {
+        OnCasWon(view.revision, now, out);  // our claim applied; its answer was lost
+      } else if (view.absent || view.mode == RecordMode::kStopped) {
         cas_sent_ = true;
-        Swap(record.revision, RecordMode::kProtected, out);
+        Swap(view.revision, RecordMode::kProtected, out);
       } else {
         // Another host runs the VM, or an earlier run here did not stop cleanly and its
         // secondary may be taking over: an operator decides.
@@ -438,67 +437,29 @@ void PairController::OnRecord(const OwnershipRecord& record, int64_t now, Action
       }
       return;
     case ControllerState::kReprotecting:
-      if (!mine) {
+      if (!view.mine) {
         Fence(out);
-      } else if (mode == RecordMode::kProtected) {
-        OnCasWon(record.revision, now, out);  // our swap applied (its answer was lost)
+      } else if (view.mode == RecordMode::kProtected) {
+        OnCasWon(view.revision, now, out);  // our swap applied (its answer was lost)
       } else {
         cas_sent_ = true;
-        Swap(record.revision, RecordMode::kProtected, out);
+        Swap(view.revision, RecordMode::kProtected, out);
       }
       return;
     case ControllerState::kProtected:
     case ControllerState::kDegraded:
-      if (primary) {
-        if (!mine) Fence(out);  // ours whatever its revision; anyone else's: we lost it
-        return;
-      }
-      if (mine && mode == RecordMode::kPromoted) {
-        OnCasWon(record.revision, now, out);
-      } else if (mode == RecordMode::kStopped) {
-        Enter(ControllerState::kStoodDown);
-      } else if (record.owner != peer_ || mode != RecordMode::kProtected || record.revision != pairing_revision_) {
-        Fence(out);  // the primary went unprotected or an operator moved the VM: stale standby
-      }
+      OnWatchedRecord(view, now, out);
       return;
-    case ControllerState::kContending: {
-      const bool peer_back = AllPathsHeard(now) && peer_says_ == PeerSays::kPaired && !operator_promote_;
-      if (primary) {
-        if (mine && mode == RecordMode::kUnprotected) {
-          OnCasWon(record.revision, now, out);
-        } else if (mine && mode == RecordMode::kProtected) {
-          if (peer_back) {
-            Enter(acked_ > 0 ? ControllerState::kProtected : ControllerState::kSyncing);
-          } else {
-            cas_sent_ = true;
-            Swap(record.revision, RecordMode::kUnprotected, out);
-          }
-        } else {
-          Fence(out);
-        }
-        return;
-      }
-      const bool skip_mode = options_.test_fault_for_test == TestFault::kSkipModeCheck;
-      if (mine && mode == RecordMode::kPromoted) {
-        OnCasWon(record.revision, now, out);
-      } else if (mode == RecordMode::kStopped && !skip_mode) {
-        Enter(ControllerState::kStoodDown);
-      } else if (!absent && record.owner == peer_ &&
-                 ((mode == RecordMode::kProtected && record.revision == pairing_revision_) || skip_mode)) {
-        if (peer_back) {
-          Enter(ControllerState::kProtected);
-        } else {
-          cas_sent_ = true;
-          Swap(record.revision, RecordMode::kPromoted, out);
-        }
+    case ControllerState::kContending:
+      if (options_.role == Role::kPrimary) {
+        OnContendedRecordAsPrimary(view, now, out);
       } else {
-        Fence(out);
+        OnContendedRecordAsSecondary(view, now, out);
       }
       return;
-    }
     case ControllerState::kStopping:
-      if (mine && mode != RecordMode::kStopped) {
-        Swap(record.revision, RecordMode::kStopped, out);
+      if (view.mine && view.mode != RecordMode::kStopped) {
+        Swap(view.revision, RecordMode::kStopped, out);
       } else {
         // Marked (perhaps by our own swap whose answer was lost), or no longer ours.
         Enter(ControllerState::kStopped);
@@ -506,6 +467,62 @@ void PairController::OnRecord(const OwnershipRecord& record, int64_t now, Action
       return;
     default:
       return;
+  }
+}
+
+void PairController::OnWatchedRecord(const RecordView& view, int64_t now, Actions& out) {
+  if (options_.role == Role::kPrimary) {
+    if (!view.mine) Fence(out);  // ours whatever its revision; anyone else's: we lost it
+    return;
+  }
+  if (view.mine && view.mode == RecordMode::kPromoted) {
+    BeginContending(now, out);  // a swap of ours applied late: the read in contention promotes
+  } else if (view.mode == RecordMode::kStopped) {
+    Enter(ControllerState::kStoodDown);
+  } else if (!IsOurPairing(view)) {
+    Fence(out);  // the primary went unprotected or an operator moved the VM: stale standby
+  }
+}
+
+bool PairController::IsOurPairing(const RecordView& view) const {
+  if (options_.test_fault_for_test == TestFault::kSkipModeCheck) return view.peers;
+  return view.peers && view.mode == RecordMode::kProtected && view.revision == pairing_revision_;
+}
+
+bool PairController::PeerBack(int64_t now) const {
+  return AllPathsHeard(now) && peer_says_ == PeerSays::kPaired && !operator_promote_;
+}
+
+void PairController::OnContendedRecordAsPrimary(const RecordView& view, int64_t now, Actions& out) {
+  if (view.mine && view.mode == RecordMode::kUnprotected) {
+    OnCasWon(view.revision, now, out);
+  } else if (view.mine && view.mode == RecordMode::kProtected) {
+    if (PeerBack(now)) {  // a false alarm, and no swap of ours applied: carry on
+      Enter(acked_ > 0 ? ControllerState::kProtected : ControllerState::kSyncing);
+    } else {
+      cas_sent_ = true;
+      Swap(view.revision, RecordMode::kUnprotected, out);
+    }
+  } else {
+    Fence(out);
+  }
+}
+
+void PairController::OnContendedRecordAsSecondary(const RecordView& view, int64_t now, Actions& out) {
+  const bool skip_mode = options_.test_fault_for_test == TestFault::kSkipModeCheck;
+  if (view.mine && view.mode == RecordMode::kPromoted) {
+    OnCasWon(view.revision, now, out);
+  } else if (view.mode == RecordMode::kStopped && !skip_mode) {
+    Enter(ControllerState::kStoodDown);
+  } else if (IsOurPairing(view)) {
+    if (PeerBack(now)) {
+      Enter(ControllerState::kProtected);
+    } else {
+      cas_sent_ = true;
+      Swap(view.revision, RecordMode::kPromoted, out);
+    }
+  } else {
+    Fence(out);
   }
 }
 

@@ -200,7 +200,20 @@ class PairController {
   void OnHeard(const Event& e, Actions& out);
   void OnHello(const Event& e, Actions& out);
   void OnArbiterReply(const Event& e, Actions& out);
+  // A record read, as the decisions below see it.
+  struct RecordView {
+    RecordMode mode;
+    uint64_t revision;
+    bool absent;
+    bool mine;   // names this agent
+    bool peers;  // names the peer of this pairing
+  };
   void OnRecord(const OwnershipRecord& record, int64_t now, Actions& out);
+  void OnWatchedRecord(const RecordView& view, int64_t now, Actions& out);
+  void OnContendedRecordAsPrimary(const RecordView& view, int64_t now, Actions& out);
+  void OnContendedRecordAsSecondary(const RecordView& view, int64_t now, Actions& out);
+  bool IsOurPairing(const RecordView& view) const;
+  bool PeerBack(int64_t now) const;
   void OnCasWon(uint64_t revision, int64_t now, Actions& out);
   Result<Actions> OnOperator(const Event& e);
 
