@@ -24,6 +24,27 @@
 //  * A clean goodbye from the primary makes the secondary stand down for good, whether or
 //    not the arbiter could be told.
 //
+// Transitions (state: event/answer → next; anything not listed leaves the state alone):
+//   claiming:      read absent|stopped → swap {me,protected}; won (or read {me,protected} after
+//                  our swap) → syncing; read someone else's → refused
+//   syncing (P):   hello → pair; first ack → protected; peer gone (budget + sync grace) → contending
+//   joining (S):   welcome → syncing;  syncing (S): first commit → protected; peer silent → joining
+//   protected ⇄ degraded: every path heard ⇄ some path silent (degraded reads the record every
+//                  watch interval: P fences if another owns it; S fences unless it is its pairing's
+//                  {P,protected,R}, stands down on stopped); peer gone → contending
+//   contending:    always starts with a read. P: {me,protected} → swap → unprotected;
+//                  {me,unprotected} → unprotected; other → fenced. S: {P,protected,R} → swap →
+//                  promoted; {me,promoted} → promoted; stopped → stood-down; other → fenced.
+//                  Lost / unknown → read; unreachable → read after retry_ms. Peer heard again on
+//                  every path before any swap applied → back to protected.
+//   unprotected | promoted: hello from a new agent → re-protecting (output held from now)
+//   re-protecting: read {me,*} → swap {me,protected} → won → pair → syncing (as primary);
+//                  someone else's record → fenced
+//   any running state (owner): stop → stopping (VM stopped, goodbye) → record {me,stopped}
+//                  (or no longer ours) → stopped
+//   S protected|degraded|syncing|contending: goodbye heard → stood-down
+//   P protected: step-down → fenced (record untouched);  local VM died → fenced
+//
 // Thread safety: none; one owner steps it.
 #ifndef UNDERSTUDY_FAILOVER_PAIR_CONTROLLER_H_
 #define UNDERSTUDY_FAILOVER_PAIR_CONTROLLER_H_
