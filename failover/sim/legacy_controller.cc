@@ -91,26 +91,7 @@ Result<std::vector<Action>> LegacyController::Step(const Event& e) {
       }
       break;
     case EventKind::kHello:
-      if (fenced_) break;
-      if (role_ == Role::kPrimary && claimed_ && peer_.empty() && state_ == PairState::kSyncing) {
-        peer_ = e.peer;
-        peer_incarnation_ = e.peer_incarnation;
-        heard_at_.fill(e.now_ms);
-        out.push_back(Action{.kind = ActionKind::kPair, .peer = peer_, .peer_incarnation = peer_incarnation_,
-                             .revision = record_revision_});
-      } else if ((role_ == Role::kSecondary && state_ == PairState::kPromoted) ||
-                 (role_ == Role::kPrimary && state_ == PairState::kUnprotected && unprotected_output_)) {
-        // Re-protection: the adopted PrimaryAgent claims the record from the promoted VM.
-        candidate_ = e.peer;
-        candidate_incarnation_ = e.peer_incarnation;
-        role_ = Role::kPrimary;
-        state_ = PairState::kReprotecting;
-        unprotected_output_ = false;
-        claimed_ = false;
-        peer_.clear();
-        acked_ = released_;
-        Request(Waiting::kClaimRead, 2000, out);
-      }
+      OnHello(e, out);
       break;
     case EventKind::kWelcome:
       if (role_ == Role::kSecondary && peer_.empty() && !promoted_once_) {
@@ -147,6 +128,40 @@ Result<std::vector<Action>> LegacyController::Step(const Event& e) {
     case EventKind::kGoodbyeAcked:
       break;
     case EventKind::kStopRequested:
+    case EventKind::kPromoteRequested:
+    case EventKind::kStepDownRequested:
+      return OnOperator(e);
+  }
+  return out;
+}
+
+void LegacyController::OnHello(const Event& e, Actions& out) {
+  if (fenced_) return;
+  if (role_ == Role::kPrimary && claimed_ && peer_.empty() && state_ == PairState::kSyncing) {
+    peer_ = e.peer;
+    peer_incarnation_ = e.peer_incarnation;
+    heard_at_.fill(e.now_ms);
+    out.push_back(Action{.kind = ActionKind::kPair, .peer = peer_, .peer_incarnation = peer_incarnation_,
+                         .revision = record_revision_});
+  } else if ((role_ == Role::kSecondary && state_ == PairState::kPromoted) ||
+             (role_ == Role::kPrimary && state_ == PairState::kUnprotected && unprotected_output_)) {
+    // Re-protection: the adopted PrimaryAgent claims the record from the promoted VM.
+    candidate_ = e.peer;
+    candidate_incarnation_ = e.peer_incarnation;
+    role_ = Role::kPrimary;
+    state_ = PairState::kReprotecting;
+    unprotected_output_ = false;
+    claimed_ = false;
+    peer_.clear();
+    acked_ = released_;
+    Request(Waiting::kClaimRead, 2000, out);
+  }
+}
+
+Result<std::vector<Action>> LegacyController::OnOperator(const Event& e) {
+  Actions out;
+  switch (e.kind) {
+    case EventKind::kStopRequested:
       if (fenced_) return Status::FailedPrecondition("fenced");
       out.push_back(Action{.kind = ActionKind::kStopVm});
       if (!peer_.empty()) out.push_back(Action{.kind = ActionKind::kSendGoodbye, .peer = peer_});
@@ -157,21 +172,22 @@ Result<std::vector<Action>> LegacyController::Step(const Event& e) {
       } else {
         exited_ = true;
       }
-      break;
+      return out;
     case EventKind::kPromoteRequested:
       if (role_ != Role::kSecondary || committed_ == 0 || state_ == PairState::kPromoted) {
         return Status::FailedPrecondition("no standby to promote");
       }
       promotion_requested_ = true;
-      break;
+      return out;
     case EventKind::kStepDownRequested:
       if (role_ != Role::kPrimary || state_ != PairState::kProtected || fenced_) {
         return Status::FailedPrecondition("only a protected primary can step down");
       }
       FenceSelf(out);
-      break;
+      return out;
+    default:
+      return out;
   }
-  return out;
 }
 
 void LegacyController::OnReply(const Event& e, Actions& out) {
@@ -181,49 +197,10 @@ void LegacyController::OnReply(const Event& e, Actions& out) {
   const Waiting was = waiting_;
   waiting_ = Waiting::kNone;
   switch (was) {
-    case Waiting::kClaimRead: {
-      if (!ok) {
-        exited_ = state_ != PairState::kReprotecting;  // start failed; a re-protection gives up
-        if (!exited_) state_ = PairState::kUnprotected, unprotected_output_ = true;
-        return;
-      }
-      bool adopted = state_ == PairState::kReprotecting;
-      bool clean = r.revision == 0 || r.mode == "stopped" ||
-                   (adopted && r.owner == me_ && (r.mode == "promoted" || r.mode == "unprotected"));
-      if ((r.revision != 0 && r.owner != me_) || !clean) {
-        exited_ = true;
-        return;
-      }
-      Request(Waiting::kClaimCas, 2000, out, true, r.revision, RecordMode::kProtected);
-      return;
-    }
+    case Waiting::kClaimRead:
     case Waiting::kClaimCas:
-      if (e.answer == ArbiterAnswer::kWon) {
-        Request(Waiting::kClaimReread, 2000, out);
-      } else if (e.answer == ArbiterAnswer::kLost) {
-        Request(Waiting::kClaimRead, 2000, out);
-      } else if (state_ == PairState::kReprotecting) {
-        state_ = PairState::kUnprotected, unprotected_output_ = true;
-      } else {
-        exited_ = true;
-      }
-      return;
     case Waiting::kClaimReread:
-      if (!ok || r.owner != me_) {
-        if (!ok) exited_ = true;
-        else Request(Waiting::kClaimRead, 2000, out);
-        return;
-      }
-      record_revision_ = r.revision;
-      claimed_ = true;
-      heard_at_.fill(e.now_ms);
-      if (state_ == PairState::kReprotecting) {
-        peer_ = candidate_;
-        peer_incarnation_ = candidate_incarnation_;
-        heard_at_.fill(e.now_ms);
-        out.push_back(Action{.kind = ActionKind::kPair, .peer = peer_, .peer_incarnation = peer_incarnation_,
-                             .revision = record_revision_});
-      }
+      OnClaimReply(was, e, out);
       return;
     case Waiting::kHelloRead:
       if (ok && r.owner == peer_) record_revision_ = r.revision;
@@ -283,6 +260,60 @@ void LegacyController::OnReply(const Event& e, Actions& out) {
       exited_ = true;
       return;
     case Waiting::kNone:
+      return;
+  }
+}
+
+// ClaimOwnership, for a fresh primary and for the adopted one of a re-protection.
+void LegacyController::OnClaimReply(Waiting was, const Event& e, Actions& out) {
+  const bool ok = e.answer == ArbiterAnswer::kRecord || e.answer == ArbiterAnswer::kWon;
+  const OwnershipRecord& r = e.record;
+  switch (was) {
+    case Waiting::kClaimRead: {
+      if (!ok) {
+        exited_ = state_ != PairState::kReprotecting;  // start failed; a re-protection gives up
+        if (!exited_) state_ = PairState::kUnprotected, unprotected_output_ = true;
+        return;
+      }
+      bool adopted = state_ == PairState::kReprotecting;
+      bool clean = r.revision == 0 || r.mode == "stopped" ||
+                   (adopted && r.owner == me_ && (r.mode == "promoted" || r.mode == "unprotected"));
+      if ((r.revision != 0 && r.owner != me_) || !clean) {
+        exited_ = true;
+        return;
+      }
+      Request(Waiting::kClaimCas, 2000, out, true, r.revision, RecordMode::kProtected);
+      return;
+    }
+    case Waiting::kClaimCas:
+      if (e.answer == ArbiterAnswer::kWon) {
+        Request(Waiting::kClaimReread, 2000, out);
+      } else if (e.answer == ArbiterAnswer::kLost) {
+        Request(Waiting::kClaimRead, 2000, out);
+      } else if (state_ == PairState::kReprotecting) {
+        state_ = PairState::kUnprotected, unprotected_output_ = true;
+      } else {
+        exited_ = true;
+      }
+      return;
+    case Waiting::kClaimReread:
+      if (!ok || r.owner != me_) {
+        if (!ok) exited_ = true;
+        else Request(Waiting::kClaimRead, 2000, out);
+        return;
+      }
+      record_revision_ = r.revision;
+      claimed_ = true;
+      heard_at_.fill(e.now_ms);
+      if (state_ == PairState::kReprotecting) {
+        peer_ = candidate_;
+        peer_incarnation_ = candidate_incarnation_;
+        heard_at_.fill(e.now_ms);
+        out.push_back(Action{.kind = ActionKind::kPair, .peer = peer_, .peer_incarnation = peer_incarnation_,
+                             .revision = record_revision_});
+      }
+      return;
+    default:
       return;
   }
 }

@@ -53,6 +53,9 @@ class LegacyController : public Brain {
   void PrimaryLoop(int64_t now, Actions& out);
   void SecondaryLoop(int64_t now, Actions& out);
   void OnReply(const Event& e, Actions& out);
+  void OnClaimReply(Waiting was, const Event& e, Actions& out);
+  void OnHello(const Event& e, Actions& out);
+  Result<std::vector<Action>> OnOperator(const Event& e);
   enum class Heard { kUnknown, kAlive, kDegraded, kDead };
   Heard Verdict(int64_t now) const;
   void AfterCheck(int64_t now, Actions& out);

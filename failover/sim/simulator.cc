@@ -154,6 +154,10 @@ class World {
   void Carry(int host, const Action& action);
   void Periodic(int host);
   void Release(int host, uint64_t upto);
+  void AskArbiter(int host, const Action& action);
+  void Promote(int host);
+  void Commit(int host, const Msg& msg);
+  void Capture(int host);
   void Violate(const std::string& invariant, const std::string& detail);
   void Trace(const std::string& line) {
     if (options_.trace) trace_ << now_ << "ms " << line << "\n";
@@ -323,6 +327,66 @@ void World::Release(int host, uint64_t upto) {
   }
 }
 
+void World::AskArbiter(int host, const Action& action) {
+  Agent& agent = agents_[host];
+  bool cas = action.kind == ActionKind::kCompareAndSwap;
+  int64_t timeout = action.timeout_ms > 0 ? action.timeout_ms : kArbiterTimeoutMs;
+  agent.outstanding.push_back(Outstanding{action.request, now_ + timeout, cas});
+  if (options_.no_arbiter) {
+    // Each agent's own record, and every swap wins.
+    OwnershipRecord& local = local_records_[host];
+    Msg answer;
+    answer.kind = MsgKind::kAnswer;
+    answer.to = host;
+    answer.to_inc = agent.inc;
+    answer.request = action.request;
+    if (cas) {
+      local = {action.owner, std::string(RecordModeName(action.mode)), local.revision + 1};
+      answer.answer = ArbiterAnswer::kWon;
+    }
+    answer.record = local;
+    Send(std::move(answer), 1);
+    return;
+  }
+  if (lan_cut_[host]) return;  // lost: the client times out, outcome unknown
+  Msg msg;
+  msg.kind = MsgKind::kAtEtcd;
+  msg.from = host;
+  msg.from_inc = agent.inc;
+  msg.request = action.request;
+  msg.cas = cas;
+  msg.expected = action.expected_revision;
+  msg.owner = action.owner;
+  msg.mode = action.mode;
+  Send(std::move(msg), lan_delay_[host]);
+}
+
+void World::Promote(int host) {
+  Agent& agent = agents_[host];
+  if (agent.committed == 0) {
+    Violate("I2", std::string(kNames[host]) + " promoted without a committed checkpoint");
+    return;
+  }
+  if (agent.goodbye_received) {
+    Violate("I3", std::string(kNames[host]) + " promoted after its primary's clean goodbye reached it");
+    return;
+  }
+  uint64_t seen = history_.size() - 1;
+  if (seen > agent.committed) {
+    Violate("I2", std::string(kNames[host]) + " promoted from epoch " + std::to_string(agent.committed) +
+                      " but the world already saw epoch " + std::to_string(seen));
+    return;
+  }
+  ++outcome_.coverage.promotions;
+  agent.vm_running = true;
+  agent.vm_epoch = agent.committed;
+  agent.vm_digest = agent.committed_digest;
+  agent.run_id = rng_.Next();
+  agent.released = agent.log_start;
+  agent.next_capture = now_ + kCaptureMs;
+  agent.primary = -1;
+}
+
 void World::Carry(int host, const Action& action) {
   Agent& agent = agents_[host];
   Trace(std::string(kNames[host]) + " [" + agent.brain->StateName() + "] " + ActionName(action));
@@ -331,39 +395,9 @@ void World::Carry(int host, const Action& action) {
       Release(host, action.epoch);
       break;
     case ActionKind::kReadRecord:
-    case ActionKind::kCompareAndSwap: {
-      bool cas = action.kind == ActionKind::kCompareAndSwap;
-      int64_t timeout = action.timeout_ms > 0 ? action.timeout_ms : kArbiterTimeoutMs;
-      agent.outstanding.push_back(Outstanding{action.request, now_ + timeout, cas});
-      Msg msg;
-      msg.kind = MsgKind::kAtEtcd;
-      msg.from = host;
-      msg.from_inc = agent.inc;
-      msg.request = action.request;
-      msg.cas = cas;
-      msg.expected = action.expected_revision;
-      msg.owner = action.owner;
-      msg.mode = action.mode;
-      if (options_.no_arbiter) {
-        // Each agent's own record, and every swap wins.
-        OwnershipRecord& local = local_records_[host];
-        Msg answer;
-        answer.kind = MsgKind::kAnswer;
-        answer.to = host;
-        answer.to_inc = agent.inc;
-        answer.request = action.request;
-        if (cas) {
-          local = {action.owner, std::string(RecordModeName(action.mode)), local.revision + 1};
-          answer.answer = ArbiterAnswer::kWon;
-        }
-        answer.record = local;
-        Send(std::move(answer), 1);
-        break;
-      }
-      if (lan_cut_[host]) break;  // lost: the client times out, outcome unknown
-      Send(std::move(msg), lan_delay_[host]);
+    case ActionKind::kCompareAndSwap:
+      AskArbiter(host, action);
       break;
-    }
     case ActionKind::kPair: {
       ++outcome_.coverage.pairings;
       int peer = Other(host);
@@ -381,31 +415,9 @@ void World::Carry(int host, const Action& action) {
     case ActionKind::kUnpair:
       agent.peer = -1;
       break;
-    case ActionKind::kPromote: {
-      if (agent.committed == 0) {
-        Violate("I2", std::string(kNames[host]) + " promoted without a committed checkpoint");
-        break;
-      }
-      if (agent.goodbye_received) {
-        Violate("I3", std::string(kNames[host]) + " promoted after its primary's clean goodbye reached it");
-        break;
-      }
-      uint64_t seen = history_.size() - 1;
-      if (seen > agent.committed) {
-        Violate("I2", std::string(kNames[host]) + " promoted from epoch " + std::to_string(agent.committed) +
-                          " but the world already saw epoch " + std::to_string(seen));
-        break;
-      }
-      ++outcome_.coverage.promotions;
-      agent.vm_running = true;
-      agent.vm_epoch = agent.committed;
-      agent.vm_digest = agent.committed_digest;
-      agent.run_id = rng_.Next();
-      agent.released = agent.log_start;
-      agent.next_capture = now_ + kCaptureMs;
-      agent.primary = -1;
+    case ActionKind::kPromote:
+      Promote(host);
       break;
-    }
     case ActionKind::kGoUnprotected:
       ++outcome_.coverage.went_unprotected;
       break;
@@ -495,6 +507,29 @@ void World::DeliverAnswer(Agent& agent, const Msg& msg) {
   Feed(msg.to, event);
 }
 
+void World::Commit(int host, const Msg& msg) {
+  Agent& agent = agents_[host];
+  const int from = msg.from;
+  if (agent.primary != from || agent.primary_inc != msg.from_inc || !agent.brain->AcceptsCheckpoints()) return;
+  if (msg.epoch <= agent.committed) return;
+  if (agent.committed == 0) agent.log_start = msg.first_token_epoch - 1;
+  for (size_t i = 0; i < msg.tokens.size(); ++i) agent.SetToken(msg.first_token_epoch + i, msg.tokens[i]);
+  agent.committed = msg.epoch;
+  agent.committed_digest = msg.digest;
+  Event event = Event::Of(EventKind::kCommitted, now_);
+  event.peer = kNames[from];
+  event.peer_incarnation = msg.from_inc;
+  event.epoch = msg.epoch;
+  Feed(host, event);
+  if (agents_[host].up && agent.brain->AcceptsCheckpoints()) {  // acknowledged only once committed
+    Msg ack;
+    ack.kind = MsgKind::kAck;
+    ack.from_inc = agent.inc;
+    ack.epoch = msg.epoch;
+    SendOnPath(host, from, 0, std::move(ack));
+  }
+}
+
 void World::Deliver(Msg& msg) {
   if (msg.kind == MsgKind::kAtEtcd) {
     AtEtcd(msg);
@@ -542,22 +577,7 @@ void World::Deliver(Msg& msg) {
       }
       break;
     case MsgKind::kCheckpoint:
-      if (agent.primary != from || agent.primary_inc != msg.from_inc || !agent.brain->AcceptsCheckpoints()) break;
-      if (msg.epoch <= agent.committed) break;
-      if (agent.committed == 0) agent.log_start = msg.first_token_epoch - 1;
-      for (size_t i = 0; i < msg.tokens.size(); ++i) agent.SetToken(msg.first_token_epoch + i, msg.tokens[i]);
-      agent.committed = msg.epoch;
-      agent.committed_digest = msg.digest;
-      event.kind = EventKind::kCommitted;
-      event.epoch = msg.epoch;
-      Feed(host, event);
-      if (agents_[host].up && agent.brain->AcceptsCheckpoints()) {
-        Msg ack;
-        ack.kind = MsgKind::kAck;
-        ack.from_inc = agent.inc;
-        ack.epoch = msg.epoch;
-        SendOnPath(host, from, 0, std::move(ack));
-      }
+      Commit(host, msg);
       break;
     case MsgKind::kAck:
       if (agent.peer != from || agent.peer_inc != msg.from_inc) break;
@@ -582,6 +602,28 @@ void World::Deliver(Msg& msg) {
   }
 }
 
+void World::Capture(int host) {
+  Agent& agent = agents_[host];
+  agent.next_capture = now_ + kCaptureMs;
+  uint64_t epoch = ++agent.vm_epoch;
+  uint64_t token = Mix(Mix(agent.vm_digest, epoch), agent.run_id);
+  agent.SetToken(epoch, token);
+  agent.vm_digest = Mix(agent.vm_digest, token);
+  if (agent.peer >= 0) {
+    Msg msg;
+    msg.kind = MsgKind::kCheckpoint;
+    msg.from_inc = agent.inc;
+    msg.epoch = epoch;
+    msg.digest = agent.vm_digest;
+    msg.first_token_epoch = agent.ship_from + 1;
+    for (uint64_t e = agent.ship_from + 1; e <= epoch; ++e) msg.tokens.push_back(agent.Token(e));
+    SendOnPath(host, agent.peer, 0, std::move(msg));
+  }
+  Event captured = Event::Of(EventKind::kCaptured, now_);
+  captured.epoch = epoch;
+  Feed(host, captured);
+}
+
 void World::Periodic(int host) {
   Agent& agent = agents_[host];
   if (!agent.up) return;
@@ -602,24 +644,7 @@ void World::Periodic(int host) {
     }
   }
   if (agent.vm_running && now_ >= agent.next_capture) {
-    agent.next_capture = now_ + kCaptureMs;
-    uint64_t epoch = ++agent.vm_epoch;
-    uint64_t token = Mix(Mix(agent.vm_digest, epoch), agent.run_id);
-    agent.SetToken(epoch, token);
-    agent.vm_digest = Mix(agent.vm_digest, token);
-    if (agent.peer >= 0) {
-      Msg msg;
-      msg.kind = MsgKind::kCheckpoint;
-      msg.from_inc = agent.inc;
-      msg.epoch = epoch;
-      msg.digest = agent.vm_digest;
-      msg.first_token_epoch = agent.ship_from + 1;
-      for (uint64_t e = agent.ship_from + 1; e <= epoch; ++e) msg.tokens.push_back(agent.Token(e));
-      SendOnPath(host, agent.peer, 0, std::move(msg));
-    }
-    Event captured = Event::Of(EventKind::kCaptured, now_);
-    captured.epoch = epoch;
-    Feed(host, captured);
+    Capture(host);
     if (!agents_[host].up) return;
   }
   if (now_ >= agent.next_heartbeat) {
@@ -776,6 +801,76 @@ Fault At(int64_t at, FaultKind kind, int host = 0, int path = 0, int64_t value =
   return Fault{at, kind, host, path, value, extra};
 }
 
+// Appends the fault(s) of kind `kind` (one of GenerateSchedule's 17) at `at`.
+void AddFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, std::vector<Fault>& f) {
+  switch (kind) {
+    case 0:  // a partition between the hosts: every path
+      for (int p = 0; p < kPathCount; ++p) {
+        f.push_back(At(at, FaultKind::kCutPath, host, p));
+        f.push_back(At(at + span, FaultKind::kHealPath, host, p));
+      }
+      break;
+    case 1:
+      f.push_back(At(at, FaultKind::kCutPath, host, path));
+      f.push_back(At(at + span, FaultKind::kHealPath, host, path));
+      break;
+    case 2:
+      f.push_back(At(at, FaultKind::kChaosPath, host, 1 + static_cast<int>(rng.Below(2)), 10 + rng.Below(90), rng.Below(60)));
+      f.push_back(At(at + span, FaultKind::kCalmPath, host, path));
+      break;
+    case 3:
+      f.push_back(At(at, FaultKind::kDelayPath, host, path, rng.Below(200)));
+      f.push_back(At(at + span, FaultKind::kDelayPath, host, path, 0));
+      break;
+    case 4:
+      f.push_back(At(at, FaultKind::kCutLan, host));
+      f.push_back(At(at + span, FaultKind::kHealLan, host));
+      break;
+    case 5:
+      f.push_back(At(at, FaultKind::kSlowLan, host, 0, rng.Below(800)));
+      f.push_back(At(at + span, FaultKind::kSlowLan, host, 0, 0));
+      break;
+    case 6:
+      f.push_back(At(at, FaultKind::kEtcdDown));
+      f.push_back(At(at + span, FaultKind::kEtcdUp));
+      break;
+    case 7:
+      f.push_back(At(at, FaultKind::kEtcdSlow, 0, 0, rng.Below(1500)));
+      f.push_back(At(at + span, FaultKind::kEtcdSlow, 0, 0, 0));
+      break;
+    case 8:
+      f.push_back(At(at, FaultKind::kEtcdLoseAnswer));
+      break;
+    case 9:
+      f.push_back(At(at, FaultKind::kDupReplies, 0, 0, 1));
+      f.push_back(At(at + span, FaultKind::kDupReplies, 0, 0, 0));
+      break;
+    case 10:
+      f.push_back(At(at, FaultKind::kCrash, host));
+      if (rng.Percent(60)) f.push_back(At(at + span, FaultKind::kRestart, host));
+      break;
+    case 11:
+      f.push_back(At(at, FaultKind::kVmDies, host));
+      break;
+    case 12:
+      f.push_back(At(at, FaultKind::kCleanStop, host));
+      break;
+    case 13:  // failback
+      f.push_back(At(at, FaultKind::kStepDown, host));
+      f.push_back(At(at + 30, FaultKind::kPromote, 1 - host));
+      break;
+    case 14:
+      f.push_back(At(at, FaultKind::kPromote, host));
+      break;
+    case 15:
+      f.push_back(At(at, FaultKind::kCrashOnWelcome, host));
+      break;
+    default:  // an operator restarts a fenced / stood-down agent (or a crashed host)
+      f.push_back(At(at, FaultKind::kRestart, host));
+      break;
+  }
+}
+
 }  // namespace
 
 std::string_view FaultName(FaultKind kind) {
@@ -823,72 +918,7 @@ Schedule GenerateSchedule(uint64_t seed, const SimOptions& options) {
     int path = static_cast<int>(rng.Below(kPathCount));
     int kind = static_cast<int>(rng.Below(kKinds));
     while ((enabled & (1u << kind)) == 0) kind = (kind + 1) % kKinds;
-    switch (kind) {
-      case 0:  // a partition between the hosts: every path
-        for (int p = 0; p < kPathCount; ++p) {
-          f.push_back(At(at, FaultKind::kCutPath, host, p));
-          f.push_back(At(at + span, FaultKind::kHealPath, host, p));
-        }
-        break;
-      case 1:
-        f.push_back(At(at, FaultKind::kCutPath, host, path));
-        f.push_back(At(at + span, FaultKind::kHealPath, host, path));
-        break;
-      case 2:
-        f.push_back(At(at, FaultKind::kChaosPath, host, 1 + static_cast<int>(rng.Below(2)), 10 + rng.Below(90), rng.Below(60)));
-        f.push_back(At(at + span, FaultKind::kCalmPath, host, path));
-        break;
-      case 3:
-        f.push_back(At(at, FaultKind::kDelayPath, host, path, rng.Below(200)));
-        f.push_back(At(at + span, FaultKind::kDelayPath, host, path, 0));
-        break;
-      case 4:
-        f.push_back(At(at, FaultKind::kCutLan, host));
-        f.push_back(At(at + span, FaultKind::kHealLan, host));
-        break;
-      case 5:
-        f.push_back(At(at, FaultKind::kSlowLan, host, 0, rng.Below(800)));
-        f.push_back(At(at + span, FaultKind::kSlowLan, host, 0, 0));
-        break;
-      case 6:
-        f.push_back(At(at, FaultKind::kEtcdDown));
-        f.push_back(At(at + span, FaultKind::kEtcdUp));
-        break;
-      case 7:
-        f.push_back(At(at, FaultKind::kEtcdSlow, 0, 0, rng.Below(1500)));
-        f.push_back(At(at + span, FaultKind::kEtcdSlow, 0, 0, 0));
-        break;
-      case 8:
-        f.push_back(At(at, FaultKind::kEtcdLoseAnswer));
-        break;
-      case 9:
-        f.push_back(At(at, FaultKind::kDupReplies, 0, 0, 1));
-        f.push_back(At(at + span, FaultKind::kDupReplies, 0, 0, 0));
-        break;
-      case 10:
-        f.push_back(At(at, FaultKind::kCrash, host));
-        if (rng.Percent(60)) f.push_back(At(at + span, FaultKind::kRestart, host));
-        break;
-      case 11:
-        f.push_back(At(at, FaultKind::kVmDies, host));
-        break;
-      case 12:
-        f.push_back(At(at, FaultKind::kCleanStop, host));
-        break;
-      case 13:  // failback
-        f.push_back(At(at, FaultKind::kStepDown, host));
-        f.push_back(At(at + 30, FaultKind::kPromote, 1 - host));
-        break;
-      case 14:
-        f.push_back(At(at, FaultKind::kPromote, host));
-        break;
-      case 15:
-        f.push_back(At(at, FaultKind::kCrashOnWelcome, host));
-        break;
-      default:  // an operator restarts a fenced / stood-down agent (or a crashed host)
-        f.push_back(At(at, FaultKind::kRestart, host));
-        break;
-    }
+    AddFault(kind, at, span, host, path, rng, f);
   }
   std::stable_sort(f.begin(), f.end(), [](const Fault& x, const Fault& y) { return x.at_ms < y.at_ms; });
   return schedule;
