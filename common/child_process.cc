@@ -1,6 +1,7 @@
 #include "common/child_process.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -41,8 +42,9 @@ std::string DescribeWaitStatus(int wait_status) {
 Result<ChildProcess> ChildProcess::Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   if (argv.empty()) return Status::InvalidArgument("no program to run");
   UNDERSTUDY_ASSIGN_OR_RETURN(std::string program, FindExecutable(argv[0]));
-  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  UniqueFd log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
   if (!log.valid()) return Status::FromErrno("opening log " + log_path, errno);
+  (void)::fchmod(log.get(), 0600);  // an older log may have been created more open
   // exec failures travel back through this close-on-exec pipe; a clean exec closes it.
   int exec_error_pipe[2];
   if (::pipe2(exec_error_pipe, O_CLOEXEC) != 0) return Status::FromErrno("pipe2", errno);

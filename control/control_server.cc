@@ -1,11 +1,15 @@
 #include "control/control_server.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <optional>
 
 #include "common/fd_io.h"
+#include "common/log.h"
 
 namespace understudy::control {
 
@@ -14,6 +18,8 @@ using nlohmann::json;
 Result<std::unique_ptr<ControlServer>> ControlServer::Start(const std::string& socket_path,
                                                             std::map<std::string, Handler> handlers) {
   UNDERSTUDY_ASSIGN_OR_RETURN(UniqueFd listener, ListenUnixSocket(socket_path));
+  // Connecting needs write permission on the socket file: nobody else gets it.
+  if (::chmod(socket_path.c_str(), 0600) != 0) return Status::FromErrno("chmod 0600 " + socket_path, errno);
   std::unique_ptr<ControlServer> server(new ControlServer(socket_path, std::move(listener), std::move(handlers)));
   server->thread_ = std::thread([s = server.get()] { s->Loop(); });
   return server;
@@ -35,7 +41,28 @@ void ControlServer::Loop() {
   }
 }
 
+namespace {
+
+// Empty if the connected peer may use this agent's control API; otherwise why not.
+std::optional<std::string> RefusedPeer(int client) {
+  ucred credentials{};
+  socklen_t length = sizeof(credentials);
+  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return "cannot read the caller's credentials";
+  }
+  if (credentials.uid == ::geteuid() || credentials.uid == 0) return std::nullopt;
+  return "uid " + std::to_string(credentials.uid) + " may not use this agent's control socket (only uid " +
+         std::to_string(::geteuid()) + " and root)";
+}
+
+}  // namespace
+
 void ControlServer::Serve(int client) {
+  if (std::optional<std::string> refused = RefusedPeer(client)) {
+    Log("control", "refused a control connection: " + *refused);
+    (void)WriteAll(client, json{{"error", *refused}}.dump() + "\n", Deadline::AfterMillis(500));
+    return;
+  }
   std::string buffer;
   Deadline deadline = Deadline::AfterMillis(2000);
   while (buffer.find('\n') == std::string::npos) {

@@ -4,6 +4,11 @@
 // the handler's JSON object, or {"error": "..."}. `ftctl` is the usual client. Handlers run
 // on the server's thread, one request at a time; they must be quick and thread-safe with
 // respect to the agent.
+//
+// Local callers only, and only this user: the socket is created 0600 (it should also live
+// in a 0700 directory, common/private_directory.h), and every connection's peer credentials
+// (SO_PEERCRED) must name this process's effective uid or root; others get an error reply
+// naming their uid and are dropped before any handler runs.
 #ifndef UNDERSTUDY_CONTROL_CONTROL_SERVER_H_
 #define UNDERSTUDY_CONTROL_CONTROL_SERVER_H_
 

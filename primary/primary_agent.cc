@@ -9,6 +9,7 @@
 
 #include "common/fd_io.h"
 #include "common/log.h"
+#include "common/private_directory.h"
 #include "common/process_space.h"
 #include "console/console_server.h"
 #include "control/control_server.h"
@@ -260,7 +261,7 @@ Status PrimaryAgent::HandOverToNewSecondary() {
   PrimaryConfig protector_config = config_;
   protector_config.vm = vm_;  // as launched: host-local paths and the disk filled in
   protector_config.runtime_dir = config_.runtime_dir + "/reprotect";
-  ::mkdir(protector_config.runtime_dir.c_str(), 0700);
+  UNDERSTUDY_RETURN_IF_ERROR(EnsurePrivateDirectory(protector_config.runtime_dir));
   AdoptedVm vm;
   vm.qmp = &qmp();
   vm.qemu_pid = qemu_ ? qemu_->pid() : 0;
@@ -578,7 +579,7 @@ Status PrimaryAgent::WaitForBoot() {
 }
 
 Status PrimaryAgent::Start() {
-  ::mkdir(config_.runtime_dir.c_str(), 0700);
+  UNDERSTUDY_RETURN_IF_ERROR(EnsurePrivateDirectory(config_.runtime_dir));
   if (config_.attach) return Attach();
   qemu::VmDefinition& vm = vm_;
   vm.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
@@ -746,7 +747,7 @@ Status PrimaryAgent::Run() {
                          std::to_string(console_output_.produced_offset()));
       return ProtectLoop(std::move(adopted_->channel));
     }
-    ::mkdir(config_.runtime_dir.c_str(), 0700);
+    UNDERSTUDY_RETURN_IF_ERROR(EnsurePrivateDirectory(config_.runtime_dir));
     UNDERSTUDY_ASSIGN_OR_RETURN(console_server, console::ConsoleServer::Start(config_.console_socket(), released_console_));
     UNDERSTUDY_ASSIGN_OR_RETURN(
         control_server,

@@ -10,6 +10,7 @@
 #include "checkpoint/checkpoint_codec.h"
 #include "common/fd_io.h"
 #include "common/log.h"
+#include "common/private_directory.h"
 #include "common/process_space.h"
 #include "console/console_server.h"
 #include "control/control_server.h"
@@ -110,39 +111,45 @@ void SecondaryAgent::SetState(State state, const std::string& why) {
 }
 
 Status SecondaryAgent::Run() {
-  ::mkdir(config_.runtime_dir.c_str(), 0700);
+  UNDERSTUDY_RETURN_IF_ERROR(EnsurePrivateDirectory(config_.runtime_dir));
   std::unique_ptr<console::ConsoleServer> console_server;
   std::thread arbiter_probe([this] { ProbeArbiterLoop(); });
   Status status = [&]() -> Status {
-    UNDERSTUDY_ASSIGN_OR_RETURN(
-        std::unique_ptr<control::ControlServer> control,
-        control::ControlServer::Start(config_.control_socket(),
-                                      {{"status", [this](const json&) -> Result<json> { return StatusJson(); }},
-                                       {"promote", [this](const json&) -> Result<json> {
-                                          RequestPromotion();
-                                          return json{{"promotion", "requested"}};
-                                        }},
-                                       {"step_down", [this](const json&) -> Result<json> {
-                                          std::lock_guard<std::mutex> lock(status_mutex_);
-                                          if (!reprotector_) {
-                                            return Status::FailedPrecondition("this agent does not run a protected VM");
-                                          }
-                                          UNDERSTUDY_RETURN_IF_ERROR(reprotector_->StepDown());
-                                          return json{{"stepped_down", true}};
-                                        }},
-                                       {"test_corrupt_device_state", [this](const json& request) -> Result<json> {
-                                          bool corrupt = request.value("corrupt", true);
-                                          Log("secondary", std::string("TEST ONLY: committed device state ") +
-                                                               (corrupt ? "damaged from now on" : "intact again"));
-                                          TEST_CorruptDeviceState(corrupt);
-                                          return json{{"corrupt_device_state", corrupt}};
-                                        }},
-                                       {"test_hold_acks", [this](const json& request) -> Result<json> {
-                                          bool hold = request.value("hold", true);
-                                          Log("secondary", std::string("TEST ONLY: acks ") + (hold ? "held" : "released"));
-                                          TEST_HoldAcks(hold);
-                                          return json{{"hold_acks", hold}};
-                                        }}}));
+    std::map<std::string, control::Handler> handlers = {
+        {"status", [this](const json&) -> Result<json> { return StatusJson(); }},
+        {"promote", [this](const json&) -> Result<json> {
+           RequestPromotion();
+           return json{{"promotion", "requested"}};
+         }},
+        {"step_down", [this](const json&) -> Result<json> {
+           std::lock_guard<std::mutex> lock(status_mutex_);
+           if (!reprotector_) return Status::FailedPrecondition("this agent does not run a protected VM");
+           UNDERSTUDY_RETURN_IF_ERROR(reprotector_->StepDown());
+           return json{{"stepped_down", true}};
+         }}};
+    // Commands that damage or stall the pair on purpose exist only in a test configuration.
+    if (config_.test_control_commands) {
+      handlers["test_corrupt_device_state"] = [this](const json& request) -> Result<json> {
+        if (request.contains("corrupt") && !request["corrupt"].is_boolean()) {
+          return Status::InvalidArgument("test_corrupt_device_state: \"corrupt\" must be true or false");
+        }
+        bool corrupt = request.value("corrupt", true);
+        Log("secondary", std::string("TEST ONLY: committed device state ") + (corrupt ? "damaged from now on" : "intact again"));
+        TEST_CorruptDeviceState(corrupt);
+        return json{{"corrupt_device_state", corrupt}};
+      };
+      handlers["test_hold_acks"] = [this](const json& request) -> Result<json> {
+        if (request.contains("hold") && !request["hold"].is_boolean()) {
+          return Status::InvalidArgument("test_hold_acks: \"hold\" must be true or false");
+        }
+        bool hold = request.value("hold", true);
+        Log("secondary", std::string("TEST ONLY: acks ") + (hold ? "held" : "released"));
+        TEST_HoldAcks(hold);
+        return json{{"hold_acks", hold}};
+      };
+    }
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<control::ControlServer> control,
+                                control::ControlServer::Start(config_.control_socket(), std::move(handlers)));
     if (!config_.disk_image.empty()) {
       UNDERSTUDY_ASSIGN_OR_RETURN(disk_, disk::DiskReplica::Open(config_.disk_image));
     }

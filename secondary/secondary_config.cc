@@ -20,6 +20,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
       config.test_ack_delay_ms = test_only.value("ack_delay_ms", 0u);
       config.test_apply_disk_writes_on_arrival = test_only.value("apply_disk_writes_on_arrival", false);
       config.test_stall_disk_apply_at_epoch = test_only.value("stall_disk_apply_at_epoch", uint64_t{0});
+      config.test_control_commands = test_only.value("control_commands", false);
     }
   } catch (const nlohmann::json::exception& error) {
     return Status::InvalidArgument(std::string("configuration: ") + error.what());

@@ -58,6 +58,9 @@ struct SecondaryConfig {
   // "test_only": {"stall_disk_apply_at_epoch": N}: halfway through applying epoch N's disk
   // writes, stop for good (a test then kills the agent there: a crash mid-apply).
   uint64_t test_stall_disk_apply_at_epoch = 0;
+  // "test_only": {"control_commands": true}: the control API also offers test_hold_acks and
+  // test_corrupt_device_state. Absent from any production configuration.
+  bool test_control_commands = false;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

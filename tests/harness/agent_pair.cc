@@ -136,7 +136,8 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                                    {"peer_name", "secondary"}};
     }
   }
-  json secondary_test_only = json::object();
+  // The harness drives test-only control commands (held acks, damaged device state).
+  json secondary_test_only = {{"control_commands", true}};
   if (options.ack_delay_ms > 0) secondary_test_only["ack_delay_ms"] = options.ack_delay_ms;
   if (options.disk_apply_on_arrival) secondary_test_only["apply_disk_writes_on_arrival"] = true;
   if (options.stall_disk_apply_at_epoch > 0) secondary_test_only["stall_disk_apply_at_epoch"] = options.stall_disk_apply_at_epoch;
