@@ -65,7 +65,8 @@ if is_cached; then
   exit 0
 fi
 
-mkdir -p "$cache_root"
+mkdir -p "$cache_root" 2>/dev/null && [ -w "$cache_root" ] ||
+  die "cannot write $cache_root: run as root, or set UNDERSTUDY_CACHE to a writable directory"
 exec 9>"$cache_root/.lock"
 if ! flock -n 9; then
   log "another build holds $cache_root/.lock; waiting for it"
@@ -76,6 +77,9 @@ if is_cached; then  # built by the run we waited for
   echo "$wrapper"
   exit 0
 fi
+
+# Holding the lock, no other build runs: a .build-* directory left now is from a killed run.
+rm -rf "$cache_root"/.build-*
 
 jobs="${UNDERSTUDY_BUILD_JOBS:-$(nproc)}"
 estimate=$(( expected_minutes_on_2_cores * 2 / jobs ))

@@ -1,11 +1,7 @@
 #include "tests/harness/test_guest.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 namespace understudy::testing {
