@@ -18,6 +18,39 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev llvm-14
 )
 
+# On a machine without a usable /dev/kvm (or with UNDERSTUDY_ACCEL=tcg) the guests run under
+# TCG with the TCG test vehicle, QEMU 7.2 plus our COLO fix, which qemu/tcg/build.sh builds once;
+# its build dependencies are needed only then.
+TCG_BUILD_PACKAGES=(ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev pkg-config flex bison
+                    python3-venv zlib1g-dev)
+
+needs_tcg_vehicle() {
+  case "${UNDERSTUDY_ACCEL:-}" in
+    tcg) return 0 ;;
+    kvm) return 1 ;;
+  esac
+  ! { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+}
+
+if needs_tcg_vehicle; then PACKAGES+=("${TCG_BUILD_PACKAGES[@]}"); fi
+
+# Builds the vehicle unless cached (build.sh prints its time estimate first) and pins the suite
+# to TCG: the accelerator then keys Bazel's cached test results, so a result from a run under
+# another accelerator is never reused.
+prepare_accelerator() {
+  needs_tcg_vehicle || return 0
+  if ! qemu/tcg/build.sh --print-path > /dev/null; then
+    if [ "${UNDERSTUDY_ACCEL:-}" = tcg ]; then
+      echo "UNDERSTUDY_ACCEL=tcg: building the TCG test vehicle (QEMU 7.2 + qemu/tcg/colo-lock-fix.patch)."
+    else
+      echo "/dev/kvm is not usable here: the guests will run under TCG with the TCG test vehicle"
+      echo "(QEMU 7.2 + qemu/tcg/colo-lock-fix.patch), which is built once now."
+    fi
+  fi
+  qemu/tcg/build.sh || { echo "FAILED: qemu/tcg/build.sh" >&2; exit 1; }
+  export UNDERSTUDY_ACCEL=tcg
+}
+
 install_missing_packages() {
   local missing=()
   for package in "${PACKAGES[@]}"; do
@@ -69,8 +102,8 @@ run_demo() {
 }
 
 case "${1:-}" in
-  demo) install_missing_packages; run_demo ;;
-  test) shift; install_missing_packages; run_tests "$@" ;;
+  demo) install_missing_packages; prepare_accelerator; run_demo ;;
+  test) shift; install_missing_packages; prepare_accelerator; run_tests "$@" ;;
   deps) install_missing_packages ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac

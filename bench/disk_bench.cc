@@ -493,8 +493,8 @@ Settings ParseFlags(int argc, char** argv) {
 }
 
 int Run(const Settings& settings) {
-  if (auto reason = testing::KvmUnavailableReason()) {
-    std::fprintf(stderr, "disk_bench needs KVM (the COLO primary needs it in QEMU 7.2): %s\n", reason->c_str());
+  if (auto reason = testing::GuestAcceleratorUnavailableReason()) {
+    std::fprintf(stderr, "disk_bench needs KVM or the TCG vehicle (qemu/tcg/build.sh): %s\n", reason->c_str());
     return 1;
   }
   Clock::time_point started = Clock::now();

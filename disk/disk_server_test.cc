@@ -11,7 +11,7 @@
 #include <map>
 
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
+#include "tests/harness/require_guest_accelerator.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::disk {
@@ -24,7 +24,7 @@ using testing::TestGuest;
 constexpr uint32_t kRecordMagic = 0x52445355u;
 
 TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   Result<ScratchDir> dir = ScratchDir::Create("ut-disk-server");
   ASSERT_TRUE(dir.ok());
   const std::string image = dir->path() + "/disk.raw";
@@ -33,7 +33,7 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
   auto server = DiskServer::Start(image, dir->path() + "/disk.sock");
   ASSERT_TRUE(server.ok()) << server.status();
 
-  qemu::VmDefinition definition = testing::DiskGuestDefinition(/*delay=*/20000);
+  qemu::VmDefinition definition = testing::DiskGuestDefinition();
   definition.disk.size_bytes = (*server)->size_bytes();
   definition.disk.nbd_socket = (*server)->socket_path();
   auto guest = TestGuest::Start(definition, "disk-on-nbd");

@@ -1,4 +1,4 @@
-// QmpClient and QemuProcess against a real QEMU running the counter guest under KVM, plus
+// QmpClient and QemuProcess against a real QEMU running the counter guest (KVM or the TCG vehicle), plus
 // the three ways a launch can fail, each asserted by its message.
 #include "qemu/qmp_client.h"
 
@@ -10,7 +10,7 @@
 
 #include "common/fd_io.h"
 #include "qemu/qemu_process.h"
-#include "tests/harness/require_kvm.h"
+#include "tests/harness/require_guest_accelerator.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::qemu {
@@ -20,7 +20,7 @@ using ::understudy::testing::ScratchDir;
 using ::understudy::testing::TestGuest;
 
 TEST(QmpClientTest, QueryStatusStopContAndEvents) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   auto guest = TestGuest::StartCounter({}, "qmp");
   ASSERT_TRUE(guest.ok()) << guest.status();
   QmpClient& qmp = (*guest)->process().qmp();
@@ -47,7 +47,7 @@ TEST(QmpClientTest, QueryStatusStopContAndEvents) {
 }
 
 TEST(QmpClientTest, CommandErrorsCarryQemusClassAndDescription) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   auto guest = TestGuest::StartCounter({}, "qmperr");
   ASSERT_TRUE(guest.ok()) << guest.status();
   auto reply = (*guest)->process().qmp().Execute("no-such-command", Deadline::AfterMillis(5000));
@@ -58,7 +58,7 @@ TEST(QmpClientTest, CommandErrorsCarryQemusClassAndDescription) {
 }
 
 TEST(QmpClientTest, GetfdRoundTripHandsQemuARealDescriptor) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   auto guest = TestGuest::StartCounter({}, "getfd");
   ASSERT_TRUE(guest.ok()) << guest.status();
   QmpClient& qmp = (*guest)->process().qmp();
@@ -127,7 +127,7 @@ TEST(QemuProcessTest, EarlyExitReportsQemusStderr) {
 }
 
 TEST(QemuProcessTest, DestroyingTheProcessKillsAndReapsQemu) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   pid_t pid;
   {
     auto guest = TestGuest::StartCounter({}, "reap");

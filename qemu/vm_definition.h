@@ -57,7 +57,9 @@ struct VmDefinition {
   std::string name = "vm";
   std::string machine = "pc";
   uint32_t memory_mib = 64;
-  std::string accelerator = "kvm";  // the COLO primary needs kvm in QEMU 7.2 (notes/qemu-colo-stream.md)
+  // "kvm", or "tcg" only with the TCG test vehicle (qemu/tcg/build.sh): stock QEMU 7.2's COLO
+  // primary deadlocks under tcg (qemu/tcg/colo-lock-fix.patch). Production uses kvm.
+  std::string accelerator = "kvm";
   std::string kernel;               // path of a multiboot kernel for -kernel; empty: boot from disk
   std::string append;               // kernel command line
   SerialBackend serial;

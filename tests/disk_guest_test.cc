@@ -1,4 +1,4 @@
-// The disk guest (tests/guests/disk_writer.c) on a local raw disk under KVM: it prints 1, 2,
+// The disk guest (tests/guests/disk_writer.c) on a local raw disk (KVM or the TCG vehicle): it prints 1, 2,
 // 3, ... as records land on the disk, the image afterwards holds exactly the records it
 // printed (or the one it was writing), and — the verifier's teeth — booting it again on a disk
 // that already holds records (memory says 0, disk says more) prints "VERIFY FAILED".
@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "tests/harness/counter_transcript.h"
-#include "tests/harness/require_kvm.h"
+#include "tests/harness/require_guest_accelerator.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::testing {
@@ -18,7 +18,7 @@ namespace {
 constexpr uint32_t kRecordMagic = 0x52445355u;
 
 qemu::VmDefinition DiskGuest(const std::string& image) {
-  qemu::VmDefinition definition = DiskGuestDefinition(/*delay=*/20000);
+  qemu::VmDefinition definition = DiskGuestDefinition();
   definition.extra_args = {"-drive", "file=" + image + ",format=raw,if=ide,index=0,media=disk,cache=writeback"};
   return definition;
 }
@@ -37,7 +37,7 @@ uint32_t RecordsOnDisk(const std::string& image) {
 }
 
 TEST(DiskGuestTest, WritesNumberedRecordsAndCatchesADiskAheadOfItsMemory) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   Result<ScratchDir> dir = ScratchDir::Create("ut-disk-guest");
   ASSERT_TRUE(dir.ok());
   const std::string image = dir->path() + "/disk.raw";

@@ -1,4 +1,4 @@
-// The network guest (tests/guests/net_service.c) under KVM, its e1000 on a tap device in a
+// The network guest (tests/guests/net_service.c) under KVM or the TCG vehicle, its e1000 on a tap device in a
 // private network namespace. Four UDP clients drive its counter service at once, retransmitting
 // whatever goes unanswered, and every answer must be exactly-once: status ok, increasing per
 // client, and across clients exactly 1..800. A repeated request gets its old answer again, a
@@ -24,7 +24,7 @@
 #include "common/child_process.h"
 #include "common/unique_fd.h"
 #include "tests/harness/network_lab.h"
-#include "tests/harness/require_kvm.h"
+#include "tests/harness/require_guest_accelerator.h"
 #include "tests/harness/service_protocol.h"
 #include "tests/harness/test_guest.h"
 
@@ -348,7 +348,7 @@ void ServeClientsInsideNamespace() {
 }
 
 TEST(NetGuestTest, FourClientsGetExactlyOnceAnswersOverATapDevice) {
-  UNDERSTUDY_REQUIRE_KVM();
+  UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   if (std::optional<std::string> why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
   Result<std::unique_ptr<TapNamespace>> ns = TapNamespace::Create("usng" + std::to_string(::getpid()));
   if (!ns.ok()) GTEST_SKIP() << "skipped: cannot build a network namespace with a tap device: " << ns.status();

@@ -35,14 +35,16 @@ std::string PrimaryLine(const nlohmann::json& s) {
 }  // namespace
 
 int main() {
-  if (auto reason = KvmUnavailableReason()) {
-    Say("This demo needs KVM: %s\n", reason->c_str());
+  Result<GuestAccelerator> accelerator = ChosenAccelerator();
+  if (!accelerator.ok()) {
+    Say("This demo needs KVM or the TCG vehicle (qemu/tcg/build.sh): %s\n", accelerator.status().ToString().c_str());
     return 1;
   }
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   options.separate_hosts = !NetworkLabUnavailableReason().has_value();
-  Say("Understudy failover drill\n");
+  Say("Understudy failover drill, the guest under %s\n",
+      accelerator->name == "kvm" ? "KVM (stock QEMU)" : "TCG (the TCG test vehicle: QEMU 7.2 + colo-lock-fix.patch)");
   Say("Starting etcd, ft-secondary and ft-primary for the counter guest (64 pages dirtied per pass,\n"
       "checkpoint every 50 ms, checkpoints over TLS 1.3)%s.\n"
       "The guest prints 1, 2, 3, ...; the observer must see each number exactly once.\n\n",

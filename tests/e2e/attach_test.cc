@@ -14,7 +14,7 @@ TEST(AttachTest, ProtectsARunningQemuAndFailsOverContinuously) {
   auto dir = ScratchDir::Create("ut-attach");
   ASSERT_TRUE(dir.ok());
   // "Someone else's" QEMU: the counter guest, with a serial socket and a QMP socket for the agent.
-  CounterGuestOptions guest{.pages = 64, .every = 500};
+  CounterGuestOptions guest{.pages = 64};
   qemu::VmDefinition vm = CounterGuestDefinition(guest, dir->path() + "/serial.sock");
   qemu::LaunchOptions launch;
   launch.runtime_dir = dir->path();

@@ -18,7 +18,7 @@ TEST_P(DrillKindsTest, DrillReportsTheExpectedOutcomeAndContinuity) {
   const auto& [kind, outcome] = GetParam();
   AgentPairOptions options;
   options.separate_hosts = true;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   auto pair = AgentPair::Start(options, "kinds");
   ASSERT_TRUE(pair.ok()) << pair.status();
   Result<nlohmann::json> report = RunFtctlDrill(kind, **pair);

@@ -22,7 +22,7 @@ TEST(FailoverDrillTest, TenKillPrimaryDrillsAcrossSeparateHosts) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     AgentPairOptions options;
     options.separate_hosts = true;
-    options.guest = {.pages = 64, .every = 500};
+    options.guest = {.pages = 64};
     auto pair = AgentPair::Start(options, "drill");
     ASSERT_TRUE(pair.ok()) << pair.status();
 

@@ -28,7 +28,7 @@ std::string RunFtctl(const AgentPair& pair, const std::string& command) {
 TEST(FtctlStatusTest, StatusAndMetricsShowThePairsHealthAtAGlance) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   options.verify_period_ms = 1000;
   auto pair = AgentPair::Start(options, "ftctl");
   ASSERT_TRUE(pair.ok()) << pair.status();

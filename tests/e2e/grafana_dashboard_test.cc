@@ -48,7 +48,7 @@ TEST(GrafanaDashboardTest, EveryPanelQueriesMetricsTheAgentsExport) {
   ASSERT_GT(queries.size(), 5u) << "a dashboard with hardly any queries";
 
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   options.verify_period_ms = 1000;
   auto pair = AgentPair::Start(options, "grafana");
   ASSERT_TRUE(pair.ok()) << pair.status();

@@ -16,7 +16,7 @@ namespace {
 TEST(NoOutputBeforeAckTest, AStalledSecondaryHoldsAllOutput) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   auto pair = AgentPair::Start(options, "noack");
   ASSERT_TRUE(pair.ok()) << pair.status();
   console::ConsoleFollower follower = (*pair)->Follower();

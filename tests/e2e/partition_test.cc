@@ -56,7 +56,7 @@ class PartitionTest : public ::testing::Test {
     UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/true);
     AgentPairOptions options;
     options.separate_hosts = true;
-    options.guest = {.pages = 64, .every = 500};
+    options.guest = {.pages = 64};
     auto pair = AgentPair::Start(options, "partition");
     ASSERT_TRUE(pair.ok()) << pair.status();
     pair_ = std::move(*pair);

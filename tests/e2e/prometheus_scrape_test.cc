@@ -30,7 +30,7 @@ TEST(PrometheusScrapeTest, PrometheusSeesCheckpointsTheStateAndAFailover) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   if (auto why = PrometheusUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   auto pair = AgentPair::Start(options, "scrape");
   ASSERT_TRUE(pair.ok()) << pair.status();
   Result<nlohmann::json> primary = (*pair)->PrimaryStatus();

@@ -32,7 +32,7 @@ class ReprotectTest : public ::testing::Test {
     AgentPairOptions options;
     options.separate_hosts = true;
     options.reprotect = true;
-    options.guest = {.pages = 64, .every = 500};
+    options.guest = {.pages = 64};
     auto started = AgentPair::Start(options, "reprotect");
     ASSERT_TRUE(started.ok()) << started.status();
     pair_ = std::move(*started);

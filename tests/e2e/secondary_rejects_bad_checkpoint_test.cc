@@ -16,7 +16,7 @@ constexpr uint64_t kCorruptEpoch = 20;
 TEST(SecondaryRejectsBadCheckpointTest, DamagedCheckpointIsRejectedAndPromotionStaysContinuous) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   options.corrupt_epoch = kCorruptEpoch;
   auto pair = AgentPair::Start(options, "reject");
   ASSERT_TRUE(pair.ok()) << pair.status();

@@ -53,7 +53,7 @@ Status SetCorruption(const AgentPair& pair, bool corrupt) {
 TEST(StandbyVerificationTest, CatchesADamagedDeviceStateWithoutTouchingTheStandby) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   options.verify_period_ms = 1500;
   auto pair = AgentPair::Start(options, "verify");
   ASSERT_TRUE(pair.ok()) << pair.status();

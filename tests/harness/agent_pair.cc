@@ -47,13 +47,14 @@ Status WaitForState(const std::string& runtime_dir, const std::string& state, De
 }  // namespace
 
 std::optional<std::string> AgentPairUnavailableReason(bool separate_hosts) {
-  if (auto why = KvmUnavailableReason()) return "needs KVM: " + *why;
+  if (auto why = GuestAcceleratorUnavailableReason()) return why;
   if (auto why = EtcdUnavailableReason()) return why;
   if (separate_hosts) return NetworkLabUnavailableReason();
   return std::nullopt;
 }
 
 Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(GuestAccelerator accelerator, ChosenAccelerator());
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::string secondary_dir = dir.path() + "/secondary";
   std::unique_ptr<NetworkLab> lab;
@@ -86,9 +87,13 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     return Status::Internal("cannot write the heartbeat key " + heartbeat_key);
   }
   json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}, {"heartbeat_key_file", heartbeat_key}};
-  json secondary_config = {{"runtime_dir", secondary_dir}, {"name", "secondary"}, {"failover", failover}};
+  // Every agent, replacements too, runs the chosen accelerator's QEMU.
+  json secondary_config = {{"runtime_dir", secondary_dir},
+                           {"name", "secondary"},
+                           {"failover", failover},
+                           {"qemu_binary", accelerator.qemu_binary}};
   secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
-  json primary_channel = {{"name", "primary"}, {"failover", failover}};
+  json primary_channel = {{"name", "primary"}, {"failover", failover}, {"qemu_binary", accelerator.qemu_binary}};
   primary_channel["failover"]["heartbeat_listen"] = primary_heartbeat;
   const std::string secondary_endpoint = secondary_host + ":" + secondary_port;
   if (options.transport == "tls") {
@@ -174,6 +179,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   qemu::VmDefinition vm = options.network ? NetServiceGuestDefinition()
                           : options.disk  ? DiskGuestDefinition(options.disk_guest_delay)
                                           : CounterGuestDefinition(options.guest, "");
+  vm.accelerator = accelerator.name;
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},
                          {"secondary", listen},

@@ -53,7 +53,10 @@ struct AgentPairOptions {
   // secondary, on the primary's host, uses the primary's old image).
   bool disk = false;
   uint64_t disk_bytes = 4 << 20;
-  uint32_t disk_guest_delay = 20000;  // the disk guest's spin between records (~5 µs a unit here)
+  // The disk guest's spin between records, verbatim; unset: derived for the accelerator in use
+  // (tests/harness/guest_pace.h; the spin costs ~4 µs a unit under this machine's KVM, ~6 ns
+  // under TCG).
+  std::optional<uint32_t> disk_guest_delay;
   // Fill the disk with non-zero bytes before the guest starts, so a full copy carries all of
   // it (an empty disk's full copy is as small as a resync).
   bool disk_filled = false;
@@ -71,8 +74,10 @@ struct AgentPairOptions {
   uint64_t stall_disk_apply_at_epoch = 0;
 };
 
-// Empty when this machine can run an AgentPair — KVM, etcd and, with `separate_hosts`, network
-// namespaces; otherwise why not, for a skip message.
+// Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG
+// vehicle; tests/harness/guest_accelerator.h), etcd and, with `separate_hosts`, network
+// namespaces; otherwise why not, for a skip message. Both agents run the chosen accelerator's
+// QEMU (`qemu_binary`) and the VM definition names the accelerator.
 std::optional<std::string> AgentPairUnavailableReason(bool separate_hosts);
 
 // At the top of a gtest body (or SetUp): skips, visibly and counted as skipped, when this

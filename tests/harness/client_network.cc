@@ -49,6 +49,8 @@ qemu::VmDefinition NetServiceGuestDefinition() {
   qemu::VmDefinition definition;
   definition.name = "net";
   definition.memory_mib = 32;
+  Result<GuestAccelerator> accelerator = ChosenAccelerator();
+  definition.accelerator = accelerator.ok() ? accelerator->name : "kvm";
   definition.kernel = RunfilePath("tests/guests/net_service.elf");
   definition.append = std::string("ip=") + ClientNetwork::kGuestAddress + " port=" + std::to_string(ClientNetwork::kGuestPort);
   definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;

@@ -1,4 +1,6 @@
-// Recording a real COLO stream: the counter guest under KVM becomes a COLO primary whose
+// Recording a real COLO stream: the counter guest (under the chosen accelerator: KVM, or TCG
+// with the TCG vehicle, whose patched QEMU is the only 7.2 that runs a COLO primary under TCG)
+// becomes a COLO primary whose
 // secondary is a ColoPeer; every byte QEMU sends is kept, with what the guest's console had
 // printed when each checkpoint was acknowledged. Tests and benchmarks parse, replay and
 // mangle such recordings.

@@ -1,28 +1,21 @@
 #include "tests/harness/test_guest.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 
 namespace understudy::testing {
 
-std::optional<std::string> KvmUnavailableReason() {
-  int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return std::string("cannot open /dev/kvm: ") + std::strerror(errno);
-  ::close(fd);
-  return std::nullopt;
+namespace {
+
+// The accelerator the definitions are for; "kvm" when none is usable (starting one then fails
+// with ChosenAccelerator's reason).
+std::string AcceleratorName() {
+  Result<GuestAccelerator> chosen = ChosenAccelerator();
+  return chosen.ok() ? chosen->name : "kvm";
 }
 
-std::string RunfilePath(std::string_view workspace_relative) {
-  const char* srcdir = std::getenv("TEST_SRCDIR");
-  const char* workspace = std::getenv("TEST_WORKSPACE");
-  std::string base = srcdir ? std::string(srcdir) + "/" + (workspace ? workspace : "understudy") : ".";
-  return base + "/" + std::string(workspace_relative);
-}
+}  // namespace
 
 Result<ScratchDir> ScratchDir::Create(std::string_view prefix) {
   std::string pattern = "/tmp/" + std::string(prefix) + "-XXXXXX";
@@ -40,19 +33,27 @@ qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, co
   qemu::VmDefinition definition;
   definition.name = "counter";
   definition.memory_mib = options.memory_mib;
+  definition.accelerator = AcceleratorName();
   definition.kernel = RunfilePath("tests/guests/counter.elf");
-  definition.append = "pages=" + std::to_string(options.pages) + " every=" + std::to_string(options.every);
+  definition.append = "pages=" + std::to_string(options.pages) + " every=" + std::to_string(EffectiveEvery(options));
   definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
   definition.serial.path = serial_socket_path;
   return definition;
 }
 
-qemu::VmDefinition DiskGuestDefinition(uint32_t delay) {
+uint32_t EffectiveEvery(const CounterGuestOptions& options) {
+  if (options.every != 0) return options.every;
+  return CounterEveryFor(AcceleratorName(), options.pages, options.lines_per_second);
+}
+
+qemu::VmDefinition DiskGuestDefinition(std::optional<uint32_t> delay) {
   qemu::VmDefinition definition;
   definition.name = "disk";
   definition.memory_mib = 32;
+  definition.accelerator = AcceleratorName();
   definition.kernel = RunfilePath("tests/guests/disk_writer.elf");
-  definition.append = "delay=" + std::to_string(delay);
+  const uint32_t spin = delay ? *delay : DiskGuestDelayFor(definition.accelerator, kDefaultDiskRecordsPerSecond);
+  definition.append = "delay=" + std::to_string(spin);
   definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
   return definition;
 }
@@ -60,12 +61,15 @@ qemu::VmDefinition DiskGuestDefinition(uint32_t delay) {
 Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name,
                                                   StartMode mode) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
+  UNDERSTUDY_ASSIGN_OR_RETURN(GuestAccelerator accelerator, ChosenAccelerator());
   std::unique_ptr<TestGuest> guest(new TestGuest(std::move(dir)));
   qemu::VmDefinition local = definition;
+  local.accelerator = accelerator.name;
   if (local.serial.kind == qemu::SerialBackend::Kind::kUnixSocketServer) local.serial.path = guest->dir_.path() + "/serial.sock";
 
   qemu::LaunchOptions options;
   options.runtime_dir = guest->dir_.path();
+  options.qemu_binary = accelerator.qemu_binary;
   options.start_paused = mode == StartMode::kRun;
   if (mode == StartMode::kIncomingDefer) options.extra_args = {"-incoming", "defer"};
   UNDERSTUDY_ASSIGN_OR_RETURN(guest->process_, qemu::QemuProcess::Launch(local, options));

@@ -2,9 +2,13 @@
 // torn down (QEMU killed and reaped, files removed) when the TestGuest is destroyed, whether
 // the test passed or not.
 //
-// Also the small helpers every QEMU-driven test needs: is KVM usable here, where are the
-// built guests, and a short-pathed scratch directory (UNIX socket paths must stay short,
-// which Bazel's TEST_TMPDIR is not).
+// Every guest runs under the accelerator the harness chose (tests/harness/guest_accelerator.h:
+// KVM with stock QEMU, or TCG with the TCG vehicle), and the guest definitions here derive
+// their loop knobs from output rates for that accelerator (tests/harness/guest_pace.h).
+//
+// Also the small helpers every QEMU-driven test needs: where are the built guests, and a
+// short-pathed scratch directory (UNIX socket paths must stay short, which Bazel's
+// TEST_TMPDIR is not).
 #ifndef UNDERSTUDY_TESTS_HARNESS_TEST_GUEST_H_
 #define UNDERSTUDY_TESTS_HARNESS_TEST_GUEST_H_
 
@@ -17,15 +21,12 @@
 #include "common/result.h"
 #include "qemu/qemu_process.h"
 #include "qemu/vm_definition.h"
+#include "tests/harness/guest_accelerator.h"
+#include "tests/harness/guest_pace.h"
+#include "tests/harness/runfiles.h"
 #include "tests/harness/serial_console.h"
 
 namespace understudy::testing {
-
-// Empty when /dev/kvm can be opened read-write; otherwise why not, for a skip message.
-std::optional<std::string> KvmUnavailableReason();
-
-// Absolute path of a file in this test's runfiles, e.g. "tests/guests/counter.elf".
-std::string RunfilePath(std::string_view workspace_relative);
 
 // A fresh directory under /tmp, removed with everything in it on destruction.
 class ScratchDir {
@@ -42,17 +43,26 @@ class ScratchDir {
 };
 
 struct CounterGuestOptions {
-  uint32_t pages = 64;    // pages dirtied per pass
-  uint32_t every = 1000;  // passes per console line
+  uint32_t pages = 64;  // pages dirtied per pass
+  // Passes per console line, verbatim; 0: derived from lines_per_second for the accelerator
+  // in use (the guests run ~200x faster under TCG than under this machine's KVM).
+  uint32_t every = 0;
+  double lines_per_second = kDefaultCounterLinesPerSecond;  // when every is 0
   uint32_t memory_mib = 64;
 };
 
-// The counter guest's definition with COM1 on a UNIX socket server at `serial_socket_path`.
+// The `every=` the counter guest gets under the chosen accelerator.
+uint32_t EffectiveEvery(const CounterGuestOptions& options);
+
+// The counter guest's definition with COM1 on a UNIX socket server at `serial_socket_path`,
+// for the chosen accelerator.
 qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, const std::string& serial_socket_path);
 
 // The disk guest (tests/guests/disk_writer.c): records on its IDE disk, one console line per
-// record. The caller sets the disk (definition.disk or -drive in extra_args).
-qemu::VmDefinition DiskGuestDefinition(uint32_t delay);
+// record, `delay` spin iterations apart (verbatim), or by default at the rate its tests were
+// written for (guest_pace.h) under the chosen accelerator. The caller sets the disk
+// (definition.disk or -drive in extra_args).
+qemu::VmDefinition DiskGuestDefinition(std::optional<uint32_t> delay = std::nullopt);
 
 enum class StartMode {
   kRun,             // boot the guest
@@ -63,6 +73,7 @@ class TestGuest {
  public:
   // Starts QEMU paused, attaches the console, then lets the guest run (kRun), so the console
   // sees every byte from the first. kIncomingDefer leaves it waiting for migrate-incoming.
+  // The guest runs under the chosen accelerator and its QEMU, whatever `definition` says.
   static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name,
                                                   StartMode mode = StartMode::kRun);
   static Result<std::unique_ptr<TestGuest>> StartCounter(const CounterGuestOptions& options, std::string_view name);
