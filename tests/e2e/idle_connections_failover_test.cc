@@ -35,7 +35,7 @@ std::pair<std::string, uint16_t> HostAndPort(std::string address) {
 TEST(IdleConnectionsFailoverTest, IdleConnectionsAndForgedHeartbeatsDoNotDelayPromotion) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
-  options.guest = {.pages = 64, .every = 500};
+  options.guest = {.pages = 64};
   auto pair = AgentPair::Start(options, "idleconn");
   ASSERT_TRUE(pair.ok()) << pair.status();
   Result<nlohmann::json> secondary = (*pair)->SecondaryStatus();
