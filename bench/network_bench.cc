@@ -5,13 +5,16 @@
 //   unprotected   the same guest, its NIC on the same tap through the same frame relay, but
 //                 frames go out at once (no agent, no checkpoints): the baseline
 //   protected     an AgentPair at 50 ms and at 20 ms checkpoint intervals: each reply waits for
-//                 the checkpoint of the epoch that produced it to be acknowledged
+//                 the checkpoint of the epoch that produced it to be acknowledged; each with
+//                 output-triggered checkpoints off (only the periodic ones) and on (held
+//                 output asks for a checkpoint at once, at most one per 5 ms)
 // Latency of request r is the time from the client's first send of r (right after r-1's
 // answer) to r's answer, retransmissions included; measured by the client itself, with one
 // request outstanding. Also the aggregate rate of 4 concurrent clients.
 //
 //   bazel run //bench:network_bench [-- --requests=200 --no-results]
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +56,9 @@ struct Measurement {
   std::string configuration;
   std::vector<double> latencies_ms;  // one client, sequential requests
   double concurrent_requests_per_second = 0;
+  // Protected only, over the whole measurement (warm-up, sequential and concurrent clients).
+  std::optional<double> checkpoints_per_second;
+  std::optional<double> triggered_per_second;
 };
 
 // Runs `clients` service clients (ids from 1) with `requests` each inside the namespace and
@@ -120,13 +126,25 @@ Result<Measurement> MeasureUnprotected(uint32_t requests, int& next_client_id) {
   return Measure("unprotected (same relay, frames out at once)", *network, dir.path(), requests, next_client_id);
 }
 
-Result<Measurement> MeasureProtected(uint32_t interval_ms, uint32_t requests, int& next_client_id) {
+Result<Measurement> MeasureProtected(uint32_t interval_ms, bool triggered, uint32_t requests, int& next_client_id) {
   testing::AgentPairOptions options;
   options.network = true;
   options.checkpoint_interval_ms = interval_ms;
+  options.output_triggered_checkpoints = triggered;
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::AgentPair> pair, testing::AgentPair::Start(options, "netbench"));
-  return Measure("protected, " + std::to_string(interval_ms) + " ms interval", *pair->network(), pair->directory(),
-                 requests, next_client_id);
+  UNDERSTUDY_ASSIGN_OR_RETURN(nlohmann::json before, pair->PrimaryStatus());
+  Clock::time_point started = Clock::now();
+  UNDERSTUDY_ASSIGN_OR_RETURN(
+      Measurement measurement,
+      Measure("protected, " + std::to_string(interval_ms) + " ms interval, output-triggered " + (triggered ? "on" : "off"),
+              *pair->network(), pair->directory(), requests, next_client_id));
+  double seconds = SecondsSince(started);
+  UNDERSTUDY_ASSIGN_OR_RETURN(nlohmann::json after, pair->PrimaryStatus());
+  measurement.checkpoints_per_second =
+      (after.value("checkpoints", 0.0) - before.value("checkpoints", 0.0)) / seconds;
+  measurement.triggered_per_second =
+      (after.value("checkpoints_triggered", 0.0) - before.value("checkpoints_triggered", 0.0)) / seconds;
+  return measurement;
 }
 
 int Run(const Options& options) {
@@ -136,10 +154,12 @@ int Run(const Options& options) {
   }
   int next_client_id = 1;
   std::vector<Measurement> measurements;
-  for (int configuration = 0; configuration < 3; ++configuration) {
-    Result<Measurement> measured = configuration == 0 ? MeasureUnprotected(options.requests, next_client_id)
-                                                      : MeasureProtected(configuration == 1 ? 50 : 20, options.requests,
-                                                                         next_client_id);
+  // Unprotected; then 50 and 20 ms intervals, each with output-triggered checkpoints off, on.
+  for (int configuration = 0; configuration < 5; ++configuration) {
+    Result<Measurement> measured =
+        configuration == 0 ? MeasureUnprotected(options.requests, next_client_id)
+                           : MeasureProtected(configuration <= 2 ? 50 : 20, /*triggered=*/configuration % 2 == 0,
+                                              options.requests, next_client_id);
     if (!measured.ok()) {
       std::fprintf(stderr, "network_bench: %s\n", measured.status().ToString().c_str());
       return 1;
@@ -149,13 +169,16 @@ int Run(const Options& options) {
   }
   const Measurement& baseline = measurements[0];
   double baseline_p50 = Percentile(baseline.latencies_ms, 0.5);
-  Table table({"configuration", "p50 ms", "p99 ms", "p50 vs unprotected", "4 clients req/s", "rate vs unprotected"});
+  Table table({"configuration", "p50 ms", "p99 ms", "p50 vs unprotected", "4 clients req/s", "rate vs unprotected",
+               "checkpoints/s", "triggered/s"});
   for (const Measurement& m : measurements) {
     double p50 = Percentile(m.latencies_ms, 0.5);
     table.AddRow({m.configuration, Format("%.2f", p50), Format("%.2f", Percentile(m.latencies_ms, 0.99)),
                   Format("%.1fx", baseline_p50 > 0 ? p50 / baseline_p50 : 0),
                   Format("%.0f", m.concurrent_requests_per_second),
-                  Format("%.2fx", m.concurrent_requests_per_second / baseline.concurrent_requests_per_second)});
+                  Format("%.2fx", m.concurrent_requests_per_second / baseline.concurrent_requests_per_second),
+                  m.checkpoints_per_second ? Format("%.1f", *m.checkpoints_per_second) : "-",
+                  m.triggered_per_second ? Format("%.1f", *m.triggered_per_second) : "-"});
   }
   std::string body = Format("Run %s on %s, %s; `bazel run //bench:network_bench`.\n\n", UtcNow().c_str(),
                             MachineDescription().c_str(), BuildMode().c_str()) +

@@ -227,7 +227,14 @@ void DiskServer::Record(DiskWrite write) {
   bytes_written_ += write.length;
   if (options_.test_on_write) options_.test_on_write(write);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (options_.record_writes) open_.writes.push_back(std::move(write));
+  if (!options_.record_writes) return;
+  open_.writes.push_back(std::move(write));
+  if (write_observer_) write_observer_();
+}
+
+void DiskServer::SetWriteObserver(std::function<void()> observer) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_observer_ = std::move(observer);
 }
 
 void DiskServer::AcceptLoop() {

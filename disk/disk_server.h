@@ -80,6 +80,11 @@ class DiskServer {
   DiskDelta Seal();
   // Records writes from now on (a promoted VM being protected again).
   void StartRecording();
+  // Calls `observer` after every write recorded for a checkpoint, before QEMU is told it
+  // completed: the write now awaits its epoch's commit (the primary asks for a checkpoint).
+  // It runs on the server's thread with the server's lock held: it must be quick and must not
+  // call this DiskServer. Empty: none. Once this returns, the previous observer is not running.
+  void SetWriteObserver(std::function<void()> observer);
 
   // What a new secondary's copy needs, given its lineage record (from its hello), as of the
   // last Seal(). Starts a new lineage on this disk (the pairing's), named `lineage`.
@@ -124,6 +129,7 @@ class DiskServer {
   mutable std::mutex mutex_;
   // Guarded by mutex_:
   DiskDelta open_;
+  std::function<void()> write_observer_;
   std::unique_ptr<WriteGenerations> generations_;
   LineageRecord record_;            // as stored next to the image
   uint64_t peer_generation_ = 0;    // the peer of record_.lineage has every write up to here

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 
@@ -32,6 +33,9 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
   ASSERT_EQ(::truncate(image.c_str(), 4 << 20), 0);
   auto server = DiskServer::Start(image, dir->path() + "/disk.sock");
   ASSERT_TRUE(server.ok()) << server.status();
+  // The primary's output-triggered checkpoints hear of every recorded write.
+  std::atomic<size_t> observed_writes{0};
+  (*server)->SetWriteObserver([&observed_writes] { ++observed_writes; });
 
   qemu::VmDefinition definition = testing::DiskGuestDefinition();
   definition.disk.size_bytes = (*server)->size_bytes();
@@ -50,7 +54,12 @@ TEST(DiskServerTest, TheDiskGuestRunsOnItAndEveryWriteLandsInOneEpoch) {
   }
   ASSERT_TRUE((*guest)->process().qmp().Execute("stop", Deadline::AfterMillis(5000)).ok());
   epochs.push_back((*server)->Seal());
+  (*server)->SetWriteObserver(nullptr);
   EXPECT_TRUE(transcript.continuous()) << *transcript.violation();
+  size_t sealed_writes = 0;
+  for (const DiskDelta& epoch : epochs) sealed_writes += epoch.writes.size();
+  EXPECT_GT(sealed_writes, 0u);
+  EXPECT_EQ(observed_writes.load(), sealed_writes) << "the write observer missed or repeated writes";
 
   // Replay every epoch's writes in order onto an empty disk: the result is the image.
   std::string replayed(4 << 20, '\0');

@@ -84,6 +84,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
     commit_seconds_ = &HistogramIn(registry, identity_, "understudy_commit_latency_seconds",
                                    "From the VM stopping for a checkpoint to the secondary's ack", kLatencyBuckets);
     checkpoints_ = &CounterIn(registry, identity_, "understudy_checkpoints_total", "Checkpoints taken");
+    checkpoints_triggered_ = &CounterIn(registry, identity_, "understudy_checkpoints_triggered_total",
+                                        "Checkpoints requested early because guest output was held");
     replication_sent_ = &CounterIn(registry, identity_, "understudy_replication_sent_bytes_total",
                                    "Checkpoint bytes sent to the secondary");
     compression_ratio_ = &GaugeIn(registry, identity_, "understudy_checkpoint_compression_ratio",
@@ -143,6 +145,10 @@ void AgentMetrics::ObservePause(double pause_seconds, double since_last_seconds)
   pause_seconds_->Observe(pause_seconds);
   if (since_last_seconds > 0) interval_seconds_->Observe(since_last_seconds);
   checkpoints_->Increment();
+}
+
+void AgentMetrics::CountCheckpointTriggered() {
+  if (checkpoints_triggered_) checkpoints_triggered_->Increment();
 }
 
 void AgentMetrics::ObserveShipped(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes) {

@@ -55,6 +55,9 @@ class AgentMetrics {
   void SetInFlight(uint64_t epochs);
   void SetOutputHeldBytes(uint64_t bytes);
   void SetEpochs(uint64_t epoch, uint64_t committed_epoch);
+  // The primary asked QEMU for a checkpoint now because output was held
+  // (primary/checkpoint_trigger.h), rather than waiting for the periodic one.
+  void CountCheckpointTriggered();
 
   // --- primary: the VM's disk (disk/disk_server.h) ---
   struct DiskSample {
@@ -100,6 +103,7 @@ class AgentMetrics {
   prometheus::Gauge* disk_sync_bytes_ = nullptr;
   prometheus::Gauge* disk_sync_progress_ = nullptr;
   prometheus::Counter* checkpoints_ = nullptr;
+  prometheus::Counter* checkpoints_triggered_ = nullptr;
   prometheus::Counter* replication_sent_ = nullptr;
   prometheus::Counter* replication_received_ = nullptr;
   prometheus::Counter* committed_ = nullptr;

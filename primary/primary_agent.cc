@@ -83,6 +83,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     // vmstate-send comes after QEMU stopped the VM: every byte the guest printed in this
     // epoch has reached the serial socket.
     if (message == qs::ColoMessage::kVmstateSend) SealConsole();
+    if (message == qs::ColoMessage::kCheckpointRequest && agent_.requester_) agent_.requester_->CheckpointStarted();
     return Status::Ok();
   }
 
@@ -90,6 +91,9 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
   void SealConsole() {
     current_.stopped_at = std::chrono::steady_clock::now();
     agent_.DrainSerial();
+    // Before the buffers are sealed: output noted after this is at worst already sealed (an
+    // extra checkpoint), never left behind without a request.
+    if (agent_.requester_) agent_.requester_->Sealing();
     current_.console_output = agent_.console_output_.Seal(current_.epoch);
     if (agent_.relay()) current_.network_output = agent_.network_output_.Seal(current_.epoch);
     agent_.SealDisk(current_);
@@ -196,8 +200,49 @@ std::vector<std::byte> PrimaryAgent::TakePageBuffer() {
   return buffer;
 }
 
+std::unique_ptr<CheckpointRequester> PrimaryAgent::MakeRequester() {
+  if (!config_.output_triggered_checkpoints) return nullptr;
+  CheckpointTriggerOptions options;
+  options.min_spacing = std::chrono::milliseconds(config_.min_checkpoint_spacing_ms);
+  options.max_in_flight = config_.max_in_flight;
+  options.request_retry = std::max(options.request_retry, options.min_spacing);
+  CheckpointRequesterHooks hooks;
+  hooks.request = [this] { return RequestCheckpointNow(); };
+  hooks.in_flight = [this]() -> std::optional<uint64_t> {
+    if (!shipper_) return std::nullopt;
+    ShipperStats shipping = shipper_->stats();
+    // Unprotected, output goes out as it comes; fenced, it never does: nothing to hurry.
+    if (shipping.unprotected || shipping.fenced) return std::nullopt;
+    return shipping.captured_epoch - std::min(shipping.captured_epoch, shipping.acked_epoch);
+  };
+  return std::make_unique<CheckpointRequester>(options, std::move(hooks));
+}
+
+Status PrimaryAgent::RequestCheckpointNow() {
+  // Setting x-checkpoint-delay in COLO state starts a checkpoint at once and re-arms the
+  // periodic timer (QEMU 7.2 migrate_params_apply → colo_checkpoint_notify). The same value:
+  // the interval itself is unchanged.
+  std::lock_guard<std::mutex> lock(qmp_mutex_);
+  Result<json> reply = qmp().Execute("migrate-set-parameters", {{"x-checkpoint-delay", config_.checkpoint_interval_ms}},
+                                     Deadline::AfterMillis(2000));
+  // Replies come after QEMU's events (a STOP and a RESUME per checkpoint); nobody on this
+  // side waits for them, and kept they would grow without bound.
+  (void)qmp().TakeEvents();
+  if (reply.ok()) {
+    metrics_->CountCheckpointTriggered();
+    return Status::Ok();
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (now >= next_request_error_log_) {
+    next_request_error_log_ = now + std::chrono::seconds(5);
+    Log("primary", "asking QEMU for a checkpoint now: " + reply.status().ToString());
+  }
+  return reply.status();
+}
+
 PrimaryAgent::~PrimaryAgent() {
   RequestStop();
+  if (requester_) requester_->Stop();
   if (serial_thread_.joinable()) serial_thread_.join();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (arbiter_probe_thread_.joinable()) arbiter_probe_thread_.join();
@@ -226,7 +271,10 @@ bool PrimaryAgent::TryHandOverToNewSecondary() {
   session_over_.store(true);
   // QEMU leaves COLO and runs on as a plain VM; the COLO stream ends, and ProtectLoop hands
   // the VM to a fresh PrimaryAgent, exactly as a promoted standby is re-protected.
-  Result<json> left = qmp().Execute("x-colo-lost-heartbeat", Deadline::AfterMillis(5000));
+  Result<json> left = [&] {
+    std::lock_guard<std::mutex> lock(qmp_mutex_);
+    return qmp().Execute("x-colo-lost-heartbeat", Deadline::AfterMillis(5000));
+  }();
   if (!left.ok()) {
     Log("primary", "QEMU did not leave COLO (" + left.status().ToString() + "); staying unprotected");
     handover_channel_.reset();
@@ -484,7 +532,10 @@ void PrimaryAgent::FenceSelf(const std::string& why) {
   shipper_->Fence();
   // Console clients must move on to the new owner: this log will never grow again.
   released_console_.Close();
-  Result<json> stopped = qmp().Execute("stop", Deadline::AfterMillis(2000));
+  Result<json> stopped = [&] {
+    std::lock_guard<std::mutex> lock(qmp_mutex_);
+    return qmp().Execute("stop", Deadline::AfterMillis(2000));
+  }();
   Log("primary", "fenced: " + why + "; guest stopped (" + (stopped.ok() ? std::string("ok") : stopped.status().ToString()) +
                      "), nothing unacknowledged will ever be released");
 }
@@ -527,19 +578,23 @@ void PrimaryAgent::RecordPause(const CheckpointTiming& timing) {
   if (pauses_ms_.size() > 2048) pauses_ms_.erase(pauses_ms_.begin(), pauses_ms_.begin() + 1024);
 }
 
-void PrimaryAgent::DrainSerial() {
+size_t PrimaryAgent::DrainSerial() {
   std::lock_guard<std::mutex> lock(serial_mutex_);
   std::array<std::byte, 4096> buffer;
+  size_t total = 0;
   for (;;) {
     Result<size_t> count = ReadSome(serial_.get(), buffer, Deadline::Now());
-    if (!count.ok()) return;
+    if (!count.ok()) return total;
     console_output_.Append({reinterpret_cast<const char*>(buffer.data()), *count});
+    total += *count;
   }
 }
 
 void PrimaryAgent::SerialLoop() {
   while (!SessionOver()) {
-    if (WaitForFd(serial_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) DrainSerial();
+    if (WaitForFd(serial_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok() && DrainSerial() > 0) {
+      NoteOutputHeld();
+    }
   }
 }
 
@@ -627,7 +682,10 @@ Status PrimaryAgent::ConnectNetwork() {
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(relay_, network::FrameRelay::Connect(
                                           vm_.nic.path, config_.network->tap, config_.network->netns, mode,
-                                          [this](std::string_view framed) { network_output_.Append(framed); }));
+                                          [this](std::string_view framed) {
+                                            network_output_.Append(framed);
+                                            NoteOutputHeld();
+                                          }));
   relay_->ReleaseFrom(released_network_, 0);
   Log("primary", "the guest's NIC (" + vm_.nic.model + ", " + vm_.nic.mac + ") is on tap " + config_.network->tap +
                      "; its frames are released only once their epoch is committed");
@@ -659,6 +717,7 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
       while (!unacked_disk_bytes_.empty() && unacked_disk_bytes_.front().first <= epoch) unacked_disk_bytes_.pop_front();
     }
     metrics_->ObserveCommit(since_stop.count());
+    if (requester_) requester_->Acked();
     std::lock_guard<std::mutex> lock(status_mutex_);
     commits_ms_.push_back(since_stop.count() * 1000);
     if (commits_ms_.size() > 2048) commits_ms_.erase(commits_ms_.begin(), commits_ms_.begin() + 1024);
@@ -668,7 +727,10 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
     if (adopted_) {
       // The adopted VM's frames continue the stream the adopter released so far.
       network_output_.StartAt(released_network().end());
-      nic->SetMode(network::FrameRelay::Mode::kHold, [this](std::string_view framed) { network_output_.Append(framed); });
+      nic->SetMode(network::FrameRelay::Mode::kHold, [this](std::string_view framed) {
+        network_output_.Append(framed);
+        NoteOutputHeld();
+      });
     }
     shipper_options.network_output = &network_output_;
     shipper_options.released_network = &released_network();
@@ -690,7 +752,13 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   StreamConsumer consumer(*this);
   ColoPeerOptions peer_options;
   peer_options.before_reply = [this](Deadline deadline) { return WaitForRoomOrStall(deadline); };
-  peer_options.on_checkpoint_acked = [this](const CheckpointTiming& timing) { RecordPause(timing); };
+  peer_options.on_checkpoint_acked = [this](const CheckpointTiming& timing) {
+    RecordPause(timing);
+    if (requester_) requester_->CheckpointFinished();
+  };
+  peer_options.on_precopy_complete = [this] {
+    if (requester_) requester_->CheckpointFinished();
+  };
   peer_ = std::make_unique<ColoPeer>(std::move(ours), consumer, peer_options);
   if (stop_requested_.load()) peer_->RequestStop();
 
@@ -699,7 +767,12 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
                                                 std::chrono::milliseconds(config_.checkpoint_interval_ms),
                                                 Deadline::AfterMillis(10000)));
   theirs.reset();
+  if (disk()) disk()->SetWriteObserver([this] { NoteOutputHeld(); });
+  if (requester_) requester_->Start();
   Status served = peer_->Run();
+  // No more requests to this QEMU from this agent (a protector it hands over to has its own).
+  if (requester_) requester_->Stop();
+  if (disk()) disk()->SetWriteObserver(nullptr);
   if (session_over_.load() && !stop_requested_.load()) return HandOverToNewSecondary();
   bool goodbye = stop_requested_.load() && pair_state() != failover::PairState::kFenced;
   if (pair_state() == failover::PairState::kFenced) {
@@ -854,6 +927,7 @@ json PrimaryAgent::StatusJson() const {
       {"in_flight", shipping.captured_epoch - shipping.acked_epoch},
       {"checkpoints", checkpoints_},
       {"checkpoints_per_second", seconds > 0 ? checkpoints_ / seconds : 0.0},
+      {"checkpoints_triggered", requester_ ? requester_->requests() : 0},
       {"pause_ms_p50", Percentile(recent, 0.5)},
       {"pause_ms_p99", Percentile(recent, 0.99)},
       {"commit_ms_p50", Percentile(recent_commits, 0.5)},

@@ -32,6 +32,7 @@
 #include "failover/transition_log.h"
 #include "monitoring/agent_metrics.h"
 #include "monitoring/metrics_server.h"
+#include "primary/checkpoint_requester.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
 #include "disk/disk_server.h"
@@ -132,8 +133,17 @@ class PrimaryAgent {
   disk::DiskServer* disk() const { return adopted_ ? adopted_->disk : disk_server_.get(); }
   network::FrameRelay* relay() const { return adopted_ ? adopted_->relay : relay_.get(); }
   console::ReleasedLog& released_network() { return adopted_ && adopted_->released_network ? *adopted_->released_network : released_network_; }
-  // Reads whatever the guest's serial socket holds right now into the console buffer.
-  void DrainSerial();
+  // Reads whatever the guest's serial socket holds right now into the console buffer;
+  // returns how many bytes.
+  size_t DrainSerial();
+  // Output-triggered checkpoints (primary/checkpoint_trigger.h): held output was appended.
+  // Cheap; called from the relay's, the serial reader's and the disk server's threads.
+  void NoteOutputHeld() {
+    if (requester_) requester_->OutputHeld();
+  }
+  std::unique_ptr<CheckpointRequester> MakeRequester();
+  // On the requester's thread: asks QEMU for a checkpoint now.
+  Status RequestCheckpointNow();
   void SetState(State state);
   void RecordPause(const CheckpointTiming& timing);
 
@@ -176,6 +186,13 @@ class PrimaryAgent {
   std::unique_ptr<network::FrameRelay> relay_;
   std::unique_ptr<CheckpointShipper> shipper_;
   std::unique_ptr<ColoPeer> peer_;
+  // QmpClient is not thread-safe: every QMP command this agent issues while protecting (the
+  // requester's, the failover thread's, a step-down's) holds this.
+  std::mutex qmp_mutex_;
+  // Null when output_triggered_checkpoints is off. Its thread runs during ProtectLoop only;
+  // events before that are remembered, after it ignored.
+  std::unique_ptr<CheckpointRequester> requester_ = MakeRequester();
+  std::chrono::steady_clock::time_point next_request_error_log_;  // requester's thread only
   std::unique_ptr<failover::Arbiter> arbiter_;
   std::unique_ptr<failover::PeerMonitor> monitor_;
   uint64_t record_revision_ = 0;  // the ownership record as this primary last wrote it

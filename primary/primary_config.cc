@@ -17,6 +17,8 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     config.runtime_dir = json.at("runtime_dir").get<std::string>();
     config.checkpoint_interval_ms = json.value("checkpoint_interval_ms", config.checkpoint_interval_ms);
     config.max_in_flight = json.value("max_in_flight", config.max_in_flight);
+    config.output_triggered_checkpoints = json.value("output_triggered_checkpoints", config.output_triggered_checkpoints);
+    config.min_checkpoint_spacing_ms = json.value("min_checkpoint_spacing_ms", config.min_checkpoint_spacing_ms);
     config.boot_timeout_ms = json.value("boot_timeout_ms", config.boot_timeout_ms);
     config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
     config.metrics_listen = json.value("metrics_listen", config.metrics_listen);
@@ -42,6 +44,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
+  if (config.min_checkpoint_spacing_ms == 0) return Status::InvalidArgument("min_checkpoint_spacing_ms must be positive");
   if (config.checkpoint_interval_ms == 0) return Status::InvalidArgument("checkpoint_interval_ms must be positive");
   return config;
 }

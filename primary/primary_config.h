@@ -8,6 +8,10 @@
 //     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
 //     "max_in_flight": 4,                            unacknowledged checkpoints before
 //                                                    the next one is delayed
+//     "output_triggered_checkpoints": true,          held output asks QEMU for a checkpoint
+//                                                    at once (primary/checkpoint_trigger.h);
+//                                                    false: only the periodic ones
+//     "min_checkpoint_spacing_ms": 5,                ...at most one such request per this long
 //     "runtime_dir": "/run/understudy/vm1",          sockets and QEMU's log
 //     "boot_timeout_ms": 60000,                      wait this long for the guest's first
 //                                                    console output before protecting it
@@ -54,6 +58,12 @@ struct PrimaryConfig {
   transport::ChannelOptions channel;  // "insecure", "tls": see transport/channel_config.h
   uint32_t checkpoint_interval_ms = 50;
   uint32_t max_in_flight = 4;
+  // Held output (a frame, console bytes, a completed disk write) asks QEMU for a checkpoint
+  // now instead of waiting up to an interval for the periodic one; the interval stays the
+  // upper bound. Costs more, smaller checkpoints when the guest talks; an idle guest pays
+  // nothing. The spacing bounds the rate: ≤ 1000 / min_checkpoint_spacing_ms per second.
+  bool output_triggered_checkpoints = true;
+  uint32_t min_checkpoint_spacing_ms = 5;
   std::string runtime_dir;
   uint32_t boot_timeout_ms = 60000;
   std::string qemu_binary = "qemu-system-x86_64";

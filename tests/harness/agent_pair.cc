@@ -185,7 +185,8 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                          {"secondary", listen},
                          {"runtime_dir", root + "/primary"},
                          {"checkpoint_interval_ms", options.checkpoint_interval_ms},
-                         {"max_in_flight", options.max_in_flight}});
+                         {"max_in_flight", options.max_in_flight},
+                         {"output_triggered_checkpoints", options.output_triggered_checkpoints}});
   if (!options.primary_qemu_args.empty()) primary_config["qemu_extra_args"] = options.primary_qemu_args;
   if (!options.attach_qmp_socket.empty()) {
     primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};

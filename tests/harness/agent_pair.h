@@ -32,6 +32,8 @@ struct AgentPairOptions {
   CounterGuestOptions guest;
   uint32_t checkpoint_interval_ms = 50;
   uint32_t max_in_flight = 4;
+  // The primary asks for a checkpoint at once when output is held (primary_config.h).
+  bool output_triggered_checkpoints = true;
   std::optional<uint64_t> corrupt_epoch;  // primary: flip a byte of this epoch in transit
   uint32_t ack_delay_ms = 0;              // secondary: hold every ack this long
   std::optional<uint32_t> verify_period_ms;  // secondary: standby verification period
