@@ -450,7 +450,11 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   }
   json definition_json = json::parse(*checkpoint.machine_definition_json, nullptr, /*allow_exceptions=*/false);
   if (definition_json.is_discarded()) return Status::Corruption("the machine definition is not JSON");
-  UNDERSTUDY_ASSIGN_OR_RETURN(qemu::VmDefinition definition, qemu::VmDefinition::FromJson(definition_json));
+  // A declaration checked against this host's own policy; nothing from it reaches a QEMU
+  // command line unchecked (qemu/vm_definition.h).
+  Result<qemu::VmDefinition> checked = qemu::VmDefinition::FromPeerJson(definition_json, config_.vm_policy);
+  if (!checked.ok()) return checked.status().WithContext("the primary's machine definition");
+  qemu::VmDefinition definition = std::move(*checked);
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::RamImage> image,
                               checkpoint::RamImage::Create(*checkpoint.ram_blocks));
   if (definition.disk.size_bytes > 0) {

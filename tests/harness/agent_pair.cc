@@ -81,7 +81,12 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     arbiter = etcd->endpoint();
   }
   json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}};
-  json secondary_config = {{"runtime_dir", secondary_dir}, {"name", "secondary"}, {"failover", failover}};
+  // The test guests' kernels all live in tests/guests: the secondaries' image directory.
+  const std::string guest_images = RunfilePath("tests/guests/counter.elf");
+  json secondary_config = {{"runtime_dir", secondary_dir},
+                           {"name", "secondary"},
+                           {"failover", failover},
+                           {"image_dir", guest_images.substr(0, guest_images.rfind('/'))}};
   secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
   json primary_channel = {{"name", "primary"}, {"failover", failover}};
   primary_channel["failover"]["heartbeat_listen"] = primary_heartbeat;

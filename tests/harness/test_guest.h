@@ -51,7 +51,7 @@ struct CounterGuestOptions {
 qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, const std::string& serial_socket_path);
 
 // The disk guest (tests/guests/disk_writer.c): records on its IDE disk, one console line per
-// record. The caller sets the disk (definition.disk or -drive in extra_args).
+// record. The caller sets the disk (definition.disk, or -drive in TestGuest::Start's host_args).
 qemu::VmDefinition DiskGuestDefinition(uint32_t delay);
 
 enum class StartMode {
@@ -63,8 +63,11 @@ class TestGuest {
  public:
   // Starts QEMU paused, attaches the console, then lets the guest run (kRun), so the console
   // sees every byte from the first. kIncomingDefer leaves it waiting for migrate-incoming.
+  // `host_args` are appended to this QEMU's command line (a -drive, a tap NIC, tracing): they
+  // are this test's host-local additions, never part of the definition.
   static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name,
-                                                  StartMode mode = StartMode::kRun);
+                                                  StartMode mode = StartMode::kRun,
+                                                  const std::vector<std::string>& host_args = {});
   static Result<std::unique_ptr<TestGuest>> StartCounter(const CounterGuestOptions& options, std::string_view name);
 
   qemu::QemuProcess& process() { return *process_; }
