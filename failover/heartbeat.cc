@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/byte_order.h"
+#include "common/json_fields.h"
 
 namespace understudy::failover {
 
@@ -36,7 +37,11 @@ Result<sockaddr_in> ParseAddress(const std::string& text) {
   if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &address.sin_addr) != 1) {
     return Status::InvalidArgument("heartbeat address '" + text + "' is not an IPv4 address");
   }
-  address.sin_port = htons(static_cast<uint16_t>(std::stoul(text.substr(colon + 1))));
+  // The peer's address comes in its hello: parsed without exceptions (this runs on the
+  // heartbeat thread, where one would end the agent).
+  Result<uint64_t> port = ParseUint64Text(std::string_view(text).substr(colon + 1), "heartbeat port");
+  if (!port.ok() || *port > 65535) return Status::InvalidArgument("heartbeat address '" + text + "' has a bad port");
+  address.sin_port = htons(static_cast<uint16_t>(*port));
   return address;
 }
 
