@@ -9,6 +9,7 @@
 #include "checkpoint/checkpoint_apply.h"
 #include "checkpoint/checkpoint_codec.h"
 #include "common/fd_io.h"
+#include "common/json_fields.h"
 #include "common/log.h"
 #include "common/process_space.h"
 #include "console/console_server.h"
@@ -131,14 +132,16 @@ Status SecondaryAgent::Run() {
                                           return json{{"stepped_down", true}};
                                         }},
                                        {"test_corrupt_device_state", [this](const json& request) -> Result<json> {
-                                          bool corrupt = request.value("corrupt", true);
+                                          UNDERSTUDY_ASSIGN_OR_RETURN(
+                                              bool corrupt, OptionalBool(request, "corrupt", true, "test_corrupt_device_state"));
                                           Log("secondary", std::string("TEST ONLY: committed device state ") +
                                                                (corrupt ? "damaged from now on" : "intact again"));
                                           TEST_CorruptDeviceState(corrupt);
                                           return json{{"corrupt_device_state", corrupt}};
                                         }},
                                        {"test_hold_acks", [this](const json& request) -> Result<json> {
-                                          bool hold = request.value("hold", true);
+                                          UNDERSTUDY_ASSIGN_OR_RETURN(bool hold,
+                                                                      OptionalBool(request, "hold", true, "test_hold_acks"));
                                           Log("secondary", std::string("TEST ONLY: acks ") + (hold ? "held" : "released"));
                                           TEST_HoldAcks(hold);
                                           return json{{"hold_acks", hold}};
