@@ -458,8 +458,10 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   Result<qemu::VmDefinition> checked = qemu::VmDefinition::FromPeerJson(definition_json, config_.vm_policy);
   if (!checked.ok()) return checked.status().WithContext("the primary's machine definition");
   qemu::VmDefinition definition = std::move(*checked);
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::RamImage> image,
-                              checkpoint::RamImage::Create(*checkpoint.ram_blocks));
+  // The blocks a VM of this much memory can have, checked before anything is allocated.
+  UNDERSTUDY_ASSIGN_OR_RETURN(
+      std::unique_ptr<checkpoint::RamImage> image,
+      checkpoint::RamImage::Create(*checkpoint.ram_blocks, checkpoint::RamImage::MaxImageBytes(definition.memory_mib)));
   if (definition.disk.size_bytes > 0) {
     if (!disk_) {
       return Status::NotSupported("the primary replicates a " + std::to_string(definition.disk.size_bytes) +

@@ -24,7 +24,7 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,un
 
 usage() {
   echo "usage: $0 smoke NAME | run NAME [SECONDS] [LIBFUZZER_ARGS...]" >&2
-  echo "fuzzers: qemu_stream_reader checkpoint_decoder" >&2
+  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply" >&2
   exit 2
 }
 
@@ -43,6 +43,14 @@ fuzzer_sources() {
                checkpoint/checkpoint_apply.cc checkpoint/page_codec.cc checkpoint/ram_image.cc
                checkpoint/dirty_page_set.cc common/crc32c.cc common/status.cc)
       SEED_CORPUS=checkpoint/fuzz/corpus/checkpoint
+      DICT=""
+      LINK_LIBS=(-llz4)
+      ;;
+    checkpoint_apply)
+      SOURCES=(checkpoint/fuzz/checkpoint_apply_fuzzer.cc checkpoint/checkpoint_codec.cc
+               checkpoint/checkpoint_apply.cc checkpoint/page_codec.cc checkpoint/ram_image.cc
+               checkpoint/dirty_page_set.cc common/crc32c.cc common/status.cc)
+      SEED_CORPUS=checkpoint/fuzz/corpus/checkpoint_apply
       DICT=""
       LINK_LIBS=(-llz4)
       ;;
