@@ -1,5 +1,6 @@
 #include "replication/agent_protocol.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "common/byte_order.h"
@@ -48,6 +49,12 @@ Result<Hello> DecodeHello(std::span<const std::byte> message) {
   hello.heartbeat_address = std::move(*heartbeat);
   if (auto disk = json->find("disk"); disk != json->end()) hello.disk = *disk;
   if (hello.name.empty()) return Status::Corruption("hello without a name");
+  // The VM's name becomes part of the arbiter's key and of paths: a VM definition's name
+  // (qemu/vm_definition.h), nothing else.
+  if (hello.vm.size() > 64 || hello.vm.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+                                  std::string::npos || (!hello.vm.empty() && !std::isalnum(static_cast<unsigned char>(hello.vm[0])))) {
+    return Status::Corruption("hello: \"vm\" is not a VM name");
+  }
   return hello;
 }
 

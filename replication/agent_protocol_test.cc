@@ -35,7 +35,9 @@ TEST(AgentProtocolTest, HelloFieldsOfTheWrongTypeAreErrorsNotExceptions) {
                         Case{R"({"name": "h", "heartbeat": {"a": 1}})", "\"heartbeat\""},
                         Case{R"({"name": null})", "\"name\""}, Case{R"([1, 2])", "not a JSON object"},
                         Case{R"("name")", "not a JSON object"}, Case{R"({"name": "x")", "not valid JSON"},
-                        Case{"{\"name\": \"\xff\"}", "not valid JSON"}, Case{R"({"vm": "v"})", "without a name"}}) {
+                        Case{"{\"name\": \"\xff\"}", "not valid JSON"}, Case{R"({"vm": "v"})", "without a name"},
+                        Case{R"({"name": "h", "vm": "../../other/owner"})", "not a VM name"},
+                        Case{R"({"name": "h", "vm": "a/b"})", "not a VM name"}}) {
     Result<Hello> decoded = Hello{};
     EXPECT_NO_THROW(decoded = DecodeHello(Bytes(HelloOf(c.json)))) << c.json;
     ASSERT_FALSE(decoded.ok()) << c.json;
