@@ -142,7 +142,9 @@ Status CheckKnownFields(const json& object, std::string_view where, std::initial
   if (!object.is_object()) return Status::InvalidArgument(std::string(where) + ": must be a JSON object");
   for (const auto& [key, value] : object.items()) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string field = where == "VM definition" ? key : std::string(where) + "." + key;
+    std::string shown = Shown(key);  // the peer chose this name: printable and short in messages
+    shown = shown.substr(1, shown.size() - 2);
+    std::string field = where == "VM definition" ? shown : std::string(where) + "." + shown;
     if (key == "extra_args") {
       return Status::InvalidArgument(field +
                                      ": free-form QEMU arguments are not part of a VM definition (a host's own "
