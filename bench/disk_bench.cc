@@ -280,9 +280,10 @@ Result<RunResult> RunPlainQemu(const Settings& settings) {
   UNDERSTUDY_ASSIGN_OR_RETURN(testing::ScratchDir dir, testing::ScratchDir::Create("ub-db-plain"));
   UNDERSTUDY_ASSIGN_OR_RETURN(std::string image, CreateImage(dir.path() + "/disk.raw", settings.disk_bytes));
   qemu::VmDefinition definition = testing::DiskGuestDefinition(settings.delay);
-  definition.extra_args = {"-drive", "file=" + image + ",format=raw,if=ide"};
-  definition.extra_args.insert(definition.extra_args.end(), kTraceArgs.begin(), kTraceArgs.end());
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> guest, testing::TestGuest::Start(definition, "db-plain"));
+  std::vector<std::string> host_args = {"-drive", "file=" + image + ",format=raw,if=ide"};
+  host_args.insert(host_args.end(), kTraceArgs.begin(), kTraceArgs.end());
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> guest,
+                              testing::TestGuest::Start(definition, "db-plain", testing::StartMode::kRun, host_args));
   RunResult result;
   result.name = "(a) plain QEMU, raw file";
   ConsoleRecorder recorder([&guest](Deadline deadline) { return guest->console().ReadLine(deadline); });
@@ -325,8 +326,8 @@ Result<RunResult> RunNbdServer(const Settings& settings) {
   qemu::VmDefinition definition = testing::DiskGuestDefinition(settings.delay);
   definition.disk.size_bytes = server->size_bytes();
   definition.disk.nbd_socket = server->socket_path();
-  definition.extra_args = kTraceArgs;
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> guest, testing::TestGuest::Start(definition, "db-nbd"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> guest,
+                              testing::TestGuest::Start(definition, "db-nbd", testing::StartMode::kRun, kTraceArgs));
   RunResult result;
   result.name = "(b) NBD DiskServer, unprotected";
   ConsoleRecorder recorder([&guest](Deadline deadline) { return guest->console().ReadLine(deadline); });

@@ -232,10 +232,9 @@ testing::CounterGuestOptions GuestFor(uint32_t rate, const Settings& settings) {
 
 Result<RunResult> RunQemuColo(const Row& row, const std::string& transport, const Settings& settings) {
   qemu::VmDefinition definition = testing::CounterGuestDefinition(GuestFor(row.pages, settings), "");
-  definition.extra_args = kTraceArgs;
 
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> secondary,
-                              testing::TestGuest::Start(definition, "cs", testing::StartMode::kIncomingDefer));
+                              testing::TestGuest::Start(definition, "cs", testing::StartMode::kIncomingDefer, kTraceArgs));
   ConsoleDrain secondary_console(secondary->console());
   qemu::QmpClient& secondary_qmp = secondary->process().qmp();
   std::string uri;
@@ -251,7 +250,7 @@ Result<RunResult> RunQemuColo(const Row& row, const std::string& transport, cons
   reply = secondary_qmp.Execute("migrate-incoming", {{"uri", uri}}, Deadline::AfterMillis(5000));
   if (!reply.ok()) return reply.status().WithContext("migrate-incoming on the secondary");
 
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> primary, testing::TestGuest::Start(definition, "cp"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::TestGuest> primary, testing::TestGuest::Start(definition, "cp", testing::StartMode::kRun, kTraceArgs));
   Result<std::string> first = primary->console().ReadLine(Deadline::AfterMillis(60000));
   if (!first.ok()) return first.status().WithContext("waiting for the primary guest to boot");
   ConsoleDrain primary_console(primary->console());

@@ -29,8 +29,10 @@ Status StageAll(const Checkpoint& checkpoint, RamImage& image) {
       return Status::Corruption("pages for block " + std::to_string(run.block_index) + ", which the image lacks");
     }
     for (const EncodedPage& encoded : run.pages) {
-      if (encoded.offset % RamImage::kPageBytes != 0 ||
-          encoded.offset + RamImage::kPageBytes > image.blocks()[run.block_index].used_length) {
+      const uint64_t length = image.blocks()[run.block_index].used_length;
+      // No wrap-around: offset + 4096 overflows for offsets near 2^64.
+      if (encoded.offset % RamImage::kPageBytes != 0 || encoded.offset > length ||
+          length - encoded.offset < RamImage::kPageBytes) {
         return Status::Corruption("page at offset " + std::to_string(encoded.offset) + " outside block '" +
                                   image.blocks()[run.block_index].id + "'");
       }

@@ -268,6 +268,7 @@ Status ParseRamBlocks(PayloadReader& reader, Checkpoint& checkpoint) {
   UNDERSTUDY_ASSIGN_OR_RETURN(uint32_t count, reader.Read<uint32_t>("block count"));
   if (count > reader.remaining() / 11) return reader.Error("block count " + std::to_string(count) + " exceeds the payload");
   RamBlockList blocks;
+  uint64_t total = 0;
   for (uint32_t i = 0; i < count; ++i) {
     RamBlockInfo block;
     UNDERSTUDY_ASSIGN_OR_RETURN(uint16_t length, reader.Read<uint16_t>("block id length"));
@@ -282,6 +283,12 @@ Status ParseRamBlocks(PayloadReader& reader, Checkpoint& checkpoint) {
     if (block.id.empty() || block.used_length == 0 || block.used_length % format::kPageBytes != 0) {
       return reader.Error("block '" + block.id + "' with length " + std::to_string(block.used_length));
     }
+    // Both bounds hold, so the sum cannot wrap.
+    if (block.used_length > format::kMaxRamBytes || total + block.used_length > format::kMaxRamBytes) {
+      return reader.Error("block '" + block.id + "' with length " + std::to_string(block.used_length) + " takes RAM past the " +
+                          std::to_string(format::kMaxRamBytes) + "-byte cap");
+    }
+    total += block.used_length;
     blocks.push_back(std::move(block));
   }
   checkpoint.ram_blocks = std::move(blocks);
@@ -350,7 +357,8 @@ Status CheckPagesAgainstBlocks(const Checkpoint& checkpoint) {
       }
       uint64_t length = (*checkpoint.ram_blocks)[run.block_index].used_length;
       for (const EncodedPage& page : run.pages) {
-        if (page.offset + format::kPageBytes > length) {
+        // Written so that no peer-supplied offset can wrap around (offset + 4096 would).
+        if (page.offset % format::kPageBytes != 0 || page.offset > length || length - page.offset < format::kPageBytes) {
           return Status::Corruption("page at offset " + std::to_string(page.offset) + " beyond block '" +
                                     (*checkpoint.ram_blocks)[run.block_index].id + "'");
         }

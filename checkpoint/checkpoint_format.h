@@ -15,6 +15,10 @@ inline constexpr size_t kHeaderBytes = 32;
 inline constexpr size_t kSectionHeaderBytes = 12;
 inline constexpr uint32_t kMaxSectionBytes = 256u << 20;
 inline constexpr uint32_t kPageBytes = 4096;
+// The largest RAM block, and the largest sum of all blocks, a ram_blocks section may announce:
+// 1 TiB, far above any VM this appliance protects; a reader refuses more before allocating.
+// (The secondary bounds the image further by the VM definition's memory.)
+inline constexpr uint64_t kMaxRamBytes = uint64_t{1} << 40;
 
 inline constexpr uint32_t kHeaderFlagFull = 1u << 0;
 inline constexpr uint16_t kSectionFlagIgnorable = 1u << 0;

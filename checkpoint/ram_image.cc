@@ -13,13 +13,22 @@
 
 namespace understudy::checkpoint {
 
-Result<std::unique_ptr<RamImage>> RamImage::Create(const RamBlockList& blocks) {
-  std::unique_ptr<RamImage> image(new RamImage(blocks));
+Result<std::unique_ptr<RamImage>> RamImage::Create(const RamBlockList& blocks, uint64_t max_total_bytes) {
+  // Every length checked, and the sum bounded, before anything is allocated.
+  uint64_t total = 0;
   for (const RamBlockInfo& block : blocks) {
     if (block.used_length == 0 || block.used_length % kPageBytes != 0) {
       return Status::InvalidArgument("RAM block '" + block.id + "' length " + std::to_string(block.used_length) +
                                      " is not a whole number of pages");
     }
+    if (block.used_length > max_total_bytes || max_total_bytes - block.used_length < total) {
+      return Status::InvalidArgument("RAM block '" + block.id + "' length " + std::to_string(block.used_length) +
+                                     " takes the image past its " + std::to_string(max_total_bytes) + "-byte limit");
+    }
+    total += block.used_length;
+  }
+  std::unique_ptr<RamImage> image(new RamImage(blocks));
+  for (const RamBlockInfo& block : blocks) {
     BlockState state;
     state.fd.reset(::memfd_create(("understudy:" + block.id).c_str(), MFD_CLOEXEC));
     if (!state.fd.valid()) return Status::FromErrno("memfd_create for block " + block.id, errno);
@@ -73,7 +82,8 @@ Status RamImage::CheckPage(uint32_t block, uint64_t offset) const {
   if (block >= blocks_.size()) {
     return Status::InvalidArgument("block " + std::to_string(block) + " of " + std::to_string(blocks_.size()));
   }
-  if (offset % kPageBytes != 0 || offset + kPageBytes > blocks_[block].used_length) {
+  const uint64_t length = blocks_[block].used_length;
+  if (offset % kPageBytes != 0 || offset > length || length - offset < kPageBytes) {
     return Status::InvalidArgument("offset " + std::to_string(offset) + " outside block '" + blocks_[block].id + "'");
   }
   return Status::Ok();

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "checkpoint/checkpoint_format.h"
 #include "checkpoint/dirty_page_set.h"
 #include "checkpoint/ram_block.h"
 #include "common/result.h"
@@ -33,8 +34,15 @@ class RamImage {
  public:
   static constexpr size_t kPageBytes = 4096;
 
-  // Creates all-zero (all-hole) blocks. kInvalidArgument for lengths that are not whole pages.
-  static Result<std::unique_ptr<RamImage>> Create(const RamBlockList& blocks);
+  // Creates all-zero (all-hole) blocks. kInvalidArgument, before allocating anything, for
+  // lengths that are not whole pages or that add up to more than `max_total_bytes` (the
+  // secondary passes a bound from the VM definition's memory: MaxImageBytes).
+  static Result<std::unique_ptr<RamImage>> Create(const RamBlockList& blocks,
+                                                  uint64_t max_total_bytes = format::kMaxRamBytes);
+  // The RAM a VM with `memory_mib` of guest memory may announce: its memory plus
+  // kBlockAllowanceBytes for the other blocks (firmware, option ROMs, ACPI tables, VRAM).
+  static constexpr uint64_t kBlockAllowanceBytes = 256u << 20;
+  static uint64_t MaxImageBytes(uint32_t memory_mib) { return (uint64_t{memory_mib} << 20) + kBlockAllowanceBytes; }
   ~RamImage();
   RamImage(const RamImage&) = delete;
   RamImage& operator=(const RamImage&) = delete;

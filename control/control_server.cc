@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/fd_io.h"
+#include "common/json_fields.h"
 #include "common/log.h"
 
 namespace understudy::control {
@@ -66,28 +67,41 @@ void ControlServer::Serve(int client) {
   std::string buffer;
   Deadline deadline = Deadline::AfterMillis(2000);
   while (buffer.find('\n') == std::string::npos) {
+    if (buffer.size() > kMaxRequestBytes) {
+      (void)WriteAll(client, json{{"error", "request over " + std::to_string(kMaxRequestBytes) + " bytes"}}.dump() + "\n",
+                     Deadline::AfterMillis(2000));
+      return;
+    }
     std::array<std::byte, 4096> chunk;
     Result<size_t> count = ReadSome(client, chunk, deadline);
     if (!count.ok()) return;
     buffer.append(reinterpret_cast<const char*>(chunk.data()), *count);
   }
-  json request = json::parse(buffer.substr(0, buffer.find('\n')), nullptr, /*allow_exceptions=*/false);
-  json reply;
-  if (request.is_discarded() || !request.is_object() || !request.contains("command") ||
-      !request["command"].is_string()) {
-    reply = {{"error", "expected a JSON object with a \"command\" string"}};
-  } else {
-    auto handler = handlers_.find(request["command"].get<std::string>());
-    if (handler == handlers_.end()) {
-      std::string known;
-      for (const auto& [name, unused] : handlers_) known += (known.empty() ? "" : ", ") + name;
-      reply = {{"error", "unknown command '" + request["command"].get<std::string>() + "' (known: " + known + ")"}};
-    } else {
-      Result<json> result = handler->second(request);
-      reply = result.ok() ? *result : json{{"error", result.status().ToString()}};
-    }
+  json reply = Answer(std::string_view(buffer).substr(0, buffer.find('\n')));
+  // Replace rather than throw on bytes that are not UTF-8 (a handler may quote a peer's text).
+  (void)WriteAll(client, reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", Deadline::AfterMillis(2000));
+}
+
+json ControlServer::Answer(std::string_view line) const {
+  Result<json> request = ParseJsonObject(line, "control request");
+  if (!request.ok()) return {{"error", "expected a JSON object with a \"command\" string"}};
+  Result<std::string> command = RequireString(*request, "command", "control request");
+  if (!command.ok()) return {{"error", "expected a JSON object with a \"command\" string"}};
+  auto handler = handlers_.find(*command);
+  if (handler == handlers_.end()) {
+    std::string known;
+    for (const auto& [name, unused] : handlers_) known += (known.empty() ? "" : ", ") + name;
+    return {{"error", "unknown command '" + *command + "' (known: " + known + ")"}};
   }
-  (void)WriteAll(client, reply.dump() + "\n", Deadline::AfterMillis(2000));
+  // The one boundary for this input source: handlers parse their fields without exceptions
+  // (common/json_fields.h), and should one slip through anyway it becomes this request's
+  // error instead of ending the agent and, with it, the VM.
+  try {
+    Result<json> result = handler->second(*request);
+    return result.ok() ? *result : json{{"error", result.status().ToString()}};
+  } catch (const std::exception& error) {
+    return {{"error", "Internal: command '" + *command + "' failed: " + error.what()}};
+  }
 }
 
 Result<json> CallControl(const std::string& socket_path, const json& request, Deadline deadline) {
@@ -100,9 +114,11 @@ Result<json> CallControl(const std::string& socket_path, const json& request, De
     if (!count.ok()) return count.status().WithContext("control reply from " + socket_path);
     buffer.append(reinterpret_cast<const char*>(chunk.data()), *count);
   }
-  json reply = json::parse(buffer.substr(0, buffer.find('\n')), nullptr, /*allow_exceptions=*/false);
-  if (reply.is_discarded()) return Status::Corruption("control reply is not JSON");
-  if (reply.contains("error")) return Status::FailedPrecondition(reply["error"].get<std::string>());
+  Result<json> reply = ParseJsonObject(std::string_view(buffer).substr(0, buffer.find('\n')), "control reply");
+  if (!reply.ok()) return Status::Corruption(reply.status().message());
+  if (auto error = reply->find("error"); error != reply->end()) {
+    return Status::FailedPrecondition(error->is_string() ? error->get<std::string>() : error->dump());
+  }
   return reply;
 }
 

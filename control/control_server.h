@@ -1,7 +1,10 @@
 // ControlServer: an agent's control API on a UNIX socket.
 //
 // Protocol: one JSON object per line each way. Request {"command": "status", ...}; reply is
-// the handler's JSON object, or {"error": "..."}. `ftctl` is the usual client. Handlers run
+// the handler's JSON object, or {"error": "..."}. A malformed request (not JSON, not an
+// object, no "command" string, over kMaxRequestBytes, a field of the wrong type) gets an
+// error reply and the server keeps serving: handlers read their fields with
+// common/json_fields.h, and the server turns anything a handler throws into an error reply. `ftctl` is the usual client. Handlers run
 // on the server's thread, one request at a time; they must be quick and thread-safe with
 // respect to the agent.
 //
@@ -18,6 +21,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "common/deadline.h"
@@ -30,6 +34,8 @@ using Handler = std::function<Result<nlohmann::json>(const nlohmann::json& reque
 
 class ControlServer {
  public:
+  static constexpr size_t kMaxRequestBytes = 64 * 1024;
+
   static Result<std::unique_ptr<ControlServer>> Start(const std::string& socket_path,
                                                       std::map<std::string, Handler> handlers);
   ~ControlServer();
@@ -40,6 +46,8 @@ class ControlServer {
       : path_(std::move(path)), listener_(std::move(listener)), handlers_(std::move(handlers)) {}
   void Loop();
   void Serve(int client);
+  // The reply to one request line.
+  nlohmann::json Answer(std::string_view line) const;
 
   std::string path_;
   UniqueFd listener_;

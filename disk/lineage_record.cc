@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <random>
 
+#include "common/json_fields.h"
 #include "common/json_file.h"
 #include "common/unique_fd.h"
 
@@ -42,16 +43,20 @@ nlohmann::json LineageRecord::ToJson() const {
 }
 
 LineageRecord LineageRecord::FromJson(const nlohmann::json& json) {
+  // Anything unexpected (a field of the wrong type included: this also comes from the peer's
+  // hello) gives the empty record, which matches no lineage: a full copy, never an exception.
   LineageRecord record;
   // A record written with another extent size cannot be trusted extent by extent.
-  if (!json.is_object() || json.value("extent_bytes", uint64_t{0}) != kExtentBytes) return record;
-  const nlohmann::json& suspects = json.contains("suspect_extents") ? json["suspect_extents"] : nlohmann::json();
-  if (!json.value("lineage", nlohmann::json()).is_string() || !suspects.is_array()) return record;
-  for (const nlohmann::json& extent : suspects) {
+  Result<uint64_t> extent_bytes = RequireUint64(json, "extent_bytes", "lineage record");
+  if (!extent_bytes.ok() || *extent_bytes != kExtentBytes) return record;
+  Result<std::string> lineage = RequireString(json, "lineage", "lineage record");
+  auto suspects = json.find("suspect_extents");
+  if (!lineage.ok() || suspects == json.end() || !suspects->is_array()) return record;
+  for (const nlohmann::json& extent : *suspects) {
     if (!extent.is_number_unsigned()) return {};
     record.suspect_extents.push_back(extent.get<uint64_t>());
   }
-  record.lineage = json["lineage"].get<std::string>();
+  record.lineage = std::move(*lineage);
   return record;
 }
 

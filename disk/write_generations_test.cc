@@ -48,5 +48,26 @@ TEST(LineageRecordTest, RoundTripsAndRefusesWhatItCannotTrust) {
   EXPECT_EQ(LineageRecord::FromJson(other).lineage, "");
 }
 
+// Regression (issue 16): the record also arrives in the peer's hello; fields of the wrong
+// type threw nlohmann's type_error (value() with a uint64_t default) and ended the agent.
+TEST(LineageRecordTest, FieldsOfTheWrongTypeGiveNoLineageNotAnException) {
+  LineageRecord record{LineageRecord::NewLineage(), {1, 7}};
+  for (const char* field : {"extent_bytes", "lineage", "suspect_extents"}) {
+    for (const nlohmann::json& value : {nlohmann::json("x"), nlohmann::json(1), nlohmann::json::object(),
+                                        nlohmann::json(nullptr), nlohmann::json(-1)}) {
+      if (std::string(field) == "lineage" && value.is_string()) continue;  // a valid lineage
+      nlohmann::json hostile = record.ToJson();
+      hostile[field] = value;
+      LineageRecord parsed;
+      EXPECT_NO_THROW(parsed = LineageRecord::FromJson(hostile)) << field << " = " << value.dump();
+      EXPECT_EQ(parsed.lineage, "") << field << " = " << value.dump();
+    }
+  }
+  for (const nlohmann::json& not_object : {nlohmann::json(1), nlohmann::json::array(), nlohmann::json("s")}) {
+    EXPECT_NO_THROW(EXPECT_EQ(LineageRecord::FromJson(not_object).lineage, ""));
+  }
+  EXPECT_EQ(LineageRecord::FromJson(record.ToJson()).lineage, record.lineage) << "the control: a good record parses";
+}
+
 }  // namespace
 }  // namespace understudy::disk

@@ -7,6 +7,8 @@
 
 #include <thread>
 
+#include "common/base64.h"
+#include "failover/http_client.h"
 #include "failover/takeover.h"
 #include "tests/harness/etcd_server.h"
 
@@ -99,6 +101,63 @@ TEST_F(ArbiterTest, NoDecisionWhileTheArbiterIsDown) {
   EXPECT_EQ(ContendForOwnership(*arbiter, Role::kPrimary, "host1", seen, Deadline::AfterMillis(5000)), PairEvent::kRecordWon);
 }
 
+// Writes `value` verbatim into `key`, as anyone with access to etcd could.
+void PutRaw(const std::string& endpoint, const std::string& key, const std::string& value) {
+  size_t colon = endpoint.rfind(':');
+  std::string host = endpoint.substr(7, colon - 7);
+  uint16_t port = static_cast<uint16_t>(std::atoi(endpoint.c_str() + colon + 1));
+  nlohmann::json put = {{"key", Base64Encode(key)}, {"value", Base64Encode(value)}};
+  Result<HttpResponse> response = HttpPost(host, port, "/v3/kv/put", put.dump(), Deadline::AfterMillis(2000));
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->status, 200) << response->body;
+}
+
+// Regression (issue 16): {"owner": 1} in the key made Read throw nlohmann's type_error, which
+// ended both agents within one probe period. Each hostile value is an error, the key is left
+// as it is, and the arbiter keeps answering once the record is valid again.
+TEST_F(ArbiterTest, AHostileRecordIsAnErrorNotACrash) {
+  const std::string key = "/understudy/vms/hostile/owner";
+  auto arbiter = Make(key);
+  struct Case {
+    const char* value;
+    const char* mentions;
+  };
+  for (const Case& c : {Case{R"({"owner": 1})", "\"owner\""}, Case{R"({"owner": "h", "mode": []})", "\"mode\""},
+                        Case{R"([1, 2])", "not a JSON object"}, Case{"owner=h", "not valid JSON"},
+                        Case{"{\"owner\": \"\xff\"}", "not valid JSON"}}) {
+    PutRaw(etcd_->endpoint(), key, c.value);
+    Result<OwnershipRecord> record = OwnershipRecord{};
+    EXPECT_NO_THROW(record = arbiter->Read(Deadline::AfterMillis(2000))) << c.value;
+    ASSERT_FALSE(record.ok()) << c.value;
+    EXPECT_EQ(record.status().code(), Status::Code::kCorruption);
+    EXPECT_NE(record.status().message().find(c.mentions), std::string::npos) << c.value << ": " << record.status();
+    // The refusal wrote nothing: the key still holds the hostile value (a second arbiter
+    // refuses it the same way).
+    EXPECT_EQ(Make(key)->Read(Deadline::AfterMillis(2000)).status().message(), record.status().message());
+  }
+  PutRaw(etcd_->endpoint(), key, R"({"owner": "host1", "mode": "protected"})");
+  Result<OwnershipRecord> record = arbiter->Read(Deadline::AfterMillis(2000));
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->owner, "host1");
+  EXPECT_TRUE(*arbiter->CompareAndSwap(record->revision, "host2", "promoted", Deadline::AfterMillis(2000)));
+}
+
+TEST(HttpResponseTest, MalformedResponsesAreErrorsNotExceptions) {
+  Result<HttpResponse> good = ParseHttpResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->status, 200);
+  EXPECT_EQ(good->body, "abc");
+  for (const char* bad : {"HTTP/1.1 abc OK\r\n\r\n", "HTTP/1.1 2\r\n\r\n", "HTTP/1.1 200 OK\r\n",
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc",
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc",
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", "garbage"}) {
+    Result<HttpResponse> parsed = HttpResponse{};
+    EXPECT_NO_THROW(parsed = ParseHttpResponse(bad)) << bad;
+    EXPECT_EQ(parsed.status().code(), Status::Code::kCorruption) << bad;
+  }
+}
+
 TEST(NoArbiterTest, AlwaysWinsAndSaysSplitBrainIsPossible) {
   auto arbiter = MakeNoArbiter();
   EXPECT_NE(arbiter->Describe().find("split brain possible"), std::string::npos);
@@ -109,6 +168,9 @@ TEST(NoArbiterTest, AlwaysWinsAndSaysSplitBrainIsPossible) {
 TEST(EtcdArbiterTest, BadEndpointsAreRefused) {
   EXPECT_FALSE(MakeEtcdArbiter("etcd:2379", "/k").ok());
   EXPECT_FALSE(MakeEtcdArbiter("https://x:1", "/k").ok());
+  EXPECT_FALSE(MakeEtcdArbiter("http://x:port", "/k").ok());
+  EXPECT_FALSE(MakeEtcdArbiter("http://x:99999", "/k").ok());
+  EXPECT_FALSE(MakeEtcdArbiter("http://x:", "/k").ok());
 }
 
 }  // namespace

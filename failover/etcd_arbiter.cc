@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"
+#include "common/json_fields.h"
 #include "common/log.h"
 #include "failover/arbiter.h"
 #include "failover/http_client.h"
@@ -18,11 +19,14 @@ namespace {
 
 using nlohmann::json;
 
-uint64_t JsonInt(const json& value) {
+// etcd's replies are input like any other: whoever can write the key (or answer on its port)
+// must not be able to end the agent with a field of an unexpected type.
+Result<uint64_t> JsonInt(const json& object, std::string_view field, std::string_view where) {
+  auto found = object.find(field);
+  if (found == object.end()) return uint64_t{0};
   // grpc-gateway writes int64 as strings.
-  if (value.is_string()) return std::stoull(value.get<std::string>());
-  if (value.is_number_unsigned()) return value.get<uint64_t>();
-  return 0;
+  if (found->is_string()) return ParseUint64Text(found->get_ref<const std::string&>(), std::string(where) + " " + std::string(field));
+  return OptionalUint64(object, field, 0, where);
 }
 
 class EtcdArbiter : public Arbiter {
@@ -33,16 +37,26 @@ class EtcdArbiter : public Arbiter {
   Result<OwnershipRecord> Read(Deadline deadline) override {
     UNDERSTUDY_ASSIGN_OR_RETURN(json reply, Post("/v3/kv/range", {{"key", Base64Encode(key_)}}, deadline));
     OwnershipRecord record;
-    if (!reply.contains("kvs") || reply["kvs"].empty()) return record;
-    const json& kv = reply["kvs"][0];
-    record.revision = JsonInt(kv.value("mod_revision", json(0)));
-    UNDERSTUDY_ASSIGN_OR_RETURN(std::string value, Base64Decode(kv.value("value", "")));
-    json parsed = json::parse(value, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded() || !parsed.is_object()) {
-      return Status::Corruption("ownership record " + key_ + " is not a JSON object: " + value.substr(0, 100));
-    }
-    record.owner = parsed.value("owner", "");
-    record.mode = parsed.value("mode", "");
+    if (!reply.is_object()) return Status::Corruption("etcd's range reply is not a JSON object");
+    auto kvs = reply.find("kvs");
+    if (kvs == reply.end() || (kvs->is_array() && kvs->empty())) return record;
+    if (!kvs->is_array() || !(*kvs)[0].is_object()) return Status::Corruption("etcd's range reply: \"kvs\" is malformed");
+    const json& kv = (*kvs)[0];
+    Result<uint64_t> revision = JsonInt(kv, "mod_revision", "etcd's range reply");
+    if (!revision.ok()) return Status::Corruption(revision.status().message());
+    record.revision = *revision;
+    Result<std::string> encoded = OptionalString(kv, "value", "", "etcd's range reply");
+    if (!encoded.ok()) return Status::Corruption(encoded.status().message());
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::string value, Base64Decode(*encoded));
+    const std::string where = "ownership record " + key_;
+    Result<json> parsed = ParseJsonObject(value, where);
+    if (!parsed.ok()) return Status::Corruption(parsed.status().message());
+    Result<std::string> owner = OptionalString(*parsed, "owner", "", where);
+    if (!owner.ok()) return Status::Corruption(owner.status().message());
+    Result<std::string> mode = OptionalString(*parsed, "mode", "", where);
+    if (!mode.ok()) return Status::Corruption(mode.status().message());
+    record.owner = std::move(*owner);
+    record.mode = std::move(*mode);
     return record;
   }
 
@@ -56,7 +70,9 @@ class EtcdArbiter : public Arbiter {
         {"success", json::array({{{"request_put", {{"key", key}, {"value", value}}}}})},
     };
     UNDERSTUDY_ASSIGN_OR_RETURN(json reply, Post("/v3/kv/txn", request, deadline));
-    return reply.value("succeeded", false);
+    Result<bool> succeeded = OptionalBool(reply, "succeeded", false, "etcd's txn reply");
+    if (!succeeded.ok()) return Status::Corruption(succeeded.status().message());
+    return *succeeded;
   }
 
   std::string Describe() const override { return "etcd at " + host_ + ":" + std::to_string(port_) + " key " + key_; }
@@ -69,8 +85,8 @@ class EtcdArbiter : public Arbiter {
       return Status::Broken("arbiter answered HTTP " + std::to_string(response->status) + ": " +
                             response->body.substr(0, 200));
     }
-    json reply = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
-    if (reply.is_discarded()) return Status::Corruption("arbiter reply is not JSON");
+    Result<json> reply = ParseJsonObject(response->body, "arbiter reply");
+    if (!reply.ok()) return Status::Corruption(reply.status().message());
     return reply;
   }
 
@@ -105,8 +121,11 @@ Result<std::unique_ptr<Arbiter>> MakeEtcdArbiter(const std::string& endpoint, co
     return Status::InvalidArgument("etcd endpoint '" + endpoint + "' is not http://host:port");
   }
   std::string host = endpoint.substr(scheme.size(), colon - scheme.size());
-  uint16_t port = static_cast<uint16_t>(std::stoul(endpoint.substr(colon + 1)));
-  return std::unique_ptr<Arbiter>(new EtcdArbiter(host, port, key));
+  Result<uint64_t> port = ParseUint64Text(std::string_view(endpoint).substr(colon + 1), "etcd endpoint port");
+  if (!port.ok() || *port == 0 || *port > 65535) {
+    return Status::InvalidArgument("etcd endpoint '" + endpoint + "' is not http://host:port");
+  }
+  return std::unique_ptr<Arbiter>(new EtcdArbiter(host, static_cast<uint16_t>(*port), key));
 }
 
 std::unique_ptr<Arbiter> MakeNoArbiter() { return std::make_unique<NoArbiter>(); }

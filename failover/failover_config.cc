@@ -8,6 +8,7 @@
 #include <functional>
 #include <iterator>
 
+#include "common/json_fields.h"
 
 namespace understudy::failover {
 
@@ -53,18 +54,20 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
   std::string pair, key_file;
   char hostname[256] = "localhost";
   ::gethostname(hostname, sizeof(hostname) - 1);
-  try {
-    config.name = agent_config.value("name", std::string(hostname));
-    nlohmann::json failover = agent_config.value("failover", nlohmann::json::object());
-    config.monitor.udp_listen = failover.value("heartbeat_listen", config.monitor.udp_listen);
-    config.monitor.interval = std::chrono::milliseconds(failover.value("interval_ms", 20));
-    config.monitor.budget = std::chrono::milliseconds(failover.value("budget_ms", 150));
-    pair = failover.value("pair", std::string("default"));
-    key_file = failover.value("heartbeat_key_file", std::string());
-    config.arbiter = failover.value("arbiter", config.arbiter);
-  } catch (const nlohmann::json::exception& error) {
-    return Status::InvalidArgument(std::string("failover configuration: ") + error.what());
-  }
+  constexpr std::string_view where = "failover configuration";
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.name, OptionalString(agent_config, "name", hostname, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* section, OptionalObject(agent_config, "failover", where));
+  const nlohmann::json failover = section ? *section : nlohmann::json::object();
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.monitor.udp_listen,
+                              OptionalString(failover, "heartbeat_listen", config.monitor.udp_listen, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(uint32_t interval_ms, OptionalUint32(failover, "interval_ms", 20, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(uint32_t budget_ms, OptionalUint32(failover, "budget_ms", 150, where));
+  if (interval_ms == 0) return Status::InvalidArgument("failover.interval_ms must be positive");
+  config.monitor.interval = std::chrono::milliseconds(interval_ms);
+  config.monitor.budget = std::chrono::milliseconds(budget_ms);
+  UNDERSTUDY_ASSIGN_OR_RETURN(pair, OptionalString(failover, "pair", "default", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(key_file, OptionalString(failover, "heartbeat_key_file", "", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.arbiter, OptionalString(failover, "arbiter", config.arbiter, where));
   if (config.monitor.udp_listen.rfind("0.0.0.0:", 0) == 0) {
     // The bound address is what the peer is told to send its heartbeats to.
     return Status::InvalidArgument("failover.heartbeat_listen '" + config.monitor.udp_listen +

@@ -57,6 +57,24 @@ TEST(FailureDetectorTest, OnlyTheUdpPathSilentIsDegraded) {
   EXPECT_EQ(*detector.Silence(t0 + 600ms), std::chrono::duration_cast<Clock::duration>(100ms));
 }
 
+// Regression (issue 16): the peer's heartbeat address (from its hello) was parsed with
+// std::stoul on the heartbeat thread: "127.0.0.1:x" threw there and terminated the agent.
+TEST(HeartbeatTest, AMalformedPeerAddressSendsNothingAndDoesNotCrash) {
+  EXPECT_FALSE(Heartbeat::Start("127.0.0.1:x", "", 42, 20ms, HeartbeatAuth{}, nullptr).ok());
+  EXPECT_FALSE(Heartbeat::Start("127.0.0.1:70000", "", 42, 20ms, HeartbeatAuth{}, nullptr).ok());
+  auto heartbeat = Heartbeat::Start("127.0.0.1:0", "127.0.0.1:x", 42, 20ms, HeartbeatAuth{}, nullptr);
+  ASSERT_TRUE(heartbeat.ok()) << heartbeat.status();
+  (*heartbeat)->SetPeer("127.0.0.1:99999999999999999999");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ((*heartbeat)->stats().sent, 0u);
+  // The control: a valid peer gets datagrams from the same object.
+  auto peer = Heartbeat::Start("127.0.0.1:0", "", 42, 20ms, HeartbeatAuth{}, nullptr);
+  ASSERT_TRUE(peer.ok());
+  (*heartbeat)->SetPeer((*peer)->local_address());
+  std::this_thread::sleep_for(100ms);
+  EXPECT_GT((*heartbeat)->stats().sent, 0u);
+}
+
 // Real UDP heartbeats at 20 ms on loopback: when one side falls silent, the other declares it
 // dead within the 150 ms budget plus one polling step.
 TEST(HeartbeatTest, SilenceIsDetectedWithinTheBudget) {

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "common/byte_order.h"
+#include "common/json_fields.h"
 
 namespace understudy::failover {
 
@@ -50,13 +51,11 @@ Result<sockaddr_in> ParseAddress(const std::string& text) {
   if (::inet_pton(AF_INET, text.substr(0, colon).c_str(), &address.sin_addr) != 1) {
     return Status::InvalidArgument("heartbeat address '" + text + "' is not an IPv4 address");
   }
-  std::string port_text = text.substr(colon + 1);
-  char* end = nullptr;
-  unsigned long port = std::strtoul(port_text.c_str(), &end, 10);
-  if (port_text.empty() || *end != '\0' || port > 65535) {
-    return Status::InvalidArgument("heartbeat address '" + text + "' has no valid port");
-  }
-  address.sin_port = htons(static_cast<uint16_t>(port));
+  // The peer's address comes in its hello: parsed without exceptions (this runs on the
+  // heartbeat thread, where one would end the agent).
+  Result<uint64_t> port = ParseUint64Text(std::string_view(text).substr(colon + 1), "heartbeat port");
+  if (!port.ok() || *port > 65535) return Status::InvalidArgument("heartbeat address '" + text + "' has a bad port");
+  address.sin_port = htons(static_cast<uint16_t>(*port));
   return address;
 }
 

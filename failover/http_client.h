@@ -5,6 +5,7 @@
 #define UNDERSTUDY_FAILOVER_HTTP_CLIENT_H_
 
 #include <string>
+#include <string_view>
 
 #include "common/deadline.h"
 #include "common/result.h"
@@ -19,6 +20,10 @@ struct HttpResponse {
 // POSTs `body` (application/json) to http://host:port/path.
 Result<HttpResponse> HttpPost(const std::string& host, uint16_t port, const std::string& path, const std::string& body,
                               Deadline deadline);
+
+// A complete HTTP/1.1 response (status line, headers, body; chunked bodies decoded).
+// kCorruption for anything malformed; never throws.
+Result<HttpResponse> ParseHttpResponse(std::string_view response);
 
 // GETs http://host:port/path (`path` already URL-encoded, query included).
 Result<HttpResponse> HttpGet(const std::string& host, uint16_t port, const std::string& path, Deadline deadline);

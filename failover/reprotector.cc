@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include "common/json_fields.h"
 #include "common/log.h"
 #include "primary/primary_agent.h"
 #include "transport/channel_config.h"
@@ -14,13 +15,10 @@ Result<std::optional<ReprotectConfig>> ReprotectConfig::FromJson(const nlohmann:
   const nlohmann::json& section = agent_config["reprotect"];
   if (!section.is_object()) return Status::InvalidArgument("\"reprotect\" must be an object");
   ReprotectConfig config;
-  try {
-    config.secondary_uri = section.at("secondary").get<std::string>();
-    config.checkpoint_interval_ms = section.value("checkpoint_interval_ms", config.checkpoint_interval_ms);
-    config.max_in_flight = section.value("max_in_flight", config.max_in_flight);
-  } catch (const nlohmann::json::exception& error) {
-    return Status::InvalidArgument(std::string("reprotect: ") + error.what());
-  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.secondary_uri, RequireString(section, "secondary", "reprotect"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.checkpoint_interval_ms,
+                              OptionalUint32(section, "checkpoint_interval_ms", config.checkpoint_interval_ms, "reprotect"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.max_in_flight, OptionalUint32(section, "max_in_flight", config.max_in_flight, "reprotect"));
   if (section.contains("tls") || section.contains("curve") || section.contains("insecure")) {
     UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(section));
   } else {

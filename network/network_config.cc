@@ -1,5 +1,7 @@
 #include "network/network_config.h"
 
+#include "common/json_fields.h"
+
 namespace understudy::network {
 
 Result<std::optional<NetworkConfig>> NetworkConfig::FromJson(const nlohmann::json& agent_config) {
@@ -7,13 +9,9 @@ Result<std::optional<NetworkConfig>> NetworkConfig::FromJson(const nlohmann::jso
   const nlohmann::json& section = agent_config["network"];
   if (!section.is_object()) return Status::InvalidArgument("\"network\" must be an object");
   NetworkConfig config;
-  try {
-    config.tap = section.at("tap").get<std::string>();
-    config.netns = section.value("netns", "");
-    config.mac = section.value("mac", "");
-  } catch (const nlohmann::json::exception& error) {
-    return Status::InvalidArgument(std::string("network: ") + error.what());
-  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.tap, RequireString(section, "tap", "network"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.netns, OptionalString(section, "netns", "", "network"));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.mac, OptionalString(section, "mac", "", "network"));
   return std::optional<NetworkConfig>(std::move(config));
 }
 

@@ -6,7 +6,9 @@
 // unacknowledged: WaitForRoom, called before QEMU's next checkpoint may start, blocks until
 // there is room — back-pressure reaches QEMU as a later checkpoint-reply, never as unbounded
 // memory. A NACK (the secondary rejected a damaged checkpoint) resends every unacknowledged
-// checkpoint from that epoch on, in order.
+// checkpoint from that epoch on, in order. An ack must name an epoch that was shipped and is
+// unacknowledged (a repeat of an older one is ignored); an ack for any other epoch releases
+// nothing and marks the secondary lost.
 //
 // If the secondary is lost, output stays held and WaitForRoom stalls: releasing output
 // without acks is the failover arbiter's decision, not this class's. After the primary wins

@@ -178,7 +178,7 @@ std::string PrimaryAgent::PairingDefinitionJson() const {
   qemu::VmDefinition pairing = vm_;
   pairing.disk.lineage = disk_lineage_;
   pairing.disk.base_lineage = disk_base_lineage_;
-  return pairing.ToJson().dump();
+  return pairing.ToPeerJson().dump();
 }
 
 PrimaryAgent::PrimaryAgent(PrimaryConfig config, AdoptedVm adopted)

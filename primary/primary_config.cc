@@ -1,5 +1,6 @@
 #include "primary/primary_config.h"
 
+#include "common/json_fields.h"
 #include "common/json_file.h"
 #include "transport/channel_config.h"
 
@@ -12,33 +13,42 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   Result<qemu::VmDefinition> vm = qemu::VmDefinition::FromJson(json["vm"]);
   if (!vm.ok()) return vm.status().WithContext("\"vm\"");
   config.vm = std::move(*vm);
-  try {
-    config.secondary_uri = json.at("secondary").get<std::string>();
-    config.runtime_dir = json.at("runtime_dir").get<std::string>();
-    config.checkpoint_interval_ms = json.value("checkpoint_interval_ms", config.checkpoint_interval_ms);
-    config.max_in_flight = json.value("max_in_flight", config.max_in_flight);
-    config.output_triggered_checkpoints = json.value("output_triggered_checkpoints", config.output_triggered_checkpoints);
-    config.min_checkpoint_spacing_ms = json.value("min_checkpoint_spacing_ms", config.min_checkpoint_spacing_ms);
-    config.boot_timeout_ms = json.value("boot_timeout_ms", config.boot_timeout_ms);
-    config.qemu_binary = json.value("qemu_binary", config.qemu_binary);
-    config.metrics_listen = json.value("metrics_listen", config.metrics_listen);
-    config.disk_image = json.value("disk_image", config.disk_image);
-    config.disk_sync_bytes_per_checkpoint = json.value("disk_sync_mib_per_checkpoint", uint64_t{8}) << 20;
-    if (config.disk_sync_bytes_per_checkpoint == 0) return Status::InvalidArgument("disk_sync_mib_per_checkpoint must be at least 1");
-    config.qemu_extra_args = json.value("qemu_extra_args", config.qemu_extra_args);
-    if (json.contains("attach")) {
-      config.attach = AttachConfig{json["attach"].at("qmp").get<std::string>(),
-                                   json["attach"].at("serial").get<std::string>()};
+  constexpr std::string_view where = "configuration";
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.secondary_uri, RequireString(json, "secondary", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.runtime_dir, RequireString(json, "runtime_dir", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.checkpoint_interval_ms,
+                              OptionalUint32(json, "checkpoint_interval_ms", config.checkpoint_interval_ms, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.max_in_flight, OptionalUint32(json, "max_in_flight", config.max_in_flight, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.output_triggered_checkpoints,
+                              OptionalBool(json, "output_triggered_checkpoints", config.output_triggered_checkpoints, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.min_checkpoint_spacing_ms,
+                              OptionalUint32(json, "min_checkpoint_spacing_ms", config.min_checkpoint_spacing_ms, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.boot_timeout_ms, OptionalUint32(json, "boot_timeout_ms", config.boot_timeout_ms, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.qemu_binary, OptionalString(json, "qemu_binary", config.qemu_binary, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.metrics_listen, OptionalString(json, "metrics_listen", config.metrics_listen, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.disk_image, OptionalString(json, "disk_image", config.disk_image, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(uint32_t sync_mib, OptionalUint32(json, "disk_sync_mib_per_checkpoint", 8, where));
+  if (sync_mib == 0 || sync_mib > 4096) {
+    return Status::InvalidArgument("disk_sync_mib_per_checkpoint must be within 1..4096");
+  }
+  config.disk_sync_bytes_per_checkpoint = uint64_t{sync_mib} << 20;
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.qemu_extra_args, OptionalStringArray(json, "qemu_extra_args", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* attach, OptionalObject(json, "attach", where));
+  if (attach) {
+    config.attach.emplace();
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.attach->qmp_socket, RequireString(*attach, "qmp", "configuration: attach"));
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.attach->serial_socket, RequireString(*attach, "serial", "configuration: attach"));
+  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* test_only, OptionalObject(json, "test_only", where));
+  if (test_only) {
+    constexpr std::string_view test_where = "configuration: test_only";
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_ship_disk_writes_early,
+                                OptionalBool(*test_only, "ship_disk_writes_early", false, test_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_network_output_commit_off,
+                                OptionalBool(*test_only, "network_output_commit_off", false, test_where));
+    if (test_only->contains("corrupt_epoch")) {
+      UNDERSTUDY_ASSIGN_OR_RETURN(config.test_corrupt_epoch, RequireUint64(*test_only, "corrupt_epoch", test_where));
     }
-    if (json.contains("test_only")) {
-      config.test_ship_disk_writes_early = json["test_only"].value("ship_disk_writes_early", false);
-      config.test_network_output_commit_off = json["test_only"].value("network_output_commit_off", false);
-    }
-    if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
-      config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return Status::InvalidArgument(std::string("configuration: ") + error.what());
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));

@@ -76,8 +76,8 @@ struct PrimaryConfig {
   // VM's pause): "disk_sync_mib_per_checkpoint", default 8.
   uint64_t disk_sync_bytes_per_checkpoint = 8u << 20;
   std::optional<network::NetworkConfig> network;
-  // Appended to this host's QEMU command line only (tracing, an extra monitor); unlike
-  // vm.extra_args never shipped to the secondary.
+  // Appended to this host's QEMU command line only (tracing, an extra monitor); never shipped
+  // to the secondary (a VM definition has no free-form arguments: qemu/vm_definition.h).
   std::vector<std::string> qemu_extra_args;
   std::optional<AttachConfig> attach;
   failover::FailoverConfig failover;  // "name", "failover": see failover/failover_config.h

@@ -1,3 +1,5 @@
+// Configuration files are input too: a field of the wrong type is an error naming it, never an
+// exception (issue 16), and the VM definition in them has no free-form QEMU arguments.
 #include "primary/primary_config.h"
 
 #include <gtest/gtest.h>
@@ -5,22 +7,72 @@
 namespace understudy::primary {
 namespace {
 
-nlohmann::json Minimal() {
-  return {{"vm", qemu::VmDefinition{}.ToJson()},
-          {"secondary", "tcp://127.0.0.1:7400"},
-          {"insecure", true},
-          {"runtime_dir", "/run/understudy/test"}};
+using nlohmann::json;
+
+json Valid() {
+  return json::parse(R"({
+    "name": "host1",
+    "vm": {"name": "canary1", "memory_mib": 64, "kernel": "/var/lib/understudy/counter.elf"},
+    "secondary": "tcp://127.0.0.1:7400", "insecure": true, "runtime_dir": "/run/understudy/canary1",
+    "failover": {"arbiter": "none", "heartbeat_listen": "127.0.0.1:0"},
+    "reprotect": {"secondary": "tcp://127.0.0.1:7401"}
+  })");
+}
+
+TEST(PrimaryConfigTest, AValidConfigurationParses) {
+  Result<PrimaryConfig> config = PrimaryConfig::FromJson(Valid());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->vm.kernel, "/var/lib/understudy/counter.elf");
+  EXPECT_EQ(config->max_in_flight, 4u);
+}
+
+TEST(PrimaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
+  struct Case {
+    const char* pointer;
+    json value;
+    const char* mentions;
+  };
+  const Case cases[] = {
+      {"/secondary", 1, "\"secondary\""},
+      {"/runtime_dir", json::array(), "\"runtime_dir\""},
+      {"/max_in_flight", "4", "\"max_in_flight\""},
+      {"/max_in_flight", -1, "\"max_in_flight\""},
+      {"/checkpoint_interval_ms", 1.5, "\"checkpoint_interval_ms\""},
+      {"/qemu_extra_args", "-S", "\"qemu_extra_args\""},
+      {"/qemu_extra_args", json::array({1}), "\"qemu_extra_args\""},
+      {"/attach", json::object({{"qmp", 1}}), "\"qmp\""},
+      {"/test_only", json::object({{"corrupt_epoch", "x"}}), "\"corrupt_epoch\""},
+      {"/insecure", "yes", "\"insecure\""},
+      {"/tls", json::object({{"ca", 1}}), "\"ca\""},
+      {"/failover/interval_ms", "20", "\"interval_ms\""},
+      {"/failover", "none", "\"failover\""},
+      {"/name", 7, "\"name\""},
+      {"/network", json::object({{"tap", 3}}), "\"tap\""},
+      {"/vm/memory_mib", "lots", "\"memory_mib\""},
+      {"/vm/extra_args", json::array({"-chardev", "file,id=x,path=/tmp/x"}), "extra_args"},
+      {"/vm/nic", json::object({{"kind", "stream-unix-server"}, {"model", "e1000,x=y"}}), "nic.model"},
+  };
+  for (const Case& c : cases) {
+    json config = Valid();
+    config[json::json_pointer(c.pointer)] = c.value;
+    Result<PrimaryConfig> parsed = PrimaryConfig{};
+    EXPECT_NO_THROW(parsed = PrimaryConfig::FromJson(config)) << c.pointer;
+    ASSERT_FALSE(parsed.ok()) << c.pointer << " = " << c.value.dump();
+    EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument) << c.pointer;
+    EXPECT_NE(parsed.status().message().find(c.mentions), std::string::npos) << c.pointer << ": " << parsed.status();
+  }
+  EXPECT_FALSE(PrimaryConfig::FromJson(json::array()).ok());
 }
 
 TEST(PrimaryConfigTest, OutputTriggeredCheckpointsAreOnByDefaultFiveMillisecondsApart) {
-  Result<PrimaryConfig> config = PrimaryConfig::FromJson(Minimal());
+  Result<PrimaryConfig> config = PrimaryConfig::FromJson(Valid());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->output_triggered_checkpoints);
   EXPECT_EQ(config->min_checkpoint_spacing_ms, 5u);
 }
 
 TEST(PrimaryConfigTest, OutputTriggeredCheckpointsCanBeTurnedOffAndSpaced) {
-  nlohmann::json json = Minimal();
+  nlohmann::json json = Valid();
   json["output_triggered_checkpoints"] = false;
   json["min_checkpoint_spacing_ms"] = 12;
   Result<PrimaryConfig> config = PrimaryConfig::FromJson(json);
@@ -30,7 +82,7 @@ TEST(PrimaryConfigTest, OutputTriggeredCheckpointsCanBeTurnedOffAndSpaced) {
 }
 
 TEST(PrimaryConfigTest, AZeroSpacingIsRefused) {
-  nlohmann::json json = Minimal();
+  nlohmann::json json = Valid();
   json["min_checkpoint_spacing_ms"] = 0;
   Result<PrimaryConfig> config = PrimaryConfig::FromJson(json);
   ASSERT_FALSE(config.ok());

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -23,6 +24,9 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Launch(const VmDefinition& def
                                                           const LaunchOptions& options) {
   Deadline deadline = Deadline::After(options.qmp_timeout);
   if (options.runtime_dir.empty()) return Status::InvalidArgument("LaunchOptions.runtime_dir is required");
+  // Nothing starts from a definition that is not valid: only a valid one is safe inside
+  // QEMU's option syntax (vm_definition.h).
+  UNDERSTUDY_RETURN_IF_ERROR(definition.Validate(std::max(definition.memory_mib, DefinitionPolicy::kDefaultMaxMemoryMib)));
   Result<std::string> binary = FindExecutable(options.qemu_binary);
   if (!binary.ok()) {
     return Status::NotFound("QEMU binary " + binary.status().message() + "; install qemu-system-x86 or set qemu_binary");

@@ -115,8 +115,8 @@ TEST(QemuProcessTest, EarlyExitReportsQemusStderr) {
   auto dir = ScratchDir::Create("ut-early");
   ASSERT_TRUE(dir.ok());
   VmDefinition definition;
-  definition.extra_args = {"-understudy-no-such-option"};
   LaunchOptions options;
+  options.extra_args = {"-understudy-no-such-option"};
   options.runtime_dir = dir->path();
   auto process = QemuProcess::Launch(definition, options);
   EXPECT_EQ(process.status().code(), Status::Code::kBroken);
@@ -124,6 +124,23 @@ TEST(QemuProcessTest, EarlyExitReportsQemusStderr) {
       << process.status();
   EXPECT_NE(process.status().message().find("-understudy-no-such-option: invalid option"), std::string::npos)
       << process.status();
+}
+
+// Nothing starts from a definition that fails validation, however it was built.
+TEST(QemuProcessTest, AnInvalidDefinitionIsRefusedBeforeQemuStarts) {
+  auto dir = ScratchDir::Create("ut-invalid");
+  ASSERT_TRUE(dir.ok());
+  VmDefinition definition;
+  definition.nic.kind = NicBackend::Kind::kStreamUnixServer;
+  definition.nic.path = dir->path() + "/net.sock";
+  definition.nic.model = "e1000,romfile=" + dir->path() + "/rom";
+  LaunchOptions options;
+  options.runtime_dir = dir->path();
+  auto process = QemuProcess::Launch(definition, options);
+  EXPECT_EQ(process.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(process.status().message().rfind("nic.model: ", 0), 0u) << process.status();
+  struct stat info;
+  EXPECT_NE(::stat((dir->path() + "/qemu.log").c_str(), &info), 0) << "QEMU was started";
 }
 
 TEST(QemuProcessTest, DestroyingTheProcessKillsAndReapsQemu) {

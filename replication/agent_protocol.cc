@@ -1,8 +1,10 @@
 #include "replication/agent_protocol.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "common/byte_order.h"
+#include "common/json_fields.h"
 
 namespace understudy::replication {
 
@@ -31,16 +33,28 @@ Result<Hello> DecodeHello(std::span<const std::byte> message) {
   if (message.empty() || message[0] != std::byte{static_cast<uint8_t>(MessageType::kHello)}) {
     return Status::Corruption("not a hello message");
   }
-  nlohmann::json json = nlohmann::json::parse(reinterpret_cast<const char*>(message.data()) + 1,
-                                              reinterpret_cast<const char*>(message.data()) + message.size(), nullptr,
-                                              /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) return Status::Corruption("hello is not a JSON object");
+  std::string_view text(reinterpret_cast<const char*>(message.data()) + 1, message.size() - 1);
+  Result<nlohmann::json> json = ParseJsonObject(text, "hello");
+  if (!json.ok()) return Status::Corruption(json.status().message());
+  // A field of the wrong type is the peer's mistake (or malice): an error, never an exception.
   Hello hello;
-  hello.name = json.value("name", "");
-  hello.vm = json.value("vm", "");
-  hello.heartbeat_address = json.value("heartbeat", "");
-  if (json.contains("disk")) hello.disk = json["disk"];
+  Result<std::string> name = OptionalString(*json, "name", "", "hello");
+  Result<std::string> vm = OptionalString(*json, "vm", "", "hello");
+  Result<std::string> heartbeat = OptionalString(*json, "heartbeat", "", "hello");
+  for (const Status& status : {name.status(), vm.status(), heartbeat.status()}) {
+    if (!status.ok()) return Status::Corruption(status.message());
+  }
+  hello.name = std::move(*name);
+  hello.vm = std::move(*vm);
+  hello.heartbeat_address = std::move(*heartbeat);
+  if (auto disk = json->find("disk"); disk != json->end()) hello.disk = *disk;
   if (hello.name.empty()) return Status::Corruption("hello without a name");
+  // The VM's name becomes part of the arbiter's key and of paths: a VM definition's name
+  // (qemu/vm_definition.h), nothing else.
+  if (hello.vm.size() > 64 || hello.vm.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+                                  std::string::npos || (!hello.vm.empty() && !std::isalnum(static_cast<unsigned char>(hello.vm[0])))) {
+    return Status::Corruption("hello: \"vm\" is not a VM name");
+  }
   return hello;
 }
 

@@ -9,6 +9,7 @@
 #include "checkpoint/checkpoint_apply.h"
 #include "checkpoint/checkpoint_codec.h"
 #include "common/fd_io.h"
+#include "common/json_fields.h"
 #include "common/log.h"
 #include "common/private_directory.h"
 #include "common/process_space.h"
@@ -130,19 +131,13 @@ Status SecondaryAgent::Run() {
     // Commands that damage or stall the pair on purpose exist only in a test configuration.
     if (config_.test_control_commands) {
       handlers["test_corrupt_device_state"] = [this](const json& request) -> Result<json> {
-        if (request.contains("corrupt") && !request["corrupt"].is_boolean()) {
-          return Status::InvalidArgument("test_corrupt_device_state: \"corrupt\" must be true or false");
-        }
-        bool corrupt = request.value("corrupt", true);
+        UNDERSTUDY_ASSIGN_OR_RETURN(bool corrupt, OptionalBool(request, "corrupt", true, "test_corrupt_device_state"));
         Log("secondary", std::string("TEST ONLY: committed device state ") + (corrupt ? "damaged from now on" : "intact again"));
         TEST_CorruptDeviceState(corrupt);
         return json{{"corrupt_device_state", corrupt}};
       };
       handlers["test_hold_acks"] = [this](const json& request) -> Result<json> {
-        if (request.contains("hold") && !request["hold"].is_boolean()) {
-          return Status::InvalidArgument("test_hold_acks: \"hold\" must be true or false");
-        }
-        bool hold = request.value("hold", true);
+        UNDERSTUDY_ASSIGN_OR_RETURN(bool hold, OptionalBool(request, "hold", true, "test_hold_acks"));
         Log("secondary", std::string("TEST ONLY: acks ") + (hold ? "held" : "released"));
         TEST_HoldAcks(hold);
         return json{{"hold_acks", hold}};
@@ -457,9 +452,15 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   }
   json definition_json = json::parse(*checkpoint.machine_definition_json, nullptr, /*allow_exceptions=*/false);
   if (definition_json.is_discarded()) return Status::Corruption("the machine definition is not JSON");
-  UNDERSTUDY_ASSIGN_OR_RETURN(qemu::VmDefinition definition, qemu::VmDefinition::FromJson(definition_json));
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<checkpoint::RamImage> image,
-                              checkpoint::RamImage::Create(*checkpoint.ram_blocks));
+  // A declaration checked against this host's own policy; nothing from it reaches a QEMU
+  // command line unchecked (qemu/vm_definition.h).
+  Result<qemu::VmDefinition> checked = qemu::VmDefinition::FromPeerJson(definition_json, config_.vm_policy);
+  if (!checked.ok()) return checked.status().WithContext("the primary's machine definition");
+  qemu::VmDefinition definition = std::move(*checked);
+  // The blocks a VM of this much memory can have, checked before anything is allocated.
+  UNDERSTUDY_ASSIGN_OR_RETURN(
+      std::unique_ptr<checkpoint::RamImage> image,
+      checkpoint::RamImage::Create(*checkpoint.ram_blocks, checkpoint::RamImage::MaxImageBytes(definition.memory_mib)));
   if (definition.disk.size_bytes > 0) {
     if (!disk_) {
       return Status::NotSupported("the primary replicates a " + std::to_string(definition.disk.size_bytes) +

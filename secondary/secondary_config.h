@@ -11,6 +11,9 @@
 //     "qemu_binary": "qemu-system-x86_64",
 //     "metrics_listen": "0.0.0.0:9464",  Prometheus endpoint (default 127.0.0.1, any port)
 //     "disk_image": "/var/lib/understudy/vm1.raw",  this host's copy of the VM's disk
+//     "image_dir": "/var/lib/understudy/vm1",  where the kernel the primary's definition names
+//                                         (by file name) is found; nothing outside it is used
+//     "max_memory_mib": 65536,           a definition asking for more memory is refused
 //     "verify_period_ms": 300000,        load the latest committed checkpoint into a scratch
 //                                         QEMU this often (secondary/standby_verifier.h); 0: never
 //     "reprotect": {"secondary": "tls://10.0.0.1:7400"}   optional: after a promotion, protect
@@ -21,7 +24,9 @@
 // "listen" may use port 0; the bound address is in the status ("listen").
 //
 // The VM itself is not configured here: the standby is built from the machine definition
-// the primary sends, so the two can never drift apart.
+// the primary sends, so the two can never drift apart. That definition is a declaration this
+// host checks against its own policy (qemu/vm_definition.h): no free-form QEMU arguments,
+// no paths outside image_dir.
 #ifndef UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
 #define UNDERSTUDY_SECONDARY_SECONDARY_CONFIG_H_
 
@@ -33,6 +38,7 @@
 #include "network/network_config.h"
 #include "failover/failover_config.h"
 #include "failover/reprotector.h"
+#include "qemu/vm_definition.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
@@ -49,6 +55,8 @@ struct SecondaryConfig {
   uint32_t verify_period_ms = 300000;
   // This host's copy of the VM's disk (disk/disk_replica.h), when the VM has one.
   std::string disk_image;
+  // What a primary's machine definition may ask of this host ("image_dir", "max_memory_mib").
+  qemu::DefinitionPolicy vm_policy;
   // This host's end of the VM's network link, when the VM has a NIC (network/network_config.h).
   std::optional<network::NetworkConfig> network;
   uint32_t test_ack_delay_ms = 0;  // "test_only": {"ack_delay_ms": N}: hold every ack (tests)

@@ -57,7 +57,8 @@ VerificationResult StandbyVerifier::Verify(const qemu::VmDefinition& definition,
   ::mkdir(options_.runtime_dir.c_str(), 0700);
   StandbyOptions scratch_options{options_.runtime_dir, options_.qemu_binary, kVerifierNice};
   qemu::VmDefinition scratch_definition = definition;
-  scratch_definition.name = definition.name + "-verify";
+  // Within a VM name's 64 characters (qemu/vm_definition.h), however long the VM's own is.
+  scratch_definition.name = definition.name.substr(0, 57) + "-verify";
   Status status = [&]() -> Status {
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<Standby> scratch,
                                 Standby::Start(scratch_definition, stream_info, image, scratch_options));

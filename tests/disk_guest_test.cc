@@ -17,10 +17,8 @@ namespace {
 
 constexpr uint32_t kRecordMagic = 0x52445355u;
 
-qemu::VmDefinition DiskGuest(const std::string& image) {
-  qemu::VmDefinition definition = DiskGuestDefinition();
-  definition.extra_args = {"-drive", "file=" + image + ",format=raw,if=ide,index=0,media=disk,cache=writeback"};
-  return definition;
+std::vector<std::string> DiskArgs(const std::string& image) {
+  return {"-drive", "file=" + image + ",format=raw,if=ide,index=0,media=disk,cache=writeback"};
 }
 
 // How many consecutive records (from sector 1) the image holds.
@@ -45,7 +43,7 @@ TEST(DiskGuestTest, WritesNumberedRecordsAndCatchesADiskAheadOfItsMemory) {
 
   uint64_t printed = 0;
   {
-    Result<std::unique_ptr<TestGuest>> guest = TestGuest::Start(DiskGuest(image), "disk-guest");
+    Result<std::unique_ptr<TestGuest>> guest = TestGuest::Start(DiskGuestDefinition(), "disk-guest", StartMode::kRun, DiskArgs(image));
     ASSERT_TRUE(guest.ok()) << guest.status();
     CounterTranscript transcript;
     Deadline deadline = Deadline::AfterMillis(60000);
@@ -65,7 +63,7 @@ TEST(DiskGuestTest, WritesNumberedRecordsAndCatchesADiskAheadOfItsMemory) {
   EXPECT_LE(on_disk, printed + 2) << "the disk holds records the guest never got to";
 
   // Boot again on the same disk: memory says 0 records, the disk says more.
-  Result<std::unique_ptr<TestGuest>> again = TestGuest::Start(DiskGuest(image), "disk-guest-again");
+  Result<std::unique_ptr<TestGuest>> again = TestGuest::Start(DiskGuestDefinition(), "disk-guest-again", StartMode::kRun, DiskArgs(image));
   ASSERT_TRUE(again.ok()) << again.status();
   Result<std::string> verdict = (*again)->console().ReadLine(Deadline::AfterMillis(60000));
   ASSERT_TRUE(verdict.ok()) << verdict.status();

@@ -235,11 +235,14 @@ qemu::VmDefinition NetGuestDefinition() {
   definition.kernel = RunfilePath("tests/guests/net_service.elf");
   definition.append = std::string("ip=") + kGuestAddress + " port=" + std::to_string(kGuestPort);
   definition.serial.kind = qemu::SerialBackend::Kind::kUnixSocketServer;
-  // A tap device rather than the definition's NIC socket: with the host kernel as the
-  // guest's peer, the test talks to the service through ordinary UDP sockets.
-  definition.extra_args = {"-netdev", std::string("tap,id=n0,ifname=") + kTapDevice + ",script=no,downscript=no",
-                           "-device", std::string("e1000,netdev=n0,mac=") + kGuestMac};
   return definition;
+}
+
+// A tap device rather than the definition's NIC socket: with the host kernel as the guest's
+// peer, the test talks to the service through ordinary UDP sockets.
+std::vector<std::string> NetGuestTapArgs() {
+  return {"-netdev", std::string("tap,id=n0,ifname=") + kTapDevice + ",script=no,downscript=no", "-device",
+          std::string("e1000,netdev=n0,mac=") + kGuestMac};
 }
 
 double Percentile(std::vector<double> samples, double fraction) {
@@ -302,7 +305,7 @@ void ExpectRepeatStaleGapAnswers(ServiceClient& client, uint32_t last_request, u
 // The whole scenario; runs on a thread inside the namespace, so QEMU (started from it) finds
 // the tap device and the clients' sockets reach the guest.
 void ServeClientsInsideNamespace() {
-  Result<std::unique_ptr<TestGuest>> guest = TestGuest::Start(NetGuestDefinition(), "net-guest");
+  Result<std::unique_ptr<TestGuest>> guest = TestGuest::Start(NetGuestDefinition(), "net-guest", StartMode::kRun, NetGuestTapArgs());
   ASSERT_TRUE(guest.ok()) << guest.status();
   SerialConsole& console = (*guest)->console();
   Result<std::string> boot = console.ReadLine(Deadline::AfterMillis(60000));

@@ -1,29 +1,34 @@
 #include "transport/channel_config.h"
 
+#include "common/json_fields.h"
+
 namespace understudy::transport {
 
 Result<ChannelOptions> ChannelOptionsFromJson(const nlohmann::json& config) {
   ChannelOptions options;
-  try {
-    options.insecure = config.value("insecure", false);
-    if (config.contains("tls")) {
-      const nlohmann::json& tls = config["tls"];
-      options.tls.ca_file = tls.value("ca", "");
-      options.tls.cert_file = tls.value("cert", "");
-      options.tls.key_file = tls.value("key", "");
-      options.tls.expected_peer_name = tls.value("peer_name", "");
-    }
-    if (config.contains("curve")) {
-      const nlohmann::json& curve = config["curve"];
-      options.curve.server_public_key = curve.value("server_public_key", "");
-      options.curve.server_secret_key = curve.value("server_secret_key", "");
-      options.curve.client_public_key = curve.value("client_public_key", "");
-      options.curve.client_secret_key = curve.value("client_secret_key", "");
-      options.curve.allowed_client_keys = curve.value("allowed_client_keys", std::vector<std::string>{});
-      options.curve.heartbeat_timeout_ms = curve.value("heartbeat_timeout_ms", options.curve.heartbeat_timeout_ms);
-    }
-  } catch (const nlohmann::json::exception& error) {
-    return Status::InvalidArgument(std::string("transport configuration: ") + error.what());
+  constexpr std::string_view where = "transport configuration";
+  UNDERSTUDY_ASSIGN_OR_RETURN(options.insecure, OptionalBool(config, "insecure", false, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* tls, OptionalObject(config, "tls", where));
+  if (tls) {
+    constexpr std::string_view tls_where = "transport configuration: tls";
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.tls.ca_file, OptionalString(*tls, "ca", "", tls_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.tls.cert_file, OptionalString(*tls, "cert", "", tls_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.tls.key_file, OptionalString(*tls, "key", "", tls_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.tls.expected_peer_name, OptionalString(*tls, "peer_name", "", tls_where));
+  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* curve, OptionalObject(config, "curve", where));
+  if (curve) {
+    constexpr std::string_view curve_where = "transport configuration: curve";
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.curve.server_public_key, OptionalString(*curve, "server_public_key", "", curve_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.curve.server_secret_key, OptionalString(*curve, "server_secret_key", "", curve_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.curve.client_public_key, OptionalString(*curve, "client_public_key", "", curve_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.curve.client_secret_key, OptionalString(*curve, "client_secret_key", "", curve_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(options.curve.allowed_client_keys, OptionalStringArray(*curve, "allowed_client_keys", curve_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(
+        uint32_t heartbeat_timeout_ms,
+        OptionalUint32(*curve, "heartbeat_timeout_ms", static_cast<uint32_t>(options.curve.heartbeat_timeout_ms), curve_where));
+    if (heartbeat_timeout_ms > 3600000) return Status::InvalidArgument("curve.heartbeat_timeout_ms is over an hour");
+    options.curve.heartbeat_timeout_ms = static_cast<int>(heartbeat_timeout_ms);
   }
   return options;
 }

@@ -24,7 +24,7 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,un
 
 usage() {
   echo "usage: $0 smoke NAME | run NAME [SECONDS] [LIBFUZZER_ARGS...]" >&2
-  echo "fuzzers: qemu_stream_reader checkpoint_decoder" >&2
+  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply peer_json" >&2
   exit 2
 }
 
@@ -45,6 +45,21 @@ fuzzer_sources() {
       SEED_CORPUS=checkpoint/fuzz/corpus/checkpoint
       DICT=""
       LINK_LIBS=(-llz4)
+      ;;
+    checkpoint_apply)
+      SOURCES=(checkpoint/fuzz/checkpoint_apply_fuzzer.cc checkpoint/checkpoint_codec.cc
+               checkpoint/checkpoint_apply.cc checkpoint/page_codec.cc checkpoint/ram_image.cc
+               checkpoint/dirty_page_set.cc common/crc32c.cc common/status.cc)
+      SEED_CORPUS=checkpoint/fuzz/corpus/checkpoint_apply
+      DICT=""
+      LINK_LIBS=(-llz4)
+      ;;
+    peer_json)
+      SOURCES=(checkpoint/fuzz/peer_json_fuzzer.cc replication/agent_protocol.cc qemu/vm_definition.cc
+               disk/lineage_record.cc common/json_fields.cc common/status.cc)
+      SEED_CORPUS=checkpoint/fuzz/corpus/peer_json
+      DICT=""
+      LINK_LIBS=()
       ;;
     *) echo "unknown fuzzer '$1'" >&2; usage ;;
   esac

@@ -87,11 +87,14 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     return Status::Internal("cannot write the heartbeat key " + heartbeat_key);
   }
   json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}, {"heartbeat_key_file", heartbeat_key}};
+  // The test guests' kernels all live in tests/guests: the secondaries' image directory.
+  const std::string guest_images = RunfilePath("tests/guests/counter.elf");
   // Every agent, replacements too, runs the chosen accelerator's QEMU.
   json secondary_config = {{"runtime_dir", secondary_dir},
                            {"name", "secondary"},
                            {"failover", failover},
-                           {"qemu_binary", accelerator.qemu_binary}};
+                           {"qemu_binary", accelerator.qemu_binary},
+                           {"image_dir", guest_images.substr(0, guest_images.rfind('/'))}};
   secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
   json primary_channel = {{"name", "primary"}, {"failover", failover}, {"qemu_binary", accelerator.qemu_binary}};
   primary_channel["failover"]["heartbeat_listen"] = primary_heartbeat;

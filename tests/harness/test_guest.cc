@@ -59,7 +59,7 @@ qemu::VmDefinition DiskGuestDefinition(std::optional<uint32_t> delay) {
 }
 
 Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name,
-                                                  StartMode mode) {
+                                                  StartMode mode, const std::vector<std::string>& host_args) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   UNDERSTUDY_ASSIGN_OR_RETURN(GuestAccelerator accelerator, ChosenAccelerator());
   std::unique_ptr<TestGuest> guest(new TestGuest(std::move(dir)));
@@ -72,6 +72,7 @@ Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& de
   options.qemu_binary = accelerator.qemu_binary;
   options.start_paused = mode == StartMode::kRun;
   if (mode == StartMode::kIncomingDefer) options.extra_args = {"-incoming", "defer"};
+  options.extra_args.insert(options.extra_args.end(), host_args.begin(), host_args.end());
   UNDERSTUDY_ASSIGN_OR_RETURN(guest->process_, qemu::QemuProcess::Launch(local, options));
   if (local.serial.kind == qemu::SerialBackend::Kind::kUnixSocketServer) {
     UNDERSTUDY_ASSIGN_OR_RETURN(guest->console_, SerialConsole::Connect(local.serial.path, Deadline::AfterMillis(5000)));

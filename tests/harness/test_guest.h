@@ -61,7 +61,7 @@ qemu::VmDefinition CounterGuestDefinition(const CounterGuestOptions& options, co
 // The disk guest (tests/guests/disk_writer.c): records on its IDE disk, one console line per
 // record, `delay` spin iterations apart (verbatim), or by default at the rate its tests were
 // written for (guest_pace.h) under the chosen accelerator. The caller sets the disk
-// (definition.disk or -drive in extra_args).
+// (definition.disk, or -drive in TestGuest::Start's host_args).
 qemu::VmDefinition DiskGuestDefinition(std::optional<uint32_t> delay = std::nullopt);
 
 enum class StartMode {
@@ -74,8 +74,11 @@ class TestGuest {
   // Starts QEMU paused, attaches the console, then lets the guest run (kRun), so the console
   // sees every byte from the first. kIncomingDefer leaves it waiting for migrate-incoming.
   // The guest runs under the chosen accelerator and its QEMU, whatever `definition` says.
+  // `host_args` are appended to this QEMU's command line (a -drive, a tap NIC, tracing): they
+  // are this test's host-local additions, never part of the definition.
   static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name,
-                                                  StartMode mode = StartMode::kRun);
+                                                  StartMode mode = StartMode::kRun,
+                                                  const std::vector<std::string>& host_args = {});
   static Result<std::unique_ptr<TestGuest>> StartCounter(const CounterGuestOptions& options, std::string_view name);
 
   qemu::QemuProcess& process() { return *process_; }

@@ -1,0 +1,96 @@
+// libFuzzer target for the JSON a peer sends (issue 16): the hello (agent protocol), the VM
+// definition of a first checkpoint (as the secondary reads it, and as a host's own config),
+// and the lineage record inside a hello. The first input byte picks the parser; the rest is
+// its input. Errors are fine; an escaping exception (nlohmann's type_error terminated the
+// agent), a crash, or an accepted definition whose command line could carry an injected
+// QEMU option are not.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/json_fields.h"
+#include "disk/lineage_record.h"
+#include "qemu/vm_definition.h"
+#include "replication/agent_protocol.h"
+
+namespace {
+
+using namespace understudy;
+
+void Require(bool condition, const char* promise) {
+  if (condition) return;
+  std::fprintf(stderr, "broken promise: %s\n", promise);
+  std::abort();
+}
+
+// What an accepted definition may put on QEMU's command line.
+void CheckAccepted(const qemu::VmDefinition& definition) {
+  Require(definition.Validate().ok(), "an accepted definition validates");
+  std::vector<std::string> args = definition.QemuArguments();
+  for (size_t i = 0; i < args.size(); ++i) {
+    for (char c : args[i]) Require(c >= 0x20 && c != 0x7f, "no control characters reach QEMU");
+    if (args[i] == "-device" && i + 1 < args.size() && args[i + 1].rfind(definition.nic.model + ",netdev=", 0) == 0) {
+      size_t commas = 0;
+      for (char c : args[i + 1]) commas += c == ',';
+      Require(commas == (definition.nic.mac.empty() ? 1u : 2u), "the NIC's -device has only our options");
+    }
+  }
+  for (const char* flag : {"-chardev", "-netdev", "-blockdev", "-kernel", "-append"}) {
+    size_t count = 0;
+    for (const std::string& arg : args) count += arg == flag;
+    Require(count <= 1, "each option appears at most once");
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  try {
+    switch (data[0] % 4) {
+      case 0: {
+        std::string message(1, static_cast<char>(replication::MessageType::kHello));
+        message.append(text);
+        Result<replication::Hello> hello = replication::DecodeHello(std::as_bytes(std::span(message)));
+        if (hello.ok()) Require(!hello->name.empty(), "an accepted hello has a name");
+        break;
+      }
+      case 1:
+      case 2: {
+        Result<nlohmann::json> json = ParseJson(text, "fuzz");
+        if (!json.ok()) break;
+        qemu::DefinitionPolicy policy;
+        policy.image_dir = "/var/lib/understudy/images";
+        policy.max_memory_mib = 4096;
+        Result<qemu::VmDefinition> definition =
+            data[0] % 4 == 1 ? qemu::VmDefinition::FromPeerJson(*json, policy) : qemu::VmDefinition::FromJson(*json);
+        if (!definition.ok()) break;
+        CheckAccepted(*definition);
+        if (data[0] % 4 == 1) {
+          Require(definition->kernel.empty() || definition->kernel.rfind(policy.image_dir + "/", 0) == 0,
+                  "a peer's kernel stays inside image_dir");
+          Require(definition->kernel.empty() ||
+                      (definition->kernel.find('/', policy.image_dir.size() + 1) == std::string::npos &&
+                       definition->kernel.substr(policy.image_dir.size() + 1) != ".."),
+                  "a peer's kernel is a file directly inside image_dir");
+          Require(definition->memory_mib <= policy.max_memory_mib, "memory within the policy");
+          // What a primary ships must be what a secondary accepts.
+          Require(qemu::VmDefinition::FromPeerJson(definition->ToPeerJson(), policy).ok(), "the peer form round-trips");
+        }
+        break;
+      }
+      case 3: {
+        Result<nlohmann::json> json = ParseJson(text, "fuzz");
+        if (json.ok()) (void)disk::LineageRecord::FromJson(*json);
+        break;
+      }
+    }
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "exception escaped a parser: %s\n", error.what());
+    std::abort();
+  }
+  return 0;
+}

@@ -1,0 +1,64 @@
+// The secondary's configuration: wrong types are errors naming the field (issue 16), and the
+// policy a primary's VM definition is checked against comes from here.
+#include "secondary/secondary_config.h"
+
+#include <gtest/gtest.h>
+
+namespace understudy::secondary {
+namespace {
+
+using nlohmann::json;
+
+json Valid() {
+  return json::parse(R"({
+    "name": "host2", "listen": "tcp://127.0.0.1:7400", "insecure": true,
+    "runtime_dir": "/run/understudy/canary1", "image_dir": "/var/lib/understudy/canary1",
+    "max_memory_mib": 4096, "failover": {"arbiter": "none", "heartbeat_listen": "127.0.0.1:0"}
+  })");
+}
+
+TEST(SecondaryConfigTest, AValidConfigurationParsesWithItsDefinitionPolicy) {
+  Result<SecondaryConfig> config = SecondaryConfig::FromJson(Valid());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->vm_policy.image_dir, "/var/lib/understudy/canary1");
+  EXPECT_EQ(config->vm_policy.max_memory_mib, 4096u);
+  json defaults = Valid();
+  defaults.erase("image_dir");
+  defaults.erase("max_memory_mib");
+  config = SecondaryConfig::FromJson(defaults);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->vm_policy.image_dir, "");
+  EXPECT_EQ(config->vm_policy.max_memory_mib, qemu::DefinitionPolicy::kDefaultMaxMemoryMib);
+}
+
+TEST(SecondaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
+  struct Case {
+    const char* pointer;
+    json value;
+    const char* mentions;
+  };
+  const Case cases[] = {
+      {"/listen", 1, "\"listen\""},
+      {"/image_dir", false, "\"image_dir\""},
+      {"/max_memory_mib", "lots", "\"max_memory_mib\""},
+      {"/max_memory_mib", 0, "max_memory_mib"},
+      {"/verify_period_ms", -5, "\"verify_period_ms\""},
+      {"/test_only", json::object({{"ack_delay_ms", "x"}}), "\"ack_delay_ms\""},
+      {"/test_only", json::object({{"apply_disk_writes_on_arrival", 1}}), "\"apply_disk_writes_on_arrival\""},
+      {"/reprotect", json::object({{"secondary", 1}}), "\"secondary\""},
+      {"/reprotect", json::object({{"secondary", "tcp://x:1"}, {"max_in_flight", "4"}}), "\"max_in_flight\""},
+      {"/failover/budget_ms", json::object(), "\"budget_ms\""},
+      {"/curve", json::object({{"allowed_client_keys", "k"}}), "\"allowed_client_keys\""},
+  };
+  for (const Case& c : cases) {
+    json config = Valid();
+    config[json::json_pointer(c.pointer)] = c.value;
+    Result<SecondaryConfig> parsed = SecondaryConfig{};
+    EXPECT_NO_THROW(parsed = SecondaryConfig::FromJson(config)) << c.pointer;
+    ASSERT_FALSE(parsed.ok()) << c.pointer << " = " << c.value.dump();
+    EXPECT_NE(parsed.status().message().find(c.mentions), std::string::npos) << c.pointer << ": " << parsed.status();
+  }
+}
+
+}  // namespace
+}  // namespace understudy::secondary
