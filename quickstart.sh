@@ -41,10 +41,10 @@ prepare_accelerator() {
   needs_tcg_vehicle || return 0
   if ! qemu/tcg/build.sh --print-path > /dev/null; then
     if [ "${UNDERSTUDY_ACCEL:-}" = tcg ]; then
-      echo "UNDERSTUDY_ACCEL=tcg: building the TCG test vehicle (QEMU 7.2 + qemu/tcg/colo-lock-fix.patch)."
+      echo "UNDERSTUDY_ACCEL=tcg: building the TCG test vehicle (QEMU 7.2 + the patches in qemu/tcg/)."
     else
       echo "/dev/kvm is not usable here: the guests will run under TCG with the TCG test vehicle"
-      echo "(QEMU 7.2 + qemu/tcg/colo-lock-fix.patch), which is built once now."
+      echo "(QEMU 7.2 + the patches in qemu/tcg/), which is built once now."
     fi
   fi
   qemu/tcg/build.sh || { echo "FAILED: qemu/tcg/build.sh" >&2; exit 1; }

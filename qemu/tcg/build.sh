@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Builds the TCG test vehicle: Debian's QEMU 7.2 source with colo-lock-fix.patch, x86_64 only.
+# Builds the TCG test vehicle: Debian's QEMU 7.2 source with our patches, x86_64 only:
+#   colo-lock-fix.patch        stock 7.2's COLO primary deadlocks under TCG (see its header);
+#   tcg-dirty-sync-fix.patch   under TCG, stores to pages whose TLB entries stay resident were
+#                              missing from every checkpoint after the first (see its header;
+#                              tests/e2e:ram_equality_test catches it).
 #
-# Stock QEMU 7.2's COLO primary deadlocks under TCG (see the patch's header), so on a machine
+# Without the first, on a machine
 # without /dev/kvm nothing end to end can run with the distro binary. This vehicle exists only
 # so the suite and the demo run there; production hosts keep stock distro QEMU under KVM.
 #
 #   qemu/tcg/build.sh                build unless cached; the last line printed is the wrapper's path
 #   qemu/tcg/build.sh --print-path   print the wrapper's path if cached (exit 0), else exit 1
-#   qemu/tcg/build.sh --print-key    print the cache key (source version + patch hash)
+#   qemu/tcg/build.sh --print-key    print the cache key (source version + patches' hash)
 #
 # The result lives outside the checkout, in
-#   ${UNDERSTUDY_CACHE:-/var/cache/understudy}/qemu-tcg/<source version>-<sha256(patch), 12 hex>/
+#   ${UNDERSTUDY_CACHE:-/var/cache/understudy}/qemu-tcg/<source version>-<sha256(patches), 12 hex>/
 # with `qemu-system-x86_64` there a wrapper that adds the firmware search path of Debian's
 # seabios and qemu-system-data packages. The directory appears by one rename when complete, so
 # a path that exists is always usable; concurrent runs serialise on a lock file.
@@ -20,7 +24,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-patch_file="$here/colo-lock-fix.patch"
+# Applied in this order; the cache key covers all of them.
+patch_files=("$here/colo-lock-fix.patch" "$here/tcg-dirty-sync-fix.patch")
 
 # The orig tarball is all we use (not Debian's patch series), so it, not the Debian revision,
 # is the source version. Its hash is pinned: a different tarball is a different vehicle.
@@ -43,7 +48,7 @@ configure_flags=(--target-list=x86_64-softmmu --without-default-features --enabl
 expected_minutes_on_2_cores=17
 
 cache_root="${UNDERSTUDY_CACHE:-/var/cache/understudy}/qemu-tcg"
-key="${source_version}-$(sha256sum "$patch_file" | cut -c1-12)"
+key="${source_version}-$(cat "${patch_files[@]}" | sha256sum | cut -c1-12)"
 vehicle_dir="$cache_root/$key"
 wrapper="$vehicle_dir/qemu-system-x86_64"
 
@@ -159,7 +164,9 @@ phase "unpack and patch"
 tar -C "$work" -xf "$cache_root/downloads/$orig_tarball"
 src="$work/$orig_topdir"
 [ -d "$src" ] || die "$orig_tarball did not unpack to $orig_topdir"
-patch -d "$src" -p1 --forward --quiet <"$patch_file" || die "colo-lock-fix.patch does not apply"
+for patch_file in "${patch_files[@]}"; do
+  patch -d "$src" -p1 --forward --quiet <"$patch_file" || die "$(basename "$patch_file") does not apply"
+done
 # The dfsg tarball has no EDK2 firmware blobs; pc-bios/meson.build would fail unpacking them.
 sed -i 's/^\(\s*unpack_edk2_blobs = \)bzip2\.found()/\1false/' "$src/meson.build"
 grep -q 'unpack_edk2_blobs = bzip2.found()' "$src/meson.build" &&
@@ -196,16 +203,18 @@ mkdir -p "$out/libexec"
 cp "$src/build/qemu-system-x86_64" "$out/libexec/qemu-system-x86_64"
 cat >"$out/qemu-system-x86_64" <<'EOF'
 #!/bin/sh
-# Understudy's TCG test vehicle: QEMU 7.2 with colo-lock-fix.patch (see BUILDINFO here).
+# Understudy's TCG test vehicle: QEMU 7.2 with our patches (see BUILDINFO here).
 # The build carries no firmware; Debian's seabios and qemu-system-data packages provide it.
 here=$(dirname "$(readlink -f "$0")")
 exec "$here/libexec/qemu-system-x86_64" -L /usr/share/seabios -L /usr/share/qemu "$@"
 EOF
 chmod 755 "$out/qemu-system-x86_64"
-cp "$patch_file" "$out/colo-lock-fix.patch"
+cp "${patch_files[@]}" "$out/"
 {
   echo "source: Debian $debian_suite qemu, $orig_tarball (sha256 $orig_sha256)"
-  echo "patch: colo-lock-fix.patch (sha256 $(sha256sum "$patch_file" | cut -d' ' -f1))"
+  for patch_file in "${patch_files[@]}"; do
+    echo "patch: $(basename "$patch_file") (sha256 $(sha256sum "$patch_file" | cut -d' ' -f1))"
+  done
   echo "configure: ${configure_flags[*]}"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(( ($(date +%s) - started) / 60 )) min, $jobs jobs"
 } >"$out/BUILDINFO"

@@ -1,7 +1,7 @@
 // GuestAccelerator: the one switch that decides how every test guest runs on this machine.
 //
 //   * KVM with the stock distro QEMU when /dev/kvm can be opened;
-//   * otherwise TCG with the TCG test vehicle: QEMU 7.2 with colo-lock-fix.patch, built by
+//   * otherwise TCG with the TCG test vehicle: QEMU 7.2 with qemu/tcg/*.patch, built by
 //     qemu/tcg/build.sh into ${UNDERSTUDY_CACHE:-/var/cache/understudy}/qemu-tcg/<key>/ (stock
 //     QEMU 7.2's COLO primary deadlocks under TCG, so stock QEMU cannot serve there);
 //   * UNDERSTUDY_ACCEL=kvm|tcg forces one (e.g. TCG on a KVM machine). A forced accelerator
