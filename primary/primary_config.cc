@@ -31,6 +31,8 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     if (json.contains("test_only")) {
       config.test_ship_disk_writes_early = json["test_only"].value("ship_disk_writes_early", false);
       config.test_network_output_commit_off = json["test_only"].value("network_output_commit_off", false);
+      config.test_control_commands = json["test_only"].value("control_commands", false);
+      config.test_drop_page_at_epoch = json["test_only"].value("drop_page_at_epoch", uint64_t{0});
     }
     if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
       config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();
