@@ -753,6 +753,7 @@ std::map<std::string, control::Handler> PrimaryAgent::WithTestControlCommands(
     std::map<std::string, control::Handler> handlers) {
   if (config_.test_control_commands) {
     test_hold_.AddControlCommands(handlers, [this] { return shipper_ ? shipper_->stats().captured_epoch : 0; });
+    if (config_.test_hold_checkpoint_at_epoch > 0) test_hold_.Arm(config_.test_hold_checkpoint_at_epoch);
   }
   return handlers;
 }

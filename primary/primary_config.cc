@@ -33,6 +33,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
       config.test_network_output_commit_off = json["test_only"].value("network_output_commit_off", false);
       config.test_control_commands = json["test_only"].value("control_commands", false);
       config.test_drop_page_at_epoch = json["test_only"].value("drop_page_at_epoch", uint64_t{0});
+      config.test_hold_checkpoint_at_epoch = json["test_only"].value("hold_checkpoint_at_epoch", uint64_t{0});
     }
     if (json.contains("test_only") && json["test_only"].contains("corrupt_epoch")) {
       config.test_corrupt_epoch = json["test_only"]["corrupt_epoch"].get<uint64_t>();

@@ -86,6 +86,9 @@ struct PrimaryConfig {
   // page of "pc.ram", as incomplete dirty tracking would (the RAM-equality oracle's negative
   // control).
   uint64_t test_drop_page_at_epoch = 0;
+  // "test_only": {"hold_checkpoint_at_epoch": N} (with control_commands): the hold of
+  // test_hold_checkpoint, armed for epoch N from the start.
+  uint64_t test_hold_checkpoint_at_epoch = 0;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

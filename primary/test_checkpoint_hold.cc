@@ -21,6 +21,11 @@ Status TestCheckpointHold::WaitIfHeld(uint64_t epoch, const std::atomic<bool>& s
   return Status::Ok();
 }
 
+void TestCheckpointHold::Arm(uint64_t epoch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  armed_epoch_ = epoch;
+}
+
 void TestCheckpointHold::AddControlCommands(std::map<std::string, control::Handler>& handlers,
                                             std::function<uint64_t()> captured_epoch) {
   handlers["test_hold_checkpoint"] = [this, captured_epoch](const json& request) -> Result<json> {

@@ -28,6 +28,9 @@ class TestCheckpointHold {
   // On the COLO peer's thread, with `epoch` just submitted: waits while a hold is armed for
   // `epoch` and not released, or `stop` is set. Always OK.
   Status WaitIfHeld(uint64_t epoch, const std::atomic<bool>& stop);
+  // Arms a hold for `epoch` (from the configuration, before any checkpoint: e.g. the first
+  // COLO checkpoint, which is gone before a control command could ask for it).
+  void Arm(uint64_t epoch);
 
   // Adds test_hold_checkpoint {"epoch": N} (arm; N must be in the future, see
   // `captured_epoch`), test_held_checkpoint {} (→ {"held_epoch": N or 0}) and

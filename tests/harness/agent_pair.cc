@@ -192,6 +192,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
   // The harness drives test-only control commands (a checkpoint held for the RAM oracle).
   primary_config["test_only"]["control_commands"] = true;
+  if (options.hold_checkpoint_at_epoch > 0) primary_config["test_only"]["hold_checkpoint_at_epoch"] = options.hold_checkpoint_at_epoch;
   if (options.drop_page_at_epoch > 0) primary_config["test_only"]["drop_page_at_epoch"] = options.drop_page_at_epoch;
   if (options.corrupt_epoch) primary_config["test_only"]["corrupt_epoch"] = *options.corrupt_epoch;
   if (options.disk_apply_on_arrival) primary_config["test_only"]["ship_disk_writes_early"] = true;

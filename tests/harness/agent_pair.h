@@ -75,6 +75,9 @@ struct AgentPairOptions {
   // TEST ONLY, the RAM-equality oracle's negative control: the primary leaves pc.ram's
   // highest dirty page out of this epoch's checkpoint.
   uint64_t drop_page_at_epoch = 0;
+  // TEST ONLY: the primary holds QEMU's VM stopped at this epoch from the start (before
+  // vmstate-loaded) until test_release_checkpoint (tests/harness/ram_oracle.h).
+  uint64_t hold_checkpoint_at_epoch = 0;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG

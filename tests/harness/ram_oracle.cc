@@ -57,6 +57,11 @@ std::string RamComparison::Describe() const {
   if (equal()) return text + "all equal";
   text += std::to_string(pages_differing) + " differ, first at guest-physical";
   for (uint64_t address : first_differing) text += " " + Hex(address);
+  text += "; first differing words:";
+  for (size_t i = 0; i < first_words.size() && i < 3; ++i) {
+    text += " [" + Hex(first_differing[i] + first_words[i].offset) + "] primary " + Hex(first_words[i].primary) +
+            " secondary " + Hex(first_words[i].secondary) + (i + 1 < std::min<size_t>(first_words.size(), 3) ? ";" : "");
+  }
   return text;
 }
 
@@ -75,16 +80,28 @@ RamComparison ComparePcRam(std::span<const std::byte> primary, std::span<const s
     if (std::memcmp(ours.data(), kZeroPage, kPage) != 0) ++result.nonzero_pages;
     if (std::memcmp(ours.data(), theirs.data(), kPage) != 0) {
       ++result.pages_differing;
-      if (result.first_differing.size() < 8) result.first_differing.push_back(address);
+      if (result.first_differing.size() < 8) {
+        result.first_differing.push_back(address);
+        RamComparison::WordDifference word;
+        for (uint32_t at = 0; at < kPage; at += 4) {
+          std::memcpy(&word.primary, ours.data() + at, 4);
+          std::memcpy(&word.secondary, theirs.data() + at, 4);
+          word.offset = at;
+          if (word.primary != word.secondary) break;
+        }
+        result.first_words.push_back(word);
+      }
     }
   }
   return result;
 }
 
 Result<RamComparison> CheckRamAtCheckpoint(const AgentPair& pair, qemu::QmpClient& monitor, uint64_t epoch,
-                                           const std::string& scratch, uint64_t ram_bytes) {
-  UNDERSTUDY_RETURN_IF_ERROR(
-      pair.PrimaryControl({{"command", "test_hold_checkpoint"}, {"epoch", epoch}}, Deadline::AfterMillis(2000)).status());
+                                           const std::string& scratch, uint64_t ram_bytes, bool already_armed) {
+  if (!already_armed) {
+    UNDERSTUDY_RETURN_IF_ERROR(
+        pair.PrimaryControl({{"command", "test_hold_checkpoint"}, {"epoch", epoch}}, Deadline::AfterMillis(2000)).status());
+  }
   auto release = [&] {
     return pair.PrimaryControl({{"command", "test_release_checkpoint"}}, Deadline::AfterMillis(2000)).status();
   };

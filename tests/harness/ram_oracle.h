@@ -33,6 +33,15 @@ struct RamComparison {
   uint64_t pages_skipped = 0;                    // the 0xA0000-0xFFFFF window
   uint64_t pages_differing = 0;
   std::vector<uint64_t> first_differing;          // guest-physical addresses, up to 8
+  // For each of first_differing: the first differing 32-bit word (little-endian) on each
+  // side and its offset in the page — e.g. the counter guest's sequence number, showing how
+  // stale the secondary's copy is.
+  struct WordDifference {
+    uint32_t offset = 0;
+    uint32_t primary = 0;
+    uint32_t secondary = 0;
+  };
+  std::vector<WordDifference> first_words;
   uint64_t nonzero_pages = 0;                     // of the compared ones, in the primary's RAM
   double hold_ms = 0;                             // how long the VM was held stopped
   double compare_ms = 0;
@@ -49,8 +58,10 @@ RamComparison ComparePcRam(std::span<const std::byte> primary, std::span<const s
 // The whole procedure above at epoch `epoch` (which must lie ahead of the primary's captured
 // epoch). `monitor` is a QMP monitor of the primary's QEMU; `scratch` a directory both QEMU
 // and the secondary can write; `ram_bytes` the guest's RAM size. Always releases the hold.
+// `already_armed`: the hold for `epoch` was armed by the configuration
+// (AgentPairOptions::hold_checkpoint_at_epoch), not here.
 Result<RamComparison> CheckRamAtCheckpoint(const AgentPair& pair, qemu::QmpClient& monitor, uint64_t epoch,
-                                           const std::string& scratch, uint64_t ram_bytes);
+                                           const std::string& scratch, uint64_t ram_bytes, bool already_armed = false);
 
 }  // namespace understudy::testing
 
