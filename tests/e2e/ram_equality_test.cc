@@ -3,6 +3,16 @@
 // counter guest at three dirty rates, at three checkpoints each, under whichever accelerator
 // the harness chose. The negative control leaves one dirty page out of one checkpoint (a
 // test-only switch of the primary) and the oracle must name exactly that page.
+//
+// Finding (TCG vehicle 7.2+dfsg-1987748227dd, 2026-12-06): at 64 pages per pass the 64 hot
+// counter pages and the stack page differ at every checkpoint, the secondary's copies frozen
+// at one early sequence number while the primary's advance; 1024 and 8192 pages pass, and all
+// rates pass under KVM. Likely cause: QEMU 7.2's word-aligned fast path of
+// cpu_physical_memory_sync_dirty_bitmap() (include/exec/ram_addr.h) clears the migration
+// dirty bits without tlb_reset_dirty_range_all() under TCG (its slow path does), so a page
+// whose TLB entry already lost TLB_NOTDIRTY is written without being marked dirty again until
+// that entry is evicted — a working set that fits the TLB is never re-sent. A fix belongs in
+// the vehicle (qemu/tcg), not here; this case stays failing until then.
 #include <gtest/gtest.h>
 
 #include <chrono>
