@@ -58,6 +58,7 @@ class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
     // The precopy's device state is acknowledged by checkpoint-ready (after the VM
     // description); a checkpoint's by received + loaded, right now.
     if (!peer_.reader_.precopy_complete()) return Status::Ok();
+    if (peer_.options_.test_before_loaded) UNDERSTUDY_RETURN_IF_ERROR(peer_.options_.test_before_loaded());
     UNDERSTUDY_RETURN_IF_ERROR(peer_.Send(qs::ColoMessage::kVmstateReceived));
     UNDERSTUDY_RETURN_IF_ERROR(peer_.Send(qs::ColoMessage::kVmstateLoaded));
     peer_.current_.loaded_sent = std::chrono::steady_clock::now();
@@ -104,6 +105,8 @@ Status ColoPeer::Run() {
     std::span<const std::byte> chunk(buffer.data(), *count);
     if (options_.raw_tap) options_.raw_tap(chunk);
     UNDERSTUDY_RETURN_IF_ERROR(reader_.Feed(chunk));
+    // Time spent inside Feed (a test hook holding the VM stopped) is not QEMU's silence.
+    idle = Deadline::After(options_.idle_timeout);
   }
   return Status::Ok();
 }

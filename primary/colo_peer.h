@@ -46,6 +46,10 @@ struct ColoPeerOptions {
   // Called before checkpoint-reply; may wait (back-pressure) until its deadline. A failure
   // stops the peer.
   std::function<Status(Deadline)> before_reply;
+  // TEST ONLY (unset in production): called after a checkpoint was consumed and before
+  // vmstate-received/vmstate-loaded go out, i.e. while QEMU keeps the VM stopped; may wait
+  // (the RAM-equality oracle reads the stopped guest's memory then). A failure stops the peer.
+  std::function<Status()> test_before_loaded;
   // Called after vmstate-loaded went out.
   std::function<void(const CheckpointTiming&)> on_checkpoint_acked;
   // Called once checkpoint-ready went out (the precopy is fully consumed).

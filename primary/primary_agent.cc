@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 
 #include "common/fd_io.h"
 #include "common/log.h"
@@ -51,6 +52,9 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     return Status::Ok();
   }
   Status OnRamBlocks(const checkpoint::RamBlockList& blocks) override {
+    for (uint32_t i = 0; i < blocks.size(); ++i) {
+      if (blocks[i].id == "pc.ram") pc_ram_block_ = i;
+    }
     current_.ram_blocks = blocks;
     current_.page_bytes.reserve(64u << 20);
     return Status::Ok();
@@ -66,6 +70,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
   }
   Status OnDeviceState(std::span<const std::byte> state) override {
     current_.device_state.assign(reinterpret_cast<const char*>(state.data()), state.size());
+    if (precopy_done_ && agent_.config_.test_drop_page_at_epoch == current_.epoch) TestDropPage();
     if (precopy_done_) Submit();
     return Status::Ok();
   }
@@ -106,7 +111,23 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     current_.page_bytes = agent_.TakePageBuffer();
   }
 
+  // TEST ONLY (test_drop_page_at_epoch): leave out pc.ram's highest dirty page, as
+  // incomplete dirty tracking would.
+  void TestDropPage() {
+    auto highest = current_.pages.end();
+    for (auto page = current_.pages.begin(); page != current_.pages.end(); ++page) {
+      if (page->block == pc_ram_block_ && (highest == current_.pages.end() || page->offset > highest->offset)) highest = page;
+    }
+    if (highest == current_.pages.end()) return;
+    char offset[24];
+    std::snprintf(offset, sizeof(offset), "0x%llx", static_cast<unsigned long long>(highest->offset));
+    Log("primary", "TEST ONLY: leaving the page of pc.ram at offset " + std::string(offset) + " out of epoch " +
+                       std::to_string(current_.epoch));
+    current_.pages.erase(highest);  // its bytes stay in page_bytes, unreferenced
+  }
+
   PrimaryAgent& agent_;
+  uint32_t pc_ram_block_ = UINT32_MAX;
   EpochCapture current_;
   checkpoint::QemuStreamInfo stream_info_;
   bool precopy_done_ = false;
@@ -759,6 +780,9 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   peer_options.on_precopy_complete = [this] {
     if (requester_) requester_->CheckpointFinished();
   };
+  if (config_.test_control_commands) {
+    peer_options.test_before_loaded = [this] { return test_hold_.WaitIfHeld(shipper_->stats().captured_epoch, stop_requested_); };
+  }
   peer_ = std::make_unique<ColoPeer>(std::move(ours), consumer, peer_options);
   if (stop_requested_.load()) peer_->RequestStop();
 
@@ -798,6 +822,15 @@ void PrimaryAgent::MarkRecordStopped() {
   Log("primary", marked.ok() && *marked ? "ownership record marked stopped" : "could not mark the ownership record stopped");
 }
 
+std::map<std::string, control::Handler> PrimaryAgent::WithTestControlCommands(
+    std::map<std::string, control::Handler> handlers) {
+  if (config_.test_control_commands) {
+    test_hold_.AddControlCommands(handlers, [this] { return shipper_ ? shipper_->stats().captured_epoch : 0; });
+    if (config_.test_hold_checkpoint_at_epoch > 0) test_hold_.Arm(config_.test_hold_checkpoint_at_epoch);
+  }
+  return handlers;
+}
+
 Status PrimaryAgent::Run() {
   std::unique_ptr<console::ConsoleServer> console_server;
   std::unique_ptr<control::ControlServer> control_server;
@@ -825,11 +858,11 @@ Status PrimaryAgent::Run() {
     UNDERSTUDY_ASSIGN_OR_RETURN(
         control_server,
         control::ControlServer::Start(config_.control_socket(),
-                                      {{"status", [this](const json&) -> Result<json> { return StatusJson(); }},
+                                      WithTestControlCommands({{"status", [this](const json&) -> Result<json> { return StatusJson(); }},
                                        {"step_down", [this](const json&) -> Result<json> {
                                           UNDERSTUDY_RETURN_IF_ERROR(StepDown());
                                           return json{{"stepped_down", true}};
-                                        }}}));
+                                        }}})));
     UNDERSTUDY_RETURN_IF_ERROR(ClaimOwnership());
     UNDERSTUDY_RETURN_IF_ERROR(Start());
     if (stop_requested_.load()) return Status::Ok();

@@ -41,6 +41,7 @@
 #include "network/frame_relay.h"
 #include "primary/output_buffer.h"
 #include "primary/primary_config.h"
+#include "primary/test_checkpoint_hold.h"
 #include "qemu/qemu_process.h"
 
 namespace prometheus {
@@ -146,6 +147,11 @@ class PrimaryAgent {
   Status RequestCheckpointNow();
   void SetState(State state);
   void RecordPause(const CheckpointTiming& timing);
+
+  // TEST ONLY: with config_.test_control_commands, the control commands it adds hold the VM
+  // stopped at a chosen checkpoint; otherwise it is never armed.
+  std::map<std::string, control::Handler> WithTestControlCommands(std::map<std::string, control::Handler> handlers);
+  TestCheckpointHold test_hold_;
 
   const PrimaryConfig config_;
   std::atomic<bool> stop_requested_{false};

@@ -46,6 +46,10 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
                                 OptionalBool(*test_only, "ship_disk_writes_early", false, test_where));
     UNDERSTUDY_ASSIGN_OR_RETURN(config.test_network_output_commit_off,
                                 OptionalBool(*test_only, "network_output_commit_off", false, test_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_control_commands, OptionalBool(*test_only, "control_commands", false, test_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_drop_page_at_epoch, OptionalUint64(*test_only, "drop_page_at_epoch", 0, test_where));
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_hold_checkpoint_at_epoch,
+                                OptionalUint64(*test_only, "hold_checkpoint_at_epoch", 0, test_where));
     if (test_only->contains("corrupt_epoch")) {
       UNDERSTUDY_ASSIGN_OR_RETURN(config.test_corrupt_epoch, RequireUint64(*test_only, "corrupt_epoch", test_where));
     }

@@ -88,6 +88,17 @@ struct PrimaryConfig {
   // "test_only": {"network_output_commit_off": true}: the guest's frames go out at once, not
   // when their epoch is acked (the network negative control).
   bool test_network_output_commit_off = false;
+  // "test_only": {"control_commands": true}: the control API also offers
+  // test_hold_checkpoint / test_held_checkpoint / test_release_checkpoint
+  // (primary/test_checkpoint_hold.h). Absent from any production configuration.
+  bool test_control_commands = false;
+  // "test_only": {"drop_page_at_epoch": N}: epoch N's checkpoint leaves out its highest dirty
+  // page of "pc.ram", as incomplete dirty tracking would (the RAM-equality oracle's negative
+  // control).
+  uint64_t test_drop_page_at_epoch = 0;
+  // "test_only": {"hold_checkpoint_at_epoch": N} (with control_commands): the hold of
+  // test_hold_checkpoint, armed for epoch N from the start.
+  uint64_t test_hold_checkpoint_at_epoch = 0;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }
   std::string console_socket() const { return runtime_dir + "/console.sock"; }

@@ -142,6 +142,7 @@ Status SecondaryAgent::Run() {
         TEST_HoldAcks(hold);
         return json{{"hold_acks", hold}};
       };
+      test_ram_dump_.AddControlCommand(handlers);
     }
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<control::ControlServer> control,
                                 control::ControlServer::Start(config_.control_socket(), std::move(handlers)));
@@ -354,6 +355,7 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
     Status received = channel.Receive(message, Deadline::AfterMillis(10));
     if (received.code() == Status::Code::kDeadlineExceeded) {
       PublishArbiterReachability();
+      if (config_.test_control_commands) test_ram_dump_.ServeIfRequested(image_.get());
       continue;
     }
     if (received.code() == Status::Code::kPeerClosed) {

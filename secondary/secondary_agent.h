@@ -47,6 +47,7 @@
 #include "secondary/secondary_config.h"
 #include "secondary/standby.h"
 #include "secondary/standby_verifier.h"
+#include "secondary/test_ram_dump.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
@@ -115,6 +116,7 @@ class SecondaryAgent {
   std::atomic<bool> promotion_requested_{false};
   std::atomic<bool> test_hold_acks_{false};
   std::atomic<bool> test_corrupt_device_state_{false};
+  TestRamDump test_ram_dump_;  // TEST ONLY: served between checkpoints by the commit thread
   std::unique_ptr<StandbyVerifier> verifier_;  // unless verify_period_ms is 0
   // Keeps the committed device state (damaged when the test switch says so).
   void StoreDeviceState(const std::string& device_state);

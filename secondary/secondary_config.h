@@ -66,8 +66,8 @@ struct SecondaryConfig {
   // "test_only": {"stall_disk_apply_at_epoch": N}: halfway through applying epoch N's disk
   // writes, stop for good (a test then kills the agent there: a crash mid-apply).
   uint64_t test_stall_disk_apply_at_epoch = 0;
-  // "test_only": {"control_commands": true}: the control API also offers test_hold_acks and
-  // test_corrupt_device_state. Absent from any production configuration.
+  // "test_only": {"control_commands": true}: the control API also offers test_hold_acks,
+  // test_corrupt_device_state and test_dump_ram (secondary/test_ram_dump.h). Absent from any production configuration.
   bool test_control_commands = false;
 
   std::string control_socket() const { return runtime_dir + "/control.sock"; }

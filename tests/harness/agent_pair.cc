@@ -194,6 +194,10 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   if (!options.attach_qmp_socket.empty()) {
     primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};
   }
+  // The harness drives test-only control commands (a checkpoint held for the RAM oracle).
+  primary_config["test_only"]["control_commands"] = true;
+  if (options.hold_checkpoint_at_epoch > 0) primary_config["test_only"]["hold_checkpoint_at_epoch"] = options.hold_checkpoint_at_epoch;
+  if (options.drop_page_at_epoch > 0) primary_config["test_only"]["drop_page_at_epoch"] = options.drop_page_at_epoch;
   if (options.corrupt_epoch) primary_config["test_only"]["corrupt_epoch"] = *options.corrupt_epoch;
   if (options.disk_apply_on_arrival) primary_config["test_only"]["ship_disk_writes_early"] = true;
   if (options.network_output_commit_off) primary_config["test_only"]["network_output_commit_off"] = true;
@@ -248,6 +252,14 @@ Status AgentPair::HoldSecondaryAcks(bool hold) const {
   return control::CallControl(dir_.path() + "/secondary/control.sock", {{"command", "test_hold_acks"}, {"hold", hold}},
                               Deadline::AfterMillis(2000))
       .status();
+}
+
+Result<json> AgentPair::PrimaryControl(const json& request, Deadline deadline) const {
+  return control::CallControl(primary_dir() + "/control.sock", request, deadline);
+}
+
+Result<json> AgentPair::SecondaryControl(const json& request, Deadline deadline) const {
+  return control::CallControl(secondary_dir() + "/control.sock", request, deadline);
 }
 
 Status AgentPair::StartReplacementSecondary() {

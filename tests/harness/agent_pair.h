@@ -74,6 +74,12 @@ struct AgentPairOptions {
   bool network_output_commit_off = false;
   // TEST ONLY: the secondary stops halfway through applying this epoch's disk writes.
   uint64_t stall_disk_apply_at_epoch = 0;
+  // TEST ONLY, the RAM-equality oracle's negative control: the primary leaves pc.ram's
+  // highest dirty page out of this epoch's checkpoint.
+  uint64_t drop_page_at_epoch = 0;
+  // TEST ONLY: the primary holds QEMU's VM stopped at this epoch from the start (before
+  // vmstate-loaded) until test_release_checkpoint (tests/harness/ram_oracle.h).
+  uint64_t hold_checkpoint_at_epoch = 0;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG
@@ -104,6 +110,10 @@ class AgentPair {
 
   // TEST ONLY: the secondary stops (or resumes) acknowledging while staying alive.
   Status HoldSecondaryAcks(bool hold) const;
+  // TEST ONLY: a command on an agent's control socket (both agents run with
+  // "test_only": {"control_commands": true}), e.g. {"command": "test_hold_checkpoint", ...}.
+  Result<nlohmann::json> PrimaryControl(const nlohmann::json& request, Deadline deadline) const;
+  Result<nlohmann::json> SecondaryControl(const nlohmann::json& request, Deadline deadline) const;
 
   // SIGKILL the primary's QEMU and the primary agent, as a host failure would.
   void KillPrimary();
