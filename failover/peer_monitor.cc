@@ -21,7 +21,7 @@ Result<std::unique_ptr<PeerMonitor>> PeerMonitor::Start(const PeerMonitorOptions
   PeerMonitor* raw = monitor.get();
   UNDERSTUDY_ASSIGN_OR_RETURN(monitor->heartbeat_,
                               Heartbeat::Start(options.udp_listen, "", options.pair_id, options.interval,
-                                               HeartbeatAuth{options.heartbeat_key, options.budget}, [raw] {
+                                               HeartbeatAuth{options.heartbeat_key, 2 * options.budget}, [raw] {
                                 std::lock_guard<std::mutex> lock(raw->mutex_);
                                 raw->detector_.Heard(HeartbeatPath::kUdp, FailureDetector::Clock::now());
                               }));

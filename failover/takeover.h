@@ -5,7 +5,9 @@
 //   primary:   {owner: me, mode: "unprotected"} → won: release output without acks
 //
 // Returns kRecordWon, kRecordLost (the peer or an operator got there first: fence now), or
-// kArbiterUnreachable (decide nothing; keep output held and retry).
+// kArbiterUnreachable (decide nothing; keep output held and retry). A swap whose answer was
+// lost or that "lost" to our own earlier, applied swap is resolved by reading the record: if
+// it already names this side in the wanted mode, this side won.
 #ifndef UNDERSTUDY_FAILOVER_TAKEOVER_H_
 #define UNDERSTUDY_FAILOVER_TAKEOVER_H_
 

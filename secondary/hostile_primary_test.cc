@@ -40,7 +40,9 @@ class HostilePrimaryTest : public ::testing::Test {
                    {"insecure", true},
                    {"runtime_dir", dir_->path() + "/run"},
                    {"image_dir", kernel.substr(0, kernel.rfind('/'))},
-                   {"failover", {{"arbiter", "none"}, {"heartbeat_listen", "127.0.0.1:0"}}}};
+                   {"failover", {{"arbiter", "none"}, {"heartbeat_listen", "127.0.0.1:0"}}},
+                   // test_hold_acks, the command this test attacks, exists only in test mode.
+                   {"test_only", {{"control_commands", true}}}};
     std::filesystem::create_directories(dir_->path() + "/run");
     std::ofstream(dir_->path() + "/secondary.json") << config.dump();
     auto child = ChildProcess::Spawn(
