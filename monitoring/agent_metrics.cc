@@ -208,7 +208,7 @@ void AgentMetrics::SetDisk(const DiskSample& sample) {
   if (!disk_written_) return;
   disk_unacked_->Set(static_cast<double>(sample.unacked_bytes));
   disk_sync_bytes_->Set(static_cast<double>(sample.sync_bytes));
-  disk_sync_progress_->Set(sample.sync_committed ? 1 : 0);
+  disk_sync_progress_->Set(sample.sync_progress_ratio);
   std::lock_guard<std::mutex> lock(mutex_);
   if (sample.written_bytes_total > disk_written_seen_) {
     disk_written_->Increment(static_cast<double>(sample.written_bytes_total - disk_written_seen_));

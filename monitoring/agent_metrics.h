@@ -61,7 +61,8 @@ class AgentMetrics {
     uint64_t written_bytes_total = 0;  // the guest's writes since the agent started
     uint64_t unacked_bytes = 0;        // written in epochs the secondary has not committed yet
     uint64_t sync_bytes = 0;           // this pairing's initial copy (full or resync)
-    bool sync_committed = false;       // ... and the secondary has committed it
+    // Share of that copy the secondary has committed: 1 once all of it is, else below 1.
+    double sync_progress_ratio = 0;
   };
   void SetDisk(const DiskSample& sample);
 
