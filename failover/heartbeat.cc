@@ -57,7 +57,7 @@ Result<std::unique_ptr<Heartbeat>> Heartbeat::Start(const std::string& local, co
   char text[INET_ADDRSTRLEN];
   ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
   heartbeat->local_address_ = std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
-  heartbeat->peer_ = peer;
+  heartbeat->SetPeer(peer);
   heartbeat->pair_id_ = pair_id;
   heartbeat->interval_ = interval;
   heartbeat->on_heard_ = std::move(on_heard);
@@ -76,12 +76,12 @@ Heartbeat::~Heartbeat() {
 }
 
 void Heartbeat::SetPeer(const std::string& peer) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   peer_ = peer;
 }
 
 HeartbeatStats Heartbeat::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   return stats_;
 }
 
@@ -95,7 +95,7 @@ void Heartbeat::Loop() {
       std::string datagram;
       std::string peer;
       {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(&mutex_);
         peer = peer_;
         AppendLittleEndian<uint32_t>(datagram, kMagic);
         AppendLittleEndian<uint64_t>(datagram, pair_id_);
@@ -109,7 +109,7 @@ void Heartbeat::Loop() {
       if (address.ok() && !paused_.load()) {
         if (::sendto(socket_.get(), datagram.data(), datagram.size(), 0, reinterpret_cast<const sockaddr*>(&*address),
                      sizeof(*address)) == static_cast<ssize_t>(datagram.size())) {
-          std::lock_guard<std::mutex> lock(mutex_);
+          MutexLock lock(&mutex_);
           ++stats_.sent;
         }
       }
@@ -121,7 +121,7 @@ void Heartbeat::Loop() {
     ssize_t got;
     int valid = 0;
     while ((got = ::recv(socket_.get(), buffer, sizeof(buffer), 0)) > 0) {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(&mutex_);
       if (got != static_cast<ssize_t>(kDatagramBytes) || LoadLittleEndian<uint32_t>(buffer) != kMagic ||
           LoadLittleEndian<uint64_t>(buffer + 4) != pair_id_) {
         ++stats_.rejected;

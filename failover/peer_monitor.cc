@@ -21,7 +21,7 @@ Result<std::unique_ptr<PeerMonitor>> PeerMonitor::Start(const PeerMonitorOptions
   PeerMonitor* raw = monitor.get();
   UNDERSTUDY_ASSIGN_OR_RETURN(monitor->heartbeat_,
                               Heartbeat::Start(options.udp_listen, "", options.pair_id, options.interval, [raw] {
-                                std::lock_guard<std::mutex> lock(raw->mutex_);
+                                MutexLock lock(&raw->mutex_);
                                 raw->detector_.Heard(HeartbeatPath::kUdp, FailureDetector::Clock::now());
                               }));
   monitor->on_change_ = std::move(on_change);
@@ -35,12 +35,12 @@ PeerMonitor::~PeerMonitor() {
 }
 
 void PeerMonitor::HeardOnChannel() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   detector_.Heard(HeartbeatPath::kChannel, FailureDetector::Clock::now());
 }
 
 PeerVerdict PeerMonitor::verdict() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   auto now = FailureDetector::Clock::now();
   ForgiveStallLocked(now);
   return detector_.Verdict(now);
