@@ -27,7 +27,7 @@ ConsoleServer::~ConsoleServer() { Stop(); }
 void ConsoleServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (acceptor_.joinable()) acceptor_.join();
-  std::lock_guard<std::mutex> lock(readers_mutex_);
+  MutexLock lock(&readers_mutex_);
   for (std::thread& reader : readers_) reader.join();
   readers_.clear();
   ::unlink(socket_path_.c_str());
@@ -38,7 +38,7 @@ void ConsoleServer::AcceptLoop() {
     if (!WaitForFd(listener_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) continue;
     int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    std::lock_guard<std::mutex> lock(readers_mutex_);
+    MutexLock lock(&readers_mutex_);
     readers_.emplace_back([this, fd] { Serve(UniqueFd(fd)); });
   }
 }

@@ -8,10 +8,10 @@
 #include <atomic>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "console/released_log.h"
@@ -37,8 +37,8 @@ class ConsoleServer {
   const ReleasedLog& log_;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  std::mutex readers_mutex_;
-  std::list<std::thread> readers_;  // guarded by readers_mutex_
+  Mutex readers_mutex_;
+  std::list<std::thread> readers_ GUARDED_BY(readers_mutex_);
 };
 
 }  // namespace understudy::console

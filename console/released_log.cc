@@ -3,7 +3,7 @@
 namespace understudy::console {
 
 Status ReleasedLog::Append(uint64_t offset, std::string_view bytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   uint64_t end = start_ + data_.size();
   if (offset > end) {
     return Status::Internal("output released at offset " + std::to_string(offset) + " but only " +
@@ -18,22 +18,22 @@ Status ReleasedLog::Append(uint64_t offset, std::string_view bytes) {
     data_.erase(0, drop);
     start_ += drop;
   }
-  grew_.notify_all();
+  grew_.SignalAll();
   return Status::Ok();
 }
 
 void ReleasedLog::StartAt(uint64_t offset) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   if (data_.empty()) start_ = offset;
 }
 
 uint64_t ReleasedLog::end() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   return start_ + data_.size();
 }
 
 Result<std::string> ReleasedLog::ReadFrom(uint64_t offset, size_t max_bytes, Deadline deadline) const {
-  std::unique_lock<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   for (;;) {
     if (offset < start_) {
       return Status::NotFound("output before offset " + std::to_string(start_) + " is no longer kept (asked for " +
@@ -42,16 +42,16 @@ Result<std::string> ReleasedLog::ReadFrom(uint64_t offset, size_t max_bytes, Dea
     uint64_t end = start_ + data_.size();
     if (offset < end) return data_.substr(offset - start_, max_bytes);
     if (closed_) return Status::PeerClosed("output log closed");
-    if (grew_.wait_until(lock, deadline.when()) == std::cv_status::timeout && start_ + data_.size() <= offset) {
+    if (!grew_.WaitUntil(&mutex_, deadline.when()) && start_ + data_.size() <= offset) {
       return Status::DeadlineExceeded("no output past offset " + std::to_string(offset));
     }
   }
 }
 
 void ReleasedLog::Close() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   closed_ = true;
-  grew_.notify_all();
+  grew_.SignalAll();
 }
 
 }  // namespace understudy::console

@@ -11,13 +11,12 @@
 #ifndef UNDERSTUDY_CONSOLE_RELEASED_LOG_H_
 #define UNDERSTUDY_CONSOLE_RELEASED_LOG_H_
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "common/deadline.h"
+#include "common/mutex.h"
 #include "common/result.h"
 
 namespace understudy::console {
@@ -48,12 +47,11 @@ class ReleasedLog {
 
  private:
   const size_t capacity_;
-  mutable std::mutex mutex_;
-  mutable std::condition_variable grew_;
-  // Protected by mutex_:
-  uint64_t start_ = 0;  // stream offset of data_[0]
-  std::string data_;
-  bool closed_ = false;
+  mutable Mutex mutex_;
+  mutable CondVar grew_;
+  uint64_t start_ GUARDED_BY(mutex_) = 0;  // stream offset of data_[0]
+  std::string data_ GUARDED_BY(mutex_);
+  bool closed_ GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace understudy::console

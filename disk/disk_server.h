@@ -28,12 +28,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "checkpoint/checkpoint.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "disk/lineage_record.h"
@@ -121,19 +121,19 @@ class DiskServer {
   std::string image_path_;
   std::string socket_path_;
   uint64_t size_bytes_ = 0;
+  // record_writes is read and written with mutex_ held; the rest is constant after Start.
   DiskServerOptions options_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> requests_{0}, bytes_written_{0};
   std::thread thread_;
 
-  mutable std::mutex mutex_;
-  // Guarded by mutex_:
-  DiskDelta open_;
-  std::function<void()> write_observer_;
-  std::unique_ptr<WriteGenerations> generations_;
-  LineageRecord record_;            // as stored next to the image
-  uint64_t peer_generation_ = 0;    // the peer of record_.lineage has every write up to here
-  std::chrono::steady_clock::time_point next_trim_;
+  mutable Mutex mutex_;
+  DiskDelta open_ GUARDED_BY(mutex_);
+  std::function<void()> write_observer_ GUARDED_BY(mutex_);
+  std::unique_ptr<WriteGenerations> generations_ GUARDED_BY(mutex_);
+  LineageRecord record_ GUARDED_BY(mutex_);          // as stored next to the image
+  uint64_t peer_generation_ GUARDED_BY(mutex_) = 0;  // the peer of record_.lineage has every write up to here
+  std::chrono::steady_clock::time_point next_trim_ GUARDED_BY(mutex_);
 };
 
 }  // namespace understudy::disk

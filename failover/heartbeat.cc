@@ -76,7 +76,7 @@ Result<std::unique_ptr<Heartbeat>> Heartbeat::Start(const std::string& local, co
   char text[INET_ADDRSTRLEN];
   ::inet_ntop(AF_INET, &address.sin_addr, text, sizeof(text));
   heartbeat->local_address_ = std::string(text) + ":" + std::to_string(ntohs(address.sin_port));
-  heartbeat->peer_ = peer;
+  heartbeat->SetPeer(peer);
   heartbeat->pair_id_ = pair_id;
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&heartbeat->instance_), sizeof(heartbeat->instance_)) != 1) {
     return Status::Internal("no random bytes for the heartbeat's instance id");
@@ -99,12 +99,12 @@ Heartbeat::~Heartbeat() {
 }
 
 void Heartbeat::SetPeer(const std::string& peer) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   peer_ = peer;
 }
 
 HeartbeatStats Heartbeat::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   return stats_;
 }
 
@@ -112,7 +112,7 @@ void Heartbeat::SendOne(uint64_t sequence) {
   std::string datagram;
   std::string peer;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(&mutex_);
     peer = peer_;
     AppendLittleEndian<uint32_t>(datagram, kMagic);
     AppendLittleEndian<uint64_t>(datagram, pair_id_);
@@ -129,13 +129,13 @@ void Heartbeat::SendOne(uint64_t sequence) {
   if (!address.ok() || paused_.load()) return;
   if (::sendto(socket_.get(), datagram.data(), datagram.size(), 0, reinterpret_cast<const sockaddr*>(&*address),
                sizeof(*address)) == static_cast<ssize_t>(datagram.size())) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(&mutex_);
     ++stats_.sent;
   }
 }
 
 bool Heartbeat::Accept(const std::byte* buffer, size_t size) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   if (size != kDatagramBytes || LoadLittleEndian<uint32_t>(buffer) != kMagic ||
       LoadLittleEndian<uint64_t>(buffer + 4) != pair_id_ ||
       CRYPTO_memcmp(Mac(auth_.key, buffer).data(), buffer + kSignedBytes, kMacBytes) != 0) {

@@ -25,10 +25,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -88,15 +88,14 @@ class Heartbeat {
   std::atomic<bool> paused_{false};
   std::thread thread_;
 
-  mutable std::mutex mutex_;
-  // Protected by mutex_:
-  std::string peer_;
-  HeartbeatStats stats_;
-  uint64_t peer_instance_ = 0;  // the sender instance whose sequence we follow
-  uint64_t last_peer_sequence_ = 0;
-  uint64_t echo_time_ns_ = 0;      // the peer's clock in its last datagram, echoed back
-  uint64_t echo_received_ns_ = 0;  // when that datagram arrived (our clock)
-  uint64_t last_fresh_ns_ = 0;     // when the peer last proved itself alive (our clock)
+  mutable Mutex mutex_;
+  std::string peer_ GUARDED_BY(mutex_);
+  HeartbeatStats stats_ GUARDED_BY(mutex_);
+  uint64_t peer_instance_ GUARDED_BY(mutex_) = 0;     // the sender instance whose sequence we follow
+  uint64_t last_peer_sequence_ GUARDED_BY(mutex_) = 0;
+  uint64_t echo_time_ns_ GUARDED_BY(mutex_) = 0;      // the peer's clock in its last datagram, echoed back
+  uint64_t echo_received_ns_ GUARDED_BY(mutex_) = 0;  // when that datagram arrived (our clock)
+  uint64_t last_fresh_ns_ GUARDED_BY(mutex_) = 0;     // when the peer last proved itself alive (our clock)
 };
 
 }  // namespace understudy::failover

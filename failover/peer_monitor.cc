@@ -22,7 +22,7 @@ Result<std::unique_ptr<PeerMonitor>> PeerMonitor::Start(const PeerMonitorOptions
   UNDERSTUDY_ASSIGN_OR_RETURN(monitor->heartbeat_,
                               Heartbeat::Start(options.udp_listen, "", options.pair_id, options.interval,
                                                HeartbeatAuth{options.heartbeat_key, 2 * options.budget}, [raw] {
-                                std::lock_guard<std::mutex> lock(raw->mutex_);
+                                MutexLock lock(&raw->mutex_);
                                 raw->detector_.Heard(HeartbeatPath::kUdp, FailureDetector::Clock::now());
                               }));
   monitor->on_change_ = std::move(on_change);
@@ -36,12 +36,12 @@ PeerMonitor::~PeerMonitor() {
 }
 
 void PeerMonitor::HeardOnChannel() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   detector_.Heard(HeartbeatPath::kChannel, FailureDetector::Clock::now());
 }
 
 PeerVerdict PeerMonitor::verdict() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   auto now = FailureDetector::Clock::now();
   ForgiveStallLocked(now);
   return detector_.Verdict(now);

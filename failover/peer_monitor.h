@@ -11,10 +11,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "common/mutex.h"
 #include "failover/failure_detector.h"
 #include "failover/heartbeat.h"
 
@@ -50,17 +50,17 @@ class PeerMonitor {
 
   // Called with mutex_ held before every verdict: a gap since the previous check far longer
   // than the monitor's period means this host stalled (see FailureDetector::ForgiveLocalStall).
-  void ForgiveStallLocked(FailureDetector::Clock::time_point now) const;
+  void ForgiveStallLocked(FailureDetector::Clock::time_point now) const REQUIRES(mutex_);
 
   const PeerMonitorOptions options_;
   std::unique_ptr<Heartbeat> heartbeat_;
   std::function<void(PeerVerdict)> on_change_;
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   // Mutable: forgiving a local stall (even from a const verdict()) is bookkeeping about this
   // host, not a change in what is known about the peer.
-  mutable FailureDetector detector_;  // guarded by mutex_
-  mutable FailureDetector::Clock::time_point last_check_ = FailureDetector::Clock::now();  // guarded by mutex_
-  mutable FailureDetector::Clock::time_point next_stall_log_;                             // guarded by mutex_
+  mutable FailureDetector detector_ GUARDED_BY(mutex_);
+  mutable FailureDetector::Clock::time_point last_check_ GUARDED_BY(mutex_) = FailureDetector::Clock::now();
+  mutable FailureDetector::Clock::time_point next_stall_log_ GUARDED_BY(mutex_);
   PeerVerdict last_verdict_ = PeerVerdict::kUnknown;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -11,13 +11,13 @@ int64_t UnixMillisNow() {
 }
 
 void TransitionLog::Record(const std::string& from, const std::string& to, const std::string& why) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   entries_.push_back({UnixMillisNow(), from, to, why});
   if (entries_.size() > kKept) entries_.pop_front();
 }
 
 nlohmann::json TransitionLog::ToJson() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   nlohmann::json list = nlohmann::json::array();
   for (const Entry& entry : entries_) {
     list.push_back({{"at_unix_ms", entry.at_unix_ms}, {"from", entry.from}, {"to", entry.to}, {"why", entry.why}});

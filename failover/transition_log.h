@@ -9,9 +9,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "common/mutex.h"
 
 namespace understudy::failover {
 
@@ -31,8 +32,8 @@ class TransitionLog {
     int64_t at_unix_ms;
     std::string from, to, why;
   };
-  mutable std::mutex mutex_;
-  std::deque<Entry> entries_;  // guarded by mutex_
+  mutable Mutex mutex_;
+  std::deque<Entry> entries_ GUARDED_BY(mutex_);
 };
 
 // Milliseconds since the Unix epoch, now.

@@ -131,7 +131,7 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
                             .Help("1 for the pair state this agent is in, 0 for the others")
                             .Register(registry);
   // Every state of this role exists from the start (at 0), so queries and alerts see them.
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   for (const char* state : primary ? std::vector<const char*>(std::begin(kPrimaryStates), std::end(kPrimaryStates))
                                    : std::vector<const char*>(std::begin(kSecondaryStates), std::end(kSecondaryStates))) {
     prometheus::Labels labels = LabelsOf(identity_);
@@ -157,7 +157,7 @@ void AgentMetrics::ObserveShipped(uint64_t pages, uint64_t raw_bytes, uint64_t s
   dirty_bytes_->Observe(static_cast<double>(raw_bytes));
   sent_bytes_->Observe(static_cast<double>(sent_bytes));
   replication_sent_->Increment(static_cast<double>(sent_bytes));
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   raw_bytes_total_ += raw_bytes;
   sent_bytes_total_ += sent_bytes;
   if (sent_bytes_total_ > 0) compression_ratio_->Set(static_cast<double>(raw_bytes_total_) / sent_bytes_total_);
@@ -191,7 +191,7 @@ void AgentMetrics::CountRejected() {
 }
 
 void AgentMetrics::SetPairState(std::string_view state) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   auto found = pair_states_.find(state);
   if (found == pair_states_.end()) {
     prometheus::Labels labels = LabelsOf(identity_);
@@ -203,7 +203,7 @@ void AgentMetrics::SetPairState(std::string_view state) {
 
 void AgentMetrics::SetHeartbeat(double rtt_seconds, uint64_t lost_total) {
   heartbeat_rtt_->Set(rtt_seconds);
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   if (lost_total > heartbeats_lost_seen_) {
     heartbeats_lost_->Increment(static_cast<double>(lost_total - heartbeats_lost_seen_));
   }
@@ -215,7 +215,7 @@ void AgentMetrics::SetDisk(const DiskSample& sample) {
   disk_unacked_->Set(static_cast<double>(sample.unacked_bytes));
   disk_sync_bytes_->Set(static_cast<double>(sample.sync_bytes));
   disk_sync_progress_->Set(sample.sync_progress_ratio);
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   if (sample.written_bytes_total > disk_written_seen_) {
     disk_written_->Increment(static_cast<double>(sample.written_bytes_total - disk_written_seen_));
   }

@@ -18,9 +18,10 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
+
+#include "common/mutex.h"
 
 namespace prometheus {
 class Counter;
@@ -124,12 +125,13 @@ class AgentMetrics {
   prometheus::Gauge* verification_age_ = nullptr;
   prometheus::Gauge* verification_duration_ = nullptr;
 
-  std::mutex mutex_;
-  prometheus::Family<prometheus::Gauge>* pair_state_family_ = nullptr;
-  std::map<std::string, prometheus::Gauge*, std::less<>> pair_states_;  // guarded by mutex_
-  uint64_t raw_bytes_total_ = 0, sent_bytes_total_ = 0;                // guarded by mutex_
-  uint64_t heartbeats_lost_seen_ = 0;                                  // guarded by mutex_
-  uint64_t disk_written_seen_ = 0;                                     // guarded by mutex_
+  Mutex mutex_;
+  prometheus::Family<prometheus::Gauge>* pair_state_family_ = nullptr;  // set by the constructor
+  std::map<std::string, prometheus::Gauge*, std::less<>> pair_states_ GUARDED_BY(mutex_);
+  uint64_t raw_bytes_total_ GUARDED_BY(mutex_) = 0;
+  uint64_t sent_bytes_total_ GUARDED_BY(mutex_) = 0;
+  uint64_t heartbeats_lost_seen_ GUARDED_BY(mutex_) = 0;
+  uint64_t disk_written_seen_ GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace understudy::monitoring

@@ -46,13 +46,13 @@ FrameRelay::~FrameRelay() {
 }
 
 void FrameRelay::SetMode(Mode mode, HoldSink hold) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   mode_ = mode;
   hold_ = std::move(hold);
 }
 
 void FrameRelay::ReleaseFrom(const console::ReleasedLog& released, uint64_t offset) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   if (release_.joinable()) return;
   release_ = std::thread([this, &released, offset] { ReleaseLoop(&released, offset); });
 }
@@ -67,7 +67,7 @@ void FrameRelay::FromTapLoop() {
     ssize_t got = ::read(tap_.get(), frame.data(), frame.size());
     if (got <= 0) continue;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(&mutex_);
       if (mode_ == Mode::kSilent) {
         ++frames_dropped_;
         continue;
@@ -76,7 +76,7 @@ void FrameRelay::FromTapLoop() {
     framed.clear();
     AppendBigEndian<uint32_t>(framed, static_cast<uint32_t>(got));
     framed.append(frame.data(), static_cast<size_t>(got));
-    std::lock_guard<std::mutex> lock(guest_write_mutex_);
+    MutexLock lock(&guest_write_mutex_);
     Status sent = WriteAll(guest_.get(), framed, Deadline::After(kGuestWriteBudget));
     if (!sent.ok()) {
       Log("network", "the guest's NIC stopped taking frames: " + sent.ToString());
@@ -105,7 +105,7 @@ void FrameRelay::FromGuestLoop() {
       Log("network", "the guest's NIC stream broke: " + read.ToString());
       return;
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(&mutex_);
     switch (mode_) {
       case Mode::kHold: hold_(framed); break;
       case Mode::kDirect: WriteToTap(std::string_view(framed).substr(4)); break;

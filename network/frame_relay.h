@@ -17,11 +17,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "common/mutex.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "console/released_log.h"
@@ -64,10 +64,10 @@ class FrameRelay {
   UniqueFd guest_;
   UniqueFd tap_;
   std::atomic<bool> stopping_{false};
-  std::mutex guest_write_mutex_;
-  mutable std::mutex mutex_;
-  Mode mode_ = Mode::kSilent;  // guarded by mutex_
-  HoldSink hold_;              // guarded by mutex_
+  Mutex guest_write_mutex_;  // one writer at a time on guest_ (whole frames, never interleaved)
+  mutable Mutex mutex_;
+  Mode mode_ GUARDED_BY(mutex_) = Mode::kSilent;
+  HoldSink hold_ GUARDED_BY(mutex_);
   std::atomic<uint64_t> frames_in_{0}, frames_out_{0}, frames_dropped_{0};
   std::thread from_tap_, from_guest_, release_;
 };

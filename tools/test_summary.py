@@ -6,7 +6,11 @@ with result="skipped" for GTEST_SKIP), so a test that cannot run here shows up a
 never as passed. A target that failed without a usable test.xml (build failure, time-out,
 crash before writing results) counts as one failure. Exits 1 on any failure.
 
-Usage: test_summary.py BAZEL_OUTPUT_LOG TESTLOGS_DIR [EXTRA_FAILURES]
+A CI run may be several `bazel test` runs (the normal suite, then under sanitizers). Each
+writes its own testlogs directory (the sanitizer configs have their own output directory,
+see .bazelrc), so they are summed into one line; a failure names its run.
+
+Usage: test_summary.py BAZEL_OUTPUT_LOG TESTLOGS_DIR [EXTRA_FAILURES] [--run NAME LOG TESTLOGS_DIR]...
 """
 import os
 import re
@@ -43,9 +47,8 @@ def count_cases(xml_path):
     return passed, failed, skipped, failed_names
 
 
-def main():
-    log_path, testlogs = sys.argv[1], sys.argv[2]
-    extra_failures = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+def summarize_run(log_path, testlogs):
+    """(passed, failed, skipped, failure descriptions) of one `bazel test` run."""
     passed = failed = skipped = 0
     failures = []
     for target, status in sorted(target_statuses(log_path).items()):
@@ -69,6 +72,38 @@ def main():
         failed += counts[1]
         skipped += counts[2]
         failures.extend(f"{target} {case}" for case in counts[3])
+    return passed, failed, skipped, failures
+
+
+def parse_arguments(argv):
+    """[(run name, log, testlogs)], extra failures."""
+    positional, runs = [], []
+    index = 0
+    while index < len(argv):
+        if argv[index] == "--run":
+            if index + 3 >= len(argv):
+                raise SystemExit("--run needs NAME LOG TESTLOGS_DIR")
+            runs.append(tuple(argv[index + 1:index + 4]))
+            index += 4
+        else:
+            positional.append(argv[index])
+            index += 1
+    if len(positional) not in (2, 3):
+        raise SystemExit(__doc__)
+    extra_failures = int(positional[2]) if len(positional) == 3 else 0
+    return [("", positional[0], positional[1])] + runs, extra_failures
+
+
+def main():
+    runs, extra_failures = parse_arguments(sys.argv[1:])
+    passed = failed = skipped = 0
+    failures = []
+    for name, log_path, testlogs in runs:
+        run_passed, run_failed, run_skipped, run_failures = summarize_run(log_path, testlogs)
+        passed += run_passed
+        failed += run_failed
+        skipped += run_skipped
+        failures.extend(f"[{name}] {failure}" if name else failure for failure in run_failures)
     failed += extra_failures
     for failure in failures:
         print(f"FAILED: {failure}")

@@ -335,8 +335,10 @@ TEST(RdmaProtocolTest, SimulatedDataPathDeliversEveryMessageIntact) {
             staging_busy[s] = ring_busy[s] = true;
           }
           window.Commit(*chunk);
-          std::memcpy(staging.data() + chunk->offset, messages[sending].data() + sent_bytes, chunk->bytes);
-          std::memcpy(remote.data() + chunk->offset, staging.data() + chunk->offset, chunk->bytes);
+          if (chunk->bytes > 0) {  // an empty message's data() may be null: no memcpy from it (UBSan)
+            std::memcpy(staging.data() + chunk->offset, messages[sending].data() + sent_bytes, chunk->bytes);
+            std::memcpy(remote.data() + chunk->offset, staging.data() + chunk->offset, chunk->bytes);
+          }
           immediates.push_back(EncodeImm(chunk->last ? ImmKind::kDataEnd : ImmKind::kData, chunk->bytes));
           flights.push_back({*chunk, false});
           sent_bytes += chunk->bytes;

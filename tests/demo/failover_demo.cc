@@ -4,6 +4,7 @@
 // observer sees it, then runs `ftctl drill kill-primary` (SIGKILL of the primary's QEMU and
 // agent), keeps showing the console while the standby takes over, and prints the drill's
 // report: timeline, detection and promotion times, output gap and verdict.
+#include <cstdarg>
 #include <cstdio>
 #include <future>
 #include <thread>
@@ -18,8 +19,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-void Say(const char* format, auto... args) {
-  std::printf(format, args...);
+// printf to the screen at once; the attribute lets the compiler check every format string.
+[[gnu::format(printf, 1, 2)]] void Say(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vprintf(format, args);
+  va_end(args);
   std::fflush(stdout);
 }
 
