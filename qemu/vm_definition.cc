@@ -34,6 +34,7 @@ std::vector<std::string> VmDefinition::QemuArguments() const {
   };
   if (!kernel.empty()) {
     args.insert(args.end(), {"-kernel", kernel});
+    if (!initrd.empty()) args.insert(args.end(), {"-initrd", initrd});
     if (!append.empty()) args.insert(args.end(), {"-append", append});
   }
   switch (serial.kind) {
@@ -73,6 +74,7 @@ json VmDefinition::ToJson() const {
       {"memory_mib", memory_mib},
       {"accelerator", accelerator},
       {"kernel", kernel},
+      {"initrd", initrd},
       {"append", append},
       {"serial", {{"kind", SerialKindName(serial.kind)}, {"path", serial.path}}},
       {"nic", {{"kind", NicKindName(nic.kind)}, {"model", nic.model}, {"mac", nic.mac}, {"path", nic.path}}},
@@ -94,6 +96,7 @@ Result<VmDefinition> VmDefinition::FromJson(const json& input) {
     definition.memory_mib = input.value("memory_mib", definition.memory_mib);
     definition.accelerator = input.value("accelerator", definition.accelerator);
     definition.kernel = input.value("kernel", definition.kernel);
+    definition.initrd = input.value("initrd", definition.initrd);
     definition.append = input.value("append", definition.append);
     definition.extra_args = input.value("extra_args", definition.extra_args);
     if (input.contains("serial")) {
@@ -135,6 +138,10 @@ Result<VmDefinition> VmDefinition::FromJson(const json& input) {
     return Status::InvalidArgument(std::string("VM definition: ") + error.what());
   }
   if (definition.memory_mib == 0) return Status::InvalidArgument("memory_mib must be positive");
+  // QEMU would ignore an initrd without -kernel; a definition saying one is wrong, not harmless.
+  if (!definition.initrd.empty() && definition.kernel.empty()) {
+    return Status::InvalidArgument("initrd needs a kernel");
+  }
   return definition;
 }
 
