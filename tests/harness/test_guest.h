@@ -73,9 +73,11 @@ class TestGuest {
  public:
   // Starts QEMU paused, attaches the console, then lets the guest run (kRun), so the console
   // sees every byte from the first. kIncomingDefer leaves it waiting for migrate-incoming.
-  // The guest runs under the chosen accelerator and its QEMU, whatever `definition` says.
+  // The guest runs under `accelerator` and its QEMU when given (the Linux guest always needs
+  // TCG, tests/harness/linux_guest.h), else under the chosen one, whatever `definition` says.
   static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name,
-                                                  StartMode mode = StartMode::kRun);
+                                                  StartMode mode = StartMode::kRun,
+                                                  const std::optional<GuestAccelerator>& accelerator = std::nullopt);
   static Result<std::unique_ptr<TestGuest>> StartCounter(const CounterGuestOptions& options, std::string_view name);
 
   qemu::QemuProcess& process() { return *process_; }
