@@ -72,6 +72,13 @@ struct AgentPairOptions {
   bool network_output_commit_off = false;
   // TEST ONLY: the secondary stops halfway through applying this epoch's disk writes.
   uint64_t stall_disk_apply_at_epoch = 0;
+  // Protect this VM instead of one of our guests (e.g. the Linux guest,
+  // tests/harness/linux_guest.h); with `network`, its NIC goes on the ClientNetwork like the
+  // network guest's, so it must serve on ClientNetwork::kGuestAddress with kGuestMac.
+  std::optional<qemu::VmDefinition> vm;
+  // Both agents run this accelerator's QEMU instead of the chosen one (the Linux guest always
+  // needs TCG with the vehicle: LinuxGuestAccelerator()).
+  std::optional<GuestAccelerator> accelerator;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG

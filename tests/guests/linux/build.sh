@@ -14,7 +14,7 @@
 # the directory appears by one rename when complete and concurrent runs serialise on a lock.
 #
 # The guest (kernel command line):
-#   console=ttyS0 quiet tsc=reliable guest_ip=10.96.0.2/24 [guest_gw=10.96.0.1] [redis_port=6379]
+#   console=ttyS0 quiet tsc=reliable guest_ip=10.96.0.2/24 [guest_gw=10.96.0.1] [redis_port=6379] [guest_tick=1]
 # /init mounts proc/sys/dev, loads the virtio (and IDE) modules, configures eth0 from guest_ip=,
 # starts `redis-server --protected-mode no --save '' --appendonly no` on 0.0.0.0 and, once Redis
 # answers PING on loopback, prints "redis ready" on the console. Redis's own log stays in the
@@ -204,8 +204,13 @@ for word in $(cat /proc/cmdline); do
     guest_ip=*) guest_ip=${word#guest_ip=} ;;
     guest_gw=*) guest_gw=${word#guest_gw=} ;;
     redis_port=*) redis_port=${word#redis_port=} ;;
+    guest_tick=*) guest_tick=${word#guest_tick=} ;;
   esac
 done
+# Diagnostics: guest_tick=1 prints "tick N" every second, to tell a running guest from a hung one.
+if [ "${guest_tick:-0}" = 1 ]; then
+  ( n=0; while :; do sleep 1; n=$((n + 1)); echo "tick $n"; done ) &
+fi
 
 ip link set lo up
 if [ -n "$guest_ip" ]; then
