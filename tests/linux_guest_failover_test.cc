@@ -11,7 +11,9 @@
 // guest's kernel dies on the first TCP retransmission: "kernel BUG at net/core/skbuff.c:3090"
 // in __skb_checksum from tcp_send_loss_probe. The standby's guest state was not the primary's
 // at that epoch — a candidate for issue 14 item 3's RAM-equality oracle (dirty tracking under
-// TCG, or virtio-net device state against its rings in RAM).
+// TCG, or virtio-net device state against its rings in RAM). With every virtio-net offload
+// off (csum, guest_csum, gso, tso4) the promoted guest instead calls a NULL hrtimer callback
+// (RIP 0x0 from __hrtimer_run_queues), which points at guest RAM, not at the NIC.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
