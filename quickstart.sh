@@ -18,6 +18,7 @@ PACKAGES=(
   libibverbs-dev librdmacm-dev libgtest-dev nlohmann-json3-dev
   iproute2 procps etcd-server prometheus
   clang-14 libclang-rt-14-dev llvm-14
+  busybox-static redis-server redis-tools
 )
 
 # On a machine without a usable /dev/kvm (or with UNDERSTUDY_ACCEL=tcg) the guests run under
@@ -51,6 +52,16 @@ prepare_accelerator() {
   fi
   qemu/tcg/build.sh || { echo "FAILED: qemu/tcg/build.sh" >&2; exit 1; }
   export UNDERSTUDY_ACCEL=tcg
+}
+
+# The Linux test guest (Debian's kernel package, busybox, Debian's Redis in an initramfs) is
+# built once into the cache by tests/guests/linux/build.sh (~1 min; apt-get download of the
+# kernel package); its tests run it under TCG with the TCG vehicle on every machine.
+prepare_linux_guest() {
+  if ! tests/guests/linux/build.sh --print-path > /dev/null; then
+    echo "Building the Linux test guest (Debian kernel + busybox + Redis) once."
+  fi
+  tests/guests/linux/build.sh > /dev/null || { echo "FAILED: tests/guests/linux/build.sh" >&2; exit 1; }
 }
 
 install_missing_packages() {
@@ -135,7 +146,7 @@ run_demo() {
 
 case "${1:-}" in
   demo) install_missing_packages; prepare_accelerator; run_demo ;;
-  test) shift; install_missing_packages; prepare_accelerator; run_tests "$@" ;;
+  test) shift; install_missing_packages; prepare_accelerator; prepare_linux_guest; run_tests "$@" ;;
   deps) install_missing_packages ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac

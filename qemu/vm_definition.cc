@@ -160,13 +160,14 @@ enum class Source { kLocal, kPeer };
 Result<VmDefinition> Parse(const json& input, Source source) {
   const std::string_view top = "VM definition";
   UNDERSTUDY_RETURN_IF_ERROR(CheckKnownFields(
-      input, top, {"name", "machine", "memory_mib", "accelerator", "kernel", "append", "serial", "nic", "disk"}));
+      input, top, {"name", "machine", "memory_mib", "accelerator", "kernel", "initrd", "append", "serial", "nic", "disk"}));
   VmDefinition definition;
   UNDERSTUDY_ASSIGN_OR_RETURN(definition.name, OptionalString(input, "name", definition.name, top));
   UNDERSTUDY_ASSIGN_OR_RETURN(definition.machine, OptionalString(input, "machine", definition.machine, top));
   UNDERSTUDY_ASSIGN_OR_RETURN(definition.memory_mib, OptionalUint32(input, "memory_mib", definition.memory_mib, top));
   UNDERSTUDY_ASSIGN_OR_RETURN(definition.accelerator, OptionalString(input, "accelerator", definition.accelerator, top));
   UNDERSTUDY_ASSIGN_OR_RETURN(definition.kernel, OptionalString(input, "kernel", "", top));
+  UNDERSTUDY_ASSIGN_OR_RETURN(definition.initrd, OptionalString(input, "initrd", "", top));
   UNDERSTUDY_ASSIGN_OR_RETURN(definition.append, OptionalString(input, "append", "", top));
   const bool local = source == Source::kLocal;
 
@@ -229,6 +230,9 @@ Status VmDefinition::Validate(uint32_t max_memory_mib) const {
   }
   if (!OneOf(kAccelerators, accelerator)) return Bad("accelerator", accelerator, "is not one of " + Listed(kAccelerators));
   UNDERSTUDY_RETURN_IF_ERROR(CheckPath("kernel", kernel));
+  UNDERSTUDY_RETURN_IF_ERROR(CheckPath("initrd", initrd));
+  // QEMU would ignore an initrd without -kernel; a definition saying one is wrong, not harmless.
+  if (!initrd.empty() && kernel.empty()) return Bad("initrd", initrd, "needs a kernel");
   // The kernel command line is the guest's, passed to QEMU as one argument of its own and
   // never parsed as QEMU options, so '=' and ',' (console=ttyS0,115200) are fine there; it is
   // still limited to printable ASCII.
@@ -266,6 +270,7 @@ std::vector<std::string> VmDefinition::QemuArguments() const {
   };
   if (!kernel.empty()) {
     args.insert(args.end(), {"-kernel", kernel});
+    if (!initrd.empty()) args.insert(args.end(), {"-initrd", initrd});
     if (!append.empty()) args.insert(args.end(), {"-append", append});
   }
   switch (serial.kind) {
@@ -285,6 +290,9 @@ std::vector<std::string> VmDefinition::QemuArguments() const {
     case NicBackend::Kind::kStreamUnixServer: {
       args.insert(args.end(), {"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path=" + nic.path});
       std::string device = nic.model + ",netdev=net0";
+      // Guests boot with -kernel and never from the network: virtio-net's option ROM
+      // (iPXE) is dead weight, and the TCG vehicle's firmware path has none.
+      if (nic.model == "virtio-net-pci") device += ",romfile=";
       if (!nic.mac.empty()) device += ",mac=" + nic.mac;
       args.insert(args.end(), {"-device", device});
       break;
@@ -304,6 +312,7 @@ json VmDefinition::ToJson() const {
       {"memory_mib", memory_mib},
       {"accelerator", accelerator},
       {"kernel", kernel},
+      {"initrd", initrd},
       {"append", append},
       {"serial", {{"kind", SerialKindName(serial.kind)}, {"path", serial.path}}},
       {"nic", {{"kind", NicKindName(nic.kind)}, {"model", nic.model}, {"mac", nic.mac}, {"path", nic.path}}},
@@ -320,8 +329,12 @@ json VmDefinition::ToPeerJson() const {
   peer["serial"].erase("path");
   peer["nic"].erase("path");
   peer["disk"].erase("nbd_socket");
-  // The peer finds the kernel by its file name in its own image directory.
-  peer["kernel"] = kernel.substr(kernel.find_last_of('/') == std::string::npos ? 0 : kernel.find_last_of('/') + 1);
+  // The peer finds the kernel and initrd by their file names in its own image directory.
+  for (const char* field : {"kernel", "initrd"}) {
+    const std::string& path = peer[field].get_ref<const std::string&>();
+    size_t slash = path.find_last_of('/');
+    peer[field] = slash == std::string::npos ? path : path.substr(slash + 1);
+  }
   return peer;
 }
 
@@ -333,13 +346,12 @@ Result<VmDefinition> VmDefinition::FromJson(const json& input) {
 
 Result<VmDefinition> VmDefinition::FromPeerJson(const json& input, const DefinitionPolicy& policy) {
   UNDERSTUDY_ASSIGN_OR_RETURN(VmDefinition definition, Parse(input, Source::kPeer));
-  if (!definition.kernel.empty()) {
+  for (auto [field, file] : {std::pair<const char*, std::string*>{"kernel", &definition.kernel}, {"initrd", &definition.initrd}}) {
+    if (file->empty()) continue;
     // A plain file name (no '/', so neither an absolute path nor '..' can leave the directory).
-    UNDERSTUDY_RETURN_IF_ERROR(CheckName("kernel", definition.kernel));
-    if (policy.image_dir.empty()) {
-      return Bad("kernel", definition.kernel, "is named by the peer but this host has no image_dir configured");
-    }
-    definition.kernel = policy.image_dir + "/" + definition.kernel;
+    UNDERSTUDY_RETURN_IF_ERROR(CheckName(field, *file));
+    if (policy.image_dir.empty()) return Bad(field, *file, "is named by the peer but this host has no image_dir configured");
+    *file = policy.image_dir + "/" + *file;
   }
   UNDERSTUDY_RETURN_IF_ERROR(definition.Validate(policy.max_memory_mib));
   return definition;

@@ -84,7 +84,8 @@ struct VmDefinition {
   // "kvm", or "tcg" only with the TCG test vehicle (qemu/tcg/build.sh): stock QEMU 7.2's COLO
   // primary deadlocks under tcg (qemu/tcg/colo-lock-fix.patch). Production uses kvm.
   std::string accelerator = "kvm";
-  std::string kernel;               // host-local path of a multiboot kernel for -kernel; empty: boot from disk
+  std::string kernel;               // host-local path of a multiboot or Linux kernel for -kernel; empty: boot from disk
+  std::string initrd;               // host-local path for -initrd; REQUIRES kernel (Validate refuses it alone)
   std::string append;               // kernel command line
   SerialBackend serial;
   NicBackend nic;

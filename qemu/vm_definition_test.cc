@@ -75,6 +75,25 @@ TEST(VmDefinitionTest, CommandLineSaysExactlyWhatTheDefinitionSays) {
   EXPECT_NE(std::find(args.begin(), args.end(), "-nodefaults"), args.end());
 }
 
+TEST(VmDefinitionTest, ALinuxKernelTakesItsInitrd) {
+  VmDefinition linux_guest = Sample();
+  linux_guest.kernel = "/guests/vmlinuz";
+  linux_guest.initrd = "/guests/initrd.img";
+  std::vector<std::string> args = linux_guest.QemuArguments();
+  EXPECT_TRUE(HasPair(args, "-initrd", "/guests/initrd.img"));
+  EXPECT_TRUE(HasPair(args, "-kernel", "/guests/vmlinuz"));
+  const std::vector<std::string> without = Sample().QemuArguments();
+  EXPECT_EQ(std::find(without.begin(), without.end(), "-initrd"), without.end());
+
+  Result<VmDefinition> copy = VmDefinition::FromJson(linux_guest.ToJson());
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_EQ(copy->initrd, "/guests/initrd.img");
+
+  nlohmann::json initrd_alone = linux_guest.ToJson();
+  initrd_alone["kernel"] = "";
+  EXPECT_NE(VmDefinition::FromJson(initrd_alone).status().message().find("needs a kernel"), std::string::npos);
+}
+
 TEST(VmDefinitionTest, RoundTripsThroughJson) {
   VmDefinition original = Sample();
   Result<VmDefinition> copy = VmDefinition::FromJson(original.ToJson());

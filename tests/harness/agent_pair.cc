@@ -54,7 +54,12 @@ std::optional<std::string> AgentPairUnavailableReason(bool separate_hosts) {
 }
 
 Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& options, std::string_view name) {
-  UNDERSTUDY_ASSIGN_OR_RETURN(GuestAccelerator accelerator, ChosenAccelerator());
+  GuestAccelerator accelerator;
+  if (options.accelerator) {
+    accelerator = *options.accelerator;
+  } else {
+    UNDERSTUDY_ASSIGN_OR_RETURN(accelerator, ChosenAccelerator());
+  }
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
   std::string secondary_dir = dir.path() + "/secondary";
   std::unique_ptr<NetworkLab> lab;
@@ -179,7 +184,8 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
 
   pair->secondary_listen_ = listen;
   pair->network_ = std::move(client_network);
-  qemu::VmDefinition vm = options.network ? NetServiceGuestDefinition()
+  qemu::VmDefinition vm = options.vm        ? *options.vm
+                          : options.network ? NetServiceGuestDefinition()
                           : options.disk  ? DiskGuestDefinition(options.disk_guest_delay)
                                           : CounterGuestDefinition(options.guest, "");
   vm.accelerator = accelerator.name;

@@ -80,6 +80,13 @@ struct AgentPairOptions {
   // TEST ONLY: the primary holds QEMU's VM stopped at this epoch from the start (before
   // vmstate-loaded) until test_release_checkpoint (tests/harness/ram_oracle.h).
   uint64_t hold_checkpoint_at_epoch = 0;
+  // Protect this VM instead of one of our guests (e.g. the Linux guest,
+  // tests/harness/linux_guest.h); with `network`, its NIC goes on the ClientNetwork like the
+  // network guest's, so it must serve on ClientNetwork::kGuestAddress with kGuestMac.
+  std::optional<qemu::VmDefinition> vm;
+  // Both agents run this accelerator's QEMU instead of the chosen one (the Linux guest always
+  // needs TCG with the vehicle: LinuxGuestAccelerator()).
+  std::optional<GuestAccelerator> accelerator;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG

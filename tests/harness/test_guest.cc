@@ -59,9 +59,15 @@ qemu::VmDefinition DiskGuestDefinition(std::optional<uint32_t> delay) {
 }
 
 Result<std::unique_ptr<TestGuest>> TestGuest::Start(const qemu::VmDefinition& definition, std::string_view name,
-                                                  StartMode mode, const std::vector<std::string>& host_args) {
+                                                  StartMode mode, const std::vector<std::string>& host_args,
+                                                  const std::optional<GuestAccelerator>& accelerator_override) {
   UNDERSTUDY_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create("ut-" + std::string(name)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(GuestAccelerator accelerator, ChosenAccelerator());
+  GuestAccelerator accelerator;
+  if (accelerator_override) {
+    accelerator = *accelerator_override;
+  } else {
+    UNDERSTUDY_ASSIGN_OR_RETURN(accelerator, ChosenAccelerator());
+  }
   std::unique_ptr<TestGuest> guest(new TestGuest(std::move(dir)));
   qemu::VmDefinition local = definition;
   local.accelerator = accelerator.name;

@@ -73,12 +73,14 @@ class TestGuest {
  public:
   // Starts QEMU paused, attaches the console, then lets the guest run (kRun), so the console
   // sees every byte from the first. kIncomingDefer leaves it waiting for migrate-incoming.
-  // The guest runs under the chosen accelerator and its QEMU, whatever `definition` says.
+  // The guest runs under `accelerator` and its QEMU when given (the Linux guest always needs
+  // TCG, tests/harness/linux_guest.h), else under the chosen one, whatever `definition` says.
   // `host_args` are appended to this QEMU's command line (a -drive, a tap NIC, tracing): they
   // are this test's host-local additions, never part of the definition.
   static Result<std::unique_ptr<TestGuest>> Start(const qemu::VmDefinition& definition, std::string_view name,
                                                   StartMode mode = StartMode::kRun,
-                                                  const std::vector<std::string>& host_args = {});
+                                                  const std::vector<std::string>& host_args = {},
+                                                  const std::optional<GuestAccelerator>& accelerator = std::nullopt);
   static Result<std::unique_ptr<TestGuest>> StartCounter(const CounterGuestOptions& options, std::string_view name);
 
   qemu::QemuProcess& process() { return *process_; }
