@@ -274,7 +274,6 @@ class PairController {
   bool read_wanted_ = false;  // a read is due once the pending request is answered
   bool cas_sent_ = false;  // this contention sent a CAS: a record naming us may be its result
   bool goodbye_acked_ = false;
-  bool record_stopped_ = false;
   bool operator_promote_ = false;
   // Re-protection waiting for its swap: the agent to pair with once it wins.
   std::string candidate_;
