@@ -5,15 +5,11 @@
 // reply, and the replies must still be exactly 1, 2, ..., 100: nothing a client saw is taken
 // back by the failover, and no increment is lost or applied twice.
 //
-// STATUS (tagged manual, so the suite does not run it): it FAILS today. The pair protects the
-// booted guest (~50 checkpoints/s) and INCRs 1..30 go through output commit, the promotion
-// takes ~5-100 ms and the bridge relearns the MAC on the secondary's tap, but the promoted
-// guest's kernel dies on the first TCP retransmission: "kernel BUG at net/core/skbuff.c:3090"
-// in __skb_checksum from tcp_send_loss_probe. The standby's guest state was not the primary's
-// at that epoch — a candidate for issue 14 item 3's RAM-equality oracle (dirty tracking under
-// TCG, or virtio-net device state against its rings in RAM). With every virtio-net offload
-// off (csum, guest_csum, gso, tso4) the promoted guest instead calls a NULL hrtimer callback
-// (RIP 0x0 from __hrtimer_run_queues), which points at guest RAM, not at the NIC.
+// History: this test first failed every time — the promoted guest's kernel died on stale
+// memory ("kernel BUG at net/core/skbuff.c:3090", a NULL hrtimer callback). The RAM-equality
+// oracle (tests/e2e:ram_equality_test) traced it to QEMU 7.2's dirty-bitmap fast path under
+// TCG; the vehicle's qemu/tcg/tcg-dirty-sync-fix.patch fixed it, and the guest now survives.
+// One kill per run, and no negative control yet (issue 14 asks for ten and one).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -161,7 +157,7 @@ TEST(LinuxGuestFailoverTest, RedisIncrementsStayOneSerialHistoryAcrossAKillPrima
   EXPECT_EQ(*value, std::to_string(kIncrements));
   Result<nlohmann::json> promoted = (*pair)->SecondaryStatus();
   ASSERT_TRUE(promoted.ok()) << promoted.status();
-  EXPECT_EQ(promoted->value("role", ""), "primary") << promoted->dump();
+  EXPECT_EQ(promoted->value("state", ""), "promoted") << promoted->dump();
 
   std::vector<double> sorted = latencies_ms;
   std::sort(sorted.begin(), sorted.end());

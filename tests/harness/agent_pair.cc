@@ -92,8 +92,10 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     return Status::Internal("cannot write the heartbeat key " + heartbeat_key);
   }
   json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}, {"heartbeat_key_file", heartbeat_key}};
-  // The test guests' kernels all live in tests/guests: the secondaries' image directory.
-  const std::string guest_images = RunfilePath("tests/guests/counter.elf");
+  // The secondaries' image directory: where the guest's kernel lives (tests/guests for ours).
+  // A caller's own VM (the Linux guest) brings its kernel and initrd from its own directory.
+  const std::string guest_images =
+      options.vm && !options.vm->kernel.empty() ? options.vm->kernel : RunfilePath("tests/guests/counter.elf");
   // Every agent, replacements too, runs the chosen accelerator's QEMU.
   json secondary_config = {{"runtime_dir", secondary_dir},
                            {"name", "secondary"},
