@@ -144,14 +144,17 @@ Status SecondaryAgent::Run() {
       };
       test_ram_dump_.AddControlCommand(handlers);
     }
-    UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<control::ControlServer> control,
-                                control::ControlServer::Start(config_.control_socket(), std::move(handlers)));
     if (!config_.disk_image.empty()) {
       UNDERSTUDY_ASSIGN_OR_RETURN(disk_, disk::DiskReplica::Open(config_.disk_image));
     }
     UNDERSTUDY_ASSIGN_OR_RETURN(metrics_server_, monitoring::MetricsServer::Start(config_.metrics_listen));
     Log("secondary", "metrics on http://" + metrics_server_->address() + "/metrics");
     UNDERSTUDY_ASSIGN_OR_RETURN(monitor_, failover::PeerMonitor::Start(config_.failover.monitor, nullptr));
+    // The control API starts only now: its status handler reads disk_, metrics_server_ and
+    // monitor_ from the control thread, and starting that thread after they are set orders
+    // those writes before every read (TSan saw the race when it started first).
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<control::ControlServer> control,
+                                control::ControlServer::Start(config_.control_socket(), std::move(handlers)));
     UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<transport::Listener> listener,
                                 transport::Listen(config_.listen_uri, config_.channel));
     Log("secondary", "listening on " + listener->address());
