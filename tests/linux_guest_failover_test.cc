@@ -38,22 +38,11 @@ constexpr int kKillAfterReplies = 30;
 constexpr int kBootBudgetMs = 240000;
 constexpr int kRedisCliBudgetMs = 60000;
 
-// The real redis-cli in the clients' namespace; what it printed, trailing newline removed.
+// The real redis-cli in the clients' namespace.
 Result<std::string> RedisCli(const ClientNetwork& network, const std::vector<std::string>& command,
                              const std::string& output) {
-  ::unlink(output.c_str());  // Spawn appends
-  std::vector<std::string> argv = NetnsExec(network.namespace_name());
-  argv.insert(argv.end(), {"redis-cli", "-h", ClientNetwork::kGuestAddress, "-p", std::to_string(kLinuxGuestRedisPort)});
-  argv.insert(argv.end(), command.begin(), command.end());
-  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(argv, output));
-  UNDERSTUDY_ASSIGN_OR_RETURN(int wait_status, child.WaitForExit(Deadline::AfterMillis(kRedisCliBudgetMs)));
-  std::ifstream in(output);
-  std::stringstream printed;
-  printed << in.rdbuf();
-  std::string reply = printed.str();
-  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.pop_back();
-  if (wait_status != 0) return Status::IOError("redis-cli " + DescribeWaitStatus(wait_status) + ": " + reply);
-  return reply;
+  return RunRedisCli(NetnsExec(network.namespace_name()), ClientNetwork::kGuestAddress, command, output,
+                     Deadline::AfterMillis(kRedisCliBudgetMs));
 }
 
 TEST(LinuxGuestFailoverTest, RedisIncrementsStayOneSerialHistoryAcrossAKillPrimary) {

@@ -64,22 +64,9 @@ class TapNamespace {
   bool exists_ = false;
 };
 
-// Runs the real redis-cli against the guest (from the calling thread's network namespace) and
-// returns what it printed, trailing newline removed.
+// The real redis-cli against the guest, from the calling thread's network namespace.
 Result<std::string> RedisCli(const std::vector<std::string>& command, const std::string& scratch) {
-  const std::string output = scratch + "/redis-cli.out";
-  ::unlink(output.c_str());  // Spawn appends
-  std::vector<std::string> argv = {"redis-cli", "-h", kGuestAddress, "-p", std::to_string(kLinuxGuestRedisPort)};
-  argv.insert(argv.end(), command.begin(), command.end());
-  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(argv, output));
-  UNDERSTUDY_ASSIGN_OR_RETURN(int wait_status, child.WaitForExit(Deadline::AfterMillis(kCommandBudgetMs)));
-  std::ifstream in(output);
-  std::stringstream printed;
-  printed << in.rdbuf();
-  std::string reply = printed.str();
-  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.pop_back();
-  if (wait_status != 0) return Status::IOError("redis-cli " + DescribeWaitStatus(wait_status) + ": " + reply);
-  return reply;
+  return RunRedisCli({}, kGuestAddress, command, scratch + "/redis-cli.out", Deadline::AfterMillis(kCommandBudgetMs));
 }
 
 // The oracle: the i-th reply (from 0) must be exactly i + 1. The first violation, if any.

@@ -1,5 +1,7 @@
 #include "tests/harness/linux_guest.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -59,6 +61,23 @@ std::vector<std::string> LinuxGuestTapArgs(const LinuxGuestOptions& options) {
   if (options.tap_device.empty()) return {};
   return {"-netdev", "tap,id=n0,ifname=" + options.tap_device + ",script=no,downscript=no", "-device",
           "virtio-net-pci,netdev=n0,romfile=,mac=" + options.mac};
+}
+
+Result<std::string> RunRedisCli(const std::vector<std::string>& launcher, const std::string& host,
+                                const std::vector<std::string>& command, const std::string& output, Deadline deadline) {
+  ::unlink(output.c_str());  // Spawn appends
+  std::vector<std::string> argv = launcher;
+  argv.insert(argv.end(), {"redis-cli", "-h", host, "-p", std::to_string(kLinuxGuestRedisPort)});
+  argv.insert(argv.end(), command.begin(), command.end());
+  UNDERSTUDY_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(argv, output));
+  UNDERSTUDY_ASSIGN_OR_RETURN(int wait_status, child.WaitForExit(deadline));
+  std::ifstream in(output);
+  std::stringstream printed;
+  printed << in.rdbuf();
+  std::string reply = printed.str();
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.pop_back();
+  if (wait_status != 0) return Status::IOError("redis-cli " + DescribeWaitStatus(wait_status) + ": " + reply);
+  return reply;
 }
 
 }  // namespace understudy::testing

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/deadline.h"
 #include "common/result.h"
 #include "qemu/vm_definition.h"
 #include "tests/harness/guest_accelerator.h"
@@ -55,6 +56,13 @@ qemu::VmDefinition LinuxGuestDefinition(const LinuxGuestImage& image, const Linu
 // With options.tap_device: the host-local QEMU arguments (TestGuest::Start's host_args) that put
 // the guest's virtio-net NIC on that tap; empty otherwise.
 std::vector<std::string> LinuxGuestTapArgs(const LinuxGuestOptions& options);
+
+// Runs the real redis-cli against the guest's Redis at `host` with `command`, prefixed by
+// `launcher` (e.g. NetnsExec(namespace) to run it in the clients' namespace; empty: here),
+// printing into `output` (a scratch file). What it printed, trailing newline removed; an
+// IOError with that text when redis-cli failed.
+Result<std::string> RunRedisCli(const std::vector<std::string>& launcher, const std::string& host,
+                                const std::vector<std::string>& command, const std::string& output, Deadline deadline);
 
 }  // namespace understudy::testing
 
