@@ -64,32 +64,13 @@ case "${1:-}" in
   *) echo "usage: $0 [--print-path|--print-key]" >&2; exit 2 ;;
 esac
 
-if is_cached; then
-  log "cached: $wrapper"
-  echo "$wrapper"
-  exit 0
-fi
-
-mkdir -p "$cache_root" 2>/dev/null && [ -w "$cache_root" ] ||
-  die "cannot write $cache_root: run as root, or set UNDERSTUDY_CACHE to a writable directory"
-exec 9>"$cache_root/.lock"
-if ! flock -n 9; then
-  log "another build holds $cache_root/.lock; waiting for it"
-  flock 9
-fi
-if is_cached; then  # built by the run we waited for
-  log "cached: $wrapper"
-  echo "$wrapper"
-  exit 0
-fi
-
-# Holding the lock, no other build runs: a .build-* directory left now is from a killed run.
-rm -rf "$cache_root"/.build-*
+. "$here/../../tools/cache_build_lock.sh"
+take_cache_or_exit "$wrapper"
 
 jobs="${UNDERSTUDY_BUILD_JOBS:-$(nproc)}"
 estimate=$(( expected_minutes_on_2_cores * 2 / jobs ))
 [ "$estimate" -ge 4 ] || estimate=4
-log "building the TCG test vehicle (QEMU ${source_version} + colo-lock-fix) into $vehicle_dir"
+log "building the TCG test vehicle (QEMU ${source_version} + our patches) into $vehicle_dir"
 log "one-time build, expected ~${estimate} min with $jobs jobs (~${expected_minutes_on_2_cores} min on 2 cores; longer on a busy machine)"
 started=$(date +%s)
 phase() { log "phase: $* ($(( ($(date +%s) - started) / 60 )) min elapsed)"; }

@@ -95,27 +95,8 @@ if ! compute_key; then
   compute_key || die "cannot resolve $kernel_metapackage or the versions of ${userland_packages[*]}"
 fi
 
-if is_cached; then
-  log "cached: $guest_dir"
-  echo "$guest_dir"
-  exit 0
-fi
-
-mkdir -p "$cache_root" 2>/dev/null && [ -w "$cache_root" ] ||
-  die "cannot write $cache_root: run as root, or set UNDERSTUDY_CACHE to a writable directory"
-exec 9>"$cache_root/.lock"
-if ! flock -n 9; then
-  log "another build holds $cache_root/.lock; waiting for it"
-  flock 9
-fi
-if is_cached; then  # built by the run we waited for
-  log "cached: $guest_dir"
-  echo "$guest_dir"
-  exit 0
-fi
-
-# Holding the lock, no other build runs: a .build-* directory left now is from a killed run.
-rm -rf "$cache_root"/.build-*
+. "$here/../../../tools/cache_build_lock.sh"
+take_cache_or_exit "$guest_dir"
 work=$(mktemp -d "$cache_root/.build-${key}.XXXXXX")
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
