@@ -56,20 +56,41 @@ std::optional<std::string> RefusedPeer(int client) {
          std::to_string(::geteuid()) + " and root)";
 }
 
+// Dumped with bytes that are not UTF-8 replaced rather than thrown on (a handler may quote a
+// peer's text).
+void Reply(int client, const json& reply) {
+  (void)WriteAll(client, reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", Deadline::AfterMillis(2000));
+}
+
+// Answers a request we did not read to its end, and closes gently: a Unix socket closed with
+// unread bytes in its receive queue resets the caller, who then sees "connection reset"
+// instead of our answer (a refused caller has usually sent its request before the refusal).
+// So stop writing, then discard what the caller still sends, briefly and boundedly.
+void ReplyAndDrain(int client, const json& reply) {
+  Reply(client, reply);
+  ::shutdown(client, SHUT_WR);
+  Deadline deadline = Deadline::AfterMillis(500);
+  std::array<std::byte, 4096> discard;
+  for (size_t drained = 0; drained <= ControlServer::kMaxRequestBytes;) {
+    Result<size_t> count = ReadSome(client, discard, deadline);
+    if (!count.ok() || *count == 0) return;
+    drained += *count;
+  }
+}
+
 }  // namespace
 
 void ControlServer::Serve(int client) {
   if (std::optional<std::string> refused = RefusedPeer(client)) {
     Log("control", "refused a control connection: " + *refused);
-    (void)WriteAll(client, json{{"error", *refused}}.dump() + "\n", Deadline::AfterMillis(500));
+    ReplyAndDrain(client, json{{"error", *refused}});
     return;
   }
   std::string buffer;
   Deadline deadline = Deadline::AfterMillis(2000);
   while (buffer.find('\n') == std::string::npos) {
     if (buffer.size() > kMaxRequestBytes) {
-      (void)WriteAll(client, json{{"error", "request over " + std::to_string(kMaxRequestBytes) + " bytes"}}.dump() + "\n",
-                     Deadline::AfterMillis(2000));
+      ReplyAndDrain(client, json{{"error", "request over " + std::to_string(kMaxRequestBytes) + " bytes"}});
       return;
     }
     std::array<std::byte, 4096> chunk;
@@ -77,9 +98,7 @@ void ControlServer::Serve(int client) {
     if (!count.ok()) return;
     buffer.append(reinterpret_cast<const char*>(chunk.data()), *count);
   }
-  json reply = Answer(std::string_view(buffer).substr(0, buffer.find('\n')));
-  // Replace rather than throw on bytes that are not UTF-8 (a handler may quote a peer's text).
-  (void)WriteAll(client, reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", Deadline::AfterMillis(2000));
+  Reply(client, Answer(std::string_view(buffer).substr(0, buffer.find('\n'))));
 }
 
 json ControlServer::Answer(std::string_view line) const {

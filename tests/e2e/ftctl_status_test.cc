@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "common/child_process.h"
 #include "tests/harness/agent_pair.h"
@@ -25,6 +26,30 @@ std::string RunFtctl(const AgentPair& pair, const std::string& command) {
   return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
+bool Healthy(const AgentPair& pair) {
+  Result<nlohmann::json> primary = pair.PrimaryStatus();
+  Result<nlohmann::json> secondary = pair.SecondaryStatus();
+  return primary.ok() && primary->value("state", "") == "protected" && secondary.ok() &&
+         secondary->value("state", "") == "standby-ready" && (*secondary)["last_verification"].is_object();
+}
+
+// The glance is checked on a healthy pair: protected, with a verification on record. On a
+// loaded test host an ack can lag past the heartbeat budget and the primary then shows
+// "degraded" for a moment (correctly); such a snapshot is printed and taken again.
+std::string RunWhileHealthy(const AgentPair& pair, const std::string& command, std::vector<std::string> healthy_marks) {
+  std::string output;
+  for (int attempt = 1; attempt <= 5; ++attempt) {
+    Deadline deadline = Deadline::AfterMillis(30000);
+    while (!Healthy(pair) && !deadline.Expired()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    output = RunFtctl(pair, command);
+    std::printf("$ ftctl %s  (attempt %d)\n%s\n", command.c_str(), attempt, output.c_str());
+    bool all = true;
+    for (const std::string& mark : healthy_marks) all = all && output.find(mark) != std::string::npos;
+    if (all) break;
+  }
+  return output;
+}
+
 TEST(FtctlStatusTest, StatusAndMetricsShowThePairsHealthAtAGlance) {
   UNDERSTUDY_REQUIRE_AGENT_PAIR(/*separate_hosts=*/false);
   AgentPairOptions options;
@@ -32,21 +57,12 @@ TEST(FtctlStatusTest, StatusAndMetricsShowThePairsHealthAtAGlance) {
   options.verify_period_ms = 1000;
   auto pair = AgentPair::Start(options, "ftctl");
   ASSERT_TRUE(pair.ok()) << pair.status();
-  Deadline deadline = Deadline::AfterMillis(30000);
-  while (!deadline.Expired()) {
-    Result<nlohmann::json> status = (*pair)->SecondaryStatus();
-    if (status.ok() && (*status)["last_verification"].is_object()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-
-  std::string status = RunFtctl(**pair, "status");
-  std::printf("$ ftctl status\n%s\n", status.c_str());
+  std::string status = RunWhileHealthy(**pair, "status", {"primary    state: protected", "secondary  state: standby-ready"});
   for (const char* expected : {"primary    state: protected", "secondary  state: standby-ready", "pause p50", "commit p50",
                                "heartbeat rtt", "standby verification: ok", "syncing -> protected"}) {
     EXPECT_NE(status.find(expected), std::string::npos) << "missing '" << expected << "'";
   }
-  std::string metrics = RunFtctl(**pair, "metrics");
-  std::printf("$ ftctl metrics\n%s\n", metrics.c_str());
+  std::string metrics = RunWhileHealthy(**pair, "metrics", {"understudy_pair_state{state=\"protected\"}"});
   for (const char* expected : {"understudy_checkpoints_total", "understudy_pair_state{state=\"protected\"}",
                                "understudy_checkpoint_pause_seconds ", "understudy_standby_verification_success",
                                "understudy_heartbeat_rtt_seconds{path=\"udp\"}"}) {
