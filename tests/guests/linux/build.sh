@@ -15,10 +15,14 @@
 #
 # The guest (kernel command line):
 #   console=ttyS0 quiet tsc=reliable guest_ip=10.96.0.2/24 [guest_gw=10.96.0.1] [redis_port=6379] [guest_tick=1]
+#   [guest_counter=SECONDS]
 # /init mounts proc/sys/dev, loads the virtio (and IDE) modules, configures eth0 from guest_ip=,
 # starts `redis-server --protected-mode no --save '' --appendonly no` on 0.0.0.0 and, once Redis
 # answers PING on loopback, prints "redis ready" on the console. Redis's own log stays in the
-# guest (/redis.log); the console carries only /init's lines.
+# guest (/redis.log); the console carries only /init's lines. With guest_counter=SECONDS it then
+# prints 1, 2, 3, ... one line every SECONDS (e.g. 0.2), like the counter guest, so the console
+# continuity oracles (ftctl drill, CounterTranscript) judge the Linux guest's serial output too;
+# /init turns the console's onlcr off, so those lines end in "\n" alone, as the counter guest's do.
 #
 # Environment: UNDERSTUDY_CACHE (cache root).
 set -euo pipefail
@@ -179,13 +183,14 @@ for module in $(cat /etc/modules); do
   insmod "/lib/modules/$module.ko" || echo "guest: insmod $module failed"
 done
 
-guest_ip="" guest_gw="" redis_port=6379
+guest_ip="" guest_gw="" redis_port=6379 guest_counter=""
 for word in $(cat /proc/cmdline); do
   case "$word" in
     guest_ip=*) guest_ip=${word#guest_ip=} ;;
     guest_gw=*) guest_gw=${word#guest_gw=} ;;
     redis_port=*) redis_port=${word#redis_port=} ;;
     guest_tick=*) guest_tick=${word#guest_tick=} ;;
+    guest_counter=*) guest_counter=${word#guest_counter=} ;;
   esac
 done
 # Diagnostics: guest_tick=1 prints "tick N" every second, to tell a running guest from a hung one.
@@ -215,6 +220,12 @@ until [ "$(printf 'PING\r\n' | nc -w 1 127.0.0.1 "$redis_port" 2>/dev/null | tr 
   sleep 0.1
 done
 echo "redis ready"
+# The console counter (guest_counter=SECONDS): digits and one dot only, or no counter.
+case "$guest_counter" in
+  "" | *[!0-9.]* | *.*.*) [ -z "$guest_counter" ] || echo "guest: ignoring guest_counter=$guest_counter" ;;
+  *) stty -onlcr 2>/dev/null
+     ( n=0; while :; do n=$((n + 1)); echo "$n"; sleep "$guest_counter"; done ) & ;;
+esac
 wait $redis_pid
 tail -5 /redis.log
 halt_forever "redis-server exited"
