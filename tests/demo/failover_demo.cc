@@ -237,7 +237,7 @@ int RunLinuxDemo(bool separate_hosts) {
       transcript.continuous() ? "continuous (no repeat, no gap)" : transcript.violation()->c_str());
   Say("  VM pause per checkpoint before the drill: p50 %.2f ms, p99 %.2f ms (TCG)\n", pause_p50, pause_p99);
   Say("  (after the failover the promoted VM runs unprotected until a new secondary joins: its replies no\n"
-      "   longer wait for checkpoints, hence the faster clients at the end)\n");
+      "   longer wait for checkpoints)\n");
   const bool ok = values.ok() && history.consistent && history.unanswered == 0 && history.replies > 0 &&
                   transcript.continuous() && transcript.lines_observed() > 5 && report->value("continuity_held", false) &&
                   promoted.ok() && promoted->value("state", "") == "promoted";
