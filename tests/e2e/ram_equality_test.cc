@@ -50,6 +50,12 @@ Result<RunningPair> StartPairWith(AgentPairOptions options, uint64_t ram_bytes,
   const std::string socket = monitor_dir.path() + "/qmp.sock";
   // A monitor of the test's own on the primary's QEMU only (host-local arguments).
   options.primary_qemu_args = {"-qmp", "unix:" + socket + ",server=on,wait=off"};
+  // Each check holds the VM and writes and reads its RAM three times (pmemsave, the secondary's
+  // dump, the comparison: 2 x 256 MiB for the Linux guest). On this shared 2-core machine that
+  // stalled the agents past the default 150 ms heartbeat budget (2026-12-06, load ~12: a false
+  // peer death, the secondary promoted itself mid-check, "the primary never stopped at epoch
+  // N"). Failure detection is not this test's subject; dirty tracking is.
+  options.heartbeat_budget_ms = 2000;
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<AgentPair> pair, start(options));
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<qemu::QmpClient> monitor,
                               qemu::QmpClient::Connect(socket, Deadline::AfterMillis(10000)));
@@ -151,11 +157,6 @@ TEST(RamEqualityTest, LinuxGuestWithRedisClients) {
   }
   std::optional<LinuxGuestPair> linux;
   AgentPairOptions options;
-  // Each check writes and reads 2 x 256 MiB (pmemsave, the secondary's dump, the comparison)
-  // while the TCG guest and its clients keep both cores busy: under that load the default
-  // 150 ms heartbeat budget saw false peer deaths here (the pair left protection mid-check,
-  // ending the comparison). Failure detection is not this test's subject; dirty tracking is.
-  options.heartbeat_budget_ms = 2000;
   const uint64_t ram_bytes = uint64_t{LinuxGuestOptions{}.memory_mib} << 20;
   Result<RunningPair> running =
       StartPairWith(options, ram_bytes, [&](const AgentPairOptions& with_monitor) -> Result<std::unique_ptr<AgentPair>> {
