@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Understudy's two entry points on a fresh Debian bookworm machine (run as root):
 #
-#   ./quickstart.sh demo   install what is missing, build, run the end-to-end demonstration
+#   ./quickstart.sh demo   install what is missing, build, run the end-to-end demonstration (a
+#                          Linux VM running Redis; `demo --guest=counter` for the counter guest)
 #   ./quickstart.sh test   install what is missing, build, run every test; then every test
 #                          that needs no VM (tag "vm") again under ASan+UBSan (a build that
 #                          also runs clang's thread-safety analysis) and under TSan; the last line is
@@ -21,11 +22,13 @@ PACKAGES=(
   busybox-static redis-server redis-tools
 )
 
-# On a machine without a usable /dev/kvm (or with UNDERSTUDY_ACCEL=tcg) the guests run under
-# TCG with the TCG test vehicle, QEMU 7.2 plus our COLO fix, which qemu/tcg/build.sh builds once;
-# its build dependencies are needed only then.
+# The TCG test vehicle, QEMU 7.2 plus our COLO fixes (qemu/tcg/build.sh builds it once): the
+# Linux guest runs under it on every machine (this project's paravirtual /dev/kvm cannot boot
+# Linux), and on a machine without a usable /dev/kvm (or with UNDERSTUDY_ACCEL=tcg) every other
+# guest does too. Its build dependencies:
 TCG_BUILD_PACKAGES=(ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev pkg-config flex bison
                     python3-venv zlib1g-dev)
+PACKAGES+=("${TCG_BUILD_PACKAGES[@]}")
 
 needs_tcg_vehicle() {
   case "${UNDERSTUDY_ACCEL:-}" in
@@ -35,22 +38,28 @@ needs_tcg_vehicle() {
   ! { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 }
 
-if needs_tcg_vehicle; then PACKAGES+=("${TCG_BUILD_PACKAGES[@]}"); fi
-
-# Builds the vehicle unless cached (build.sh prints its time estimate first) and pins the suite
-# to TCG: the accelerator then keys Bazel's cached test results, so a result from a run under
-# another accelerator is never reused.
-prepare_accelerator() {
-  needs_tcg_vehicle || return 0
-  if ! qemu/tcg/build.sh --print-path > /dev/null; then
-    if [ "${UNDERSTUDY_ACCEL:-}" = tcg ]; then
-      echo "UNDERSTUDY_ACCEL=tcg: building the TCG test vehicle (QEMU 7.2 + the patches in qemu/tcg/)."
-    else
-      echo "/dev/kvm is not usable here: the guests will run under TCG with the TCG test vehicle"
-      echo "(QEMU 7.2 + the patches in qemu/tcg/), which is built once now."
-    fi
+# Builds the vehicle unless cached (build.sh prints its time estimate before it starts), saying
+# first why it is needed.
+prepare_tcg_vehicle() {
+  qemu/tcg/build.sh --print-path > /dev/null && return 0
+  if [ "${UNDERSTUDY_ACCEL:-}" = tcg ]; then
+    echo "UNDERSTUDY_ACCEL=tcg: building the TCG test vehicle (QEMU 7.2 + the patches in qemu/tcg/)."
+  elif needs_tcg_vehicle; then
+    echo "/dev/kvm is not usable here: the guests will run under TCG with the TCG test vehicle"
+    echo "(QEMU 7.2 + the patches in qemu/tcg/), which is built once now."
+  else
+    echo "The Linux guest runs under TCG with the TCG test vehicle (QEMU 7.2 + the patches in qemu/tcg/):"
+    echo "this machine's /dev/kvm cannot boot Linux. The vehicle is built once now."
   fi
   qemu/tcg/build.sh || { echo "FAILED: qemu/tcg/build.sh" >&2; exit 1; }
+}
+
+# Builds the vehicle if needed and, where /dev/kvm is not usable, pins the suite to TCG: the
+# accelerator then keys Bazel's cached test results, so a result from a run under another
+# accelerator is never reused.
+prepare_accelerator() {
+  prepare_tcg_vehicle
+  needs_tcg_vehicle || return 0
   export UNDERSTUDY_ACCEL=tcg
 }
 
@@ -59,7 +68,7 @@ prepare_accelerator() {
 # kernel package); its tests run it under TCG with the TCG vehicle on every machine.
 prepare_linux_guest() {
   if ! tests/guests/linux/build.sh --print-path > /dev/null; then
-    echo "Building the Linux test guest (Debian kernel + busybox + Redis) once."
+    echo "Building the Linux test guest (Debian kernel + busybox + Redis) once (~1 min)."
   fi
   tests/guests/linux/build.sh > /dev/null || { echo "FAILED: tests/guests/linux/build.sh" >&2; exit 1; }
 }
@@ -139,13 +148,24 @@ run_tests() {
   return $summary_status
 }
 
+# The demo protects the Linux guest running Redis (`demo --guest=counter`: the counter guest).
 run_demo() {
   bazel build //tests/demo:failover_demo
-  bazel run //tests/demo:failover_demo
+  bazel run //tests/demo:failover_demo -- "$@"
 }
 
 case "${1:-}" in
-  demo) install_missing_packages; prepare_accelerator; run_demo ;;
+  demo)
+    shift
+    install_missing_packages
+    if [[ " $* " == *" --guest=counter "* ]]; then
+      # The counter guest needs the vehicle only where /dev/kvm is not usable.
+      if needs_tcg_vehicle; then prepare_accelerator; fi
+    else
+      prepare_accelerator
+      prepare_linux_guest
+    fi
+    run_demo "$@" ;;
   test) shift; install_missing_packages; prepare_accelerator; prepare_linux_guest; run_tests "$@" ;;
   deps) install_missing_packages ;;
   *) echo "usage: $0 demo|test" >&2; exit 2 ;;

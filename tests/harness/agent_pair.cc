@@ -92,6 +92,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
     return Status::Internal("cannot write the heartbeat key " + heartbeat_key);
   }
   json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}, {"heartbeat_key_file", heartbeat_key}};
+  if (options.heartbeat_budget_ms) failover["budget_ms"] = *options.heartbeat_budget_ms;
   // The secondaries' image directory: where the guest's kernel lives (tests/guests for ours).
   // A caller's own VM (the Linux guest) brings its kernel and initrd from its own directory.
   const std::string guest_images =

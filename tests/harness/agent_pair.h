@@ -87,6 +87,10 @@ struct AgentPairOptions {
   // Both agents run this accelerator's QEMU instead of the chosen one (the Linux guest always
   // needs TCG with the vehicle: LinuxGuestAccelerator()).
   std::optional<GuestAccelerator> accelerator;
+  // Both agents' heartbeat budget (failover.budget_ms: silence before the peer is dead); unset:
+  // the agents' default. For tests whose own work saturates this machine for seconds on purpose
+  // (the RAM oracle on a 256 MiB guest), where a false detection would end the test's subject.
+  std::optional<uint32_t> heartbeat_budget_ms;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG

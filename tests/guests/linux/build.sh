@@ -15,10 +15,19 @@
 #
 # The guest (kernel command line):
 #   console=ttyS0 quiet tsc=reliable guest_ip=10.96.0.2/24 [guest_gw=10.96.0.1] [redis_port=6379] [guest_tick=1]
+#   [guest_counter=SECONDS] [disk_records=1]
 # /init mounts proc/sys/dev, loads the virtio (and IDE) modules, configures eth0 from guest_ip=,
 # starts `redis-server --protected-mode no --save '' --appendonly no` on 0.0.0.0 and, once Redis
 # answers PING on loopback, prints "redis ready" on the console. Redis's own log stays in the
-# guest (/redis.log); the console carries only /init's lines.
+# guest (/redis.log); the console carries only /init's lines. With guest_counter=SECONDS it then
+# prints 1, 2, 3, ... one line every SECONDS (e.g. 0.2), like the counter guest, so the console
+# continuity oracles (ftctl drill, CounterTranscript) judge the Linux guest's serial output too;
+# /init turns the console's onlcr off, so those lines end in "\n" alone, as the counter guest's do.
+# With disk_records=1 it writes numbered records to its IDE disk (/dev/sda, the agents' NBD
+# disk), record N in 512-byte sector N, and prints N once it is written; before each append it
+# reads the disk back (O_DIRECT, past the page cache) and checks it holds exactly the records its
+# memory counted — record N in sector N and sector N+1 still empty — or prints "VERIFY FAILED"
+# and stops, like tests/guests/disk_writer.c.
 #
 # Environment: UNDERSTUDY_CACHE (cache root).
 set -euo pipefail
@@ -175,17 +184,42 @@ exec </dev/console >/dev/console 2>&1
 
 halt_forever() { echo "guest: $*"; while :; do sleep 3600; done; }
 
+# disk_records=1: the record writer (see the header of build.sh).
+sector() { dd if=/dev/sda bs=512 skip="$1" count=1 iflag=direct 2>/dev/null | tr -d '\000' | head -n 1; }
+disk_writer() {
+  tries=0
+  while [ ! -b /dev/sda ] && [ $tries -lt 100 ]; do sleep 0.05; tries=$((tries + 1)); done
+  [ -b /dev/sda ] || { echo "guest: no /dev/sda (is the disk IDE?)"; return; }
+  last=$(( $(cat /sys/block/sda/size) - 2 ))
+  n=0
+  while [ $n -lt $last ]; do
+    if [ $n -gt 0 ]; then
+      have=$(sector $n)
+      [ "$have" = "record $n" ] || { echo "VERIFY FAILED: sector $n holds '$have', not record $n"; return; }
+    fi
+    next=$(sector $((n + 1)))
+    [ -z "$next" ] || { echo "VERIFY FAILED: sector $((n + 1)) already holds '$next' (the disk ran ahead of memory)"; return; }
+    n=$((n + 1))
+    printf 'record %d\n' $n | dd of=/dev/sda bs=512 seek=$n count=1 conv=sync,notrunc oflag=direct 2>/dev/null ||
+      { echo "VERIFY FAILED: writing record $n"; return; }
+    echo "$n"
+  done
+  echo "guest: disk full after $n records"
+}
+
 for module in $(cat /etc/modules); do
   insmod "/lib/modules/$module.ko" || echo "guest: insmod $module failed"
 done
 
-guest_ip="" guest_gw="" redis_port=6379
+guest_ip="" guest_gw="" redis_port=6379 guest_counter="" disk_records=""
 for word in $(cat /proc/cmdline); do
   case "$word" in
     guest_ip=*) guest_ip=${word#guest_ip=} ;;
     guest_gw=*) guest_gw=${word#guest_gw=} ;;
     redis_port=*) redis_port=${word#redis_port=} ;;
     guest_tick=*) guest_tick=${word#guest_tick=} ;;
+    guest_counter=*) guest_counter=${word#guest_counter=} ;;
+    disk_records=*) disk_records=${word#disk_records=} ;;
   esac
 done
 # Diagnostics: guest_tick=1 prints "tick N" every second, to tell a running guest from a hung one.
@@ -215,6 +249,16 @@ until [ "$(printf 'PING\r\n' | nc -w 1 127.0.0.1 "$redis_port" 2>/dev/null | tr 
   sleep 0.1
 done
 echo "redis ready"
+# The console counter (guest_counter=SECONDS): digits and one dot only, or no counter.
+case "$guest_counter" in
+  "" | *[!0-9.]* | *.*.*) [ -z "$guest_counter" ] || echo "guest: ignoring guest_counter=$guest_counter" ;;
+  *) stty -onlcr 2>/dev/null
+     ( n=0; while :; do n=$((n + 1)); echo "$n"; sleep "$guest_counter"; done ) & ;;
+esac
+if [ "$disk_records" = 1 ]; then
+  stty -onlcr 2>/dev/null
+  disk_writer &
+fi
 wait $redis_pid
 tail -5 /redis.log
 halt_forever "redis-server exited"
