@@ -7,7 +7,8 @@
 #
 # Writes DIR/ca.pem, DIR/ca.key (keep it offline), and for each HOST: DIR/HOST.pem and
 # DIR/HOST.key, a P-256 key and a certificate valid for 825 days whose CN and
-# subjectAltName are HOST (pin it with expected_peer_name). Also DIR/heartbeat.key, the
+# subjectAltName are HOST (pin it with expected_peer_name; a HOST that is an IPv4 address,
+# e.g. an etcd member's address on the arbiter LAN, becomes an IP subjectAltName). Also DIR/heartbeat.key, the
 # pair's heartbeat secret (failover.heartbeat_key_file; copy it to both hosts). Existing
 # files are kept.
 set -euo pipefail
@@ -32,7 +33,9 @@ for host in "$@"; do
   [ -f "$dir/$host.pem" ] && continue
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$host" \
     -keyout "$dir/$host.key" -out "$dir/$host.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$host" > "$dir/$host.ext"
+  san_type=DNS
+  [[ $host =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] && san_type=IP
+  printf 'subjectAltName=%s:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san_type" "$host" > "$dir/$host.ext"
   openssl x509 -req -in "$dir/$host.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
     -days 825 -extfile "$dir/$host.ext" -out "$dir/$host.pem" 2>/dev/null
   rm -f "$dir/$host.csr" "$dir/$host.ext"
