@@ -105,50 +105,92 @@ void ConfigureHandle(CURL* curl, const std::string& url, const HttpOptions& opti
   }
 }
 
-Result<std::string> Perform(const char* method, const std::string& url, const std::string* post_body, Deadline deadline,
-                            const HttpOptions& options) {
+// One request on `curl`, whose options are reset first (its connections and TLS sessions stay).
+Result<std::string> Perform(CURL* curl, const char* method, const std::string& url, const std::string* post_body,
+                            Deadline deadline, const HttpOptions& options) {
   const std::string where = std::string(method) + " " + url;
   UNDERSTUDY_RETURN_IF_ERROR(CheckRequest(url, options));
-  if (!GlobalInitOnce()) return Status::Internal(where + ": libcurl failed to initialise");
   auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline.Remaining()).count();
   if (remaining <= 0) return Status::DeadlineExceeded(where + ": no time left to send it");
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) return Status::Internal(where + ": libcurl could not create a handle");
+  curl_easy_reset(curl);
   BodySink sink;
   sink.limit = options.max_body_bytes;
   char error_buffer[CURL_ERROR_SIZE] = "";
-  ConfigureHandle(curl.get(), url, options, static_cast<long>(remaining), &sink, error_buffer);
+  ConfigureHandle(curl, url, options, static_cast<long>(remaining), &sink, error_buffer);
   std::unique_ptr<curl_slist, CurlDeleter> headers;
   if (post_body != nullptr) {
     headers.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
     if (!headers) return Status::Internal(where + ": out of memory");
-    curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, post_body->data());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
   }
-  CURLcode code = curl_easy_perform(curl.get());
+  CURLcode code = curl_easy_perform(curl);
   if (code == CURLE_FILESIZE_EXCEEDED) {
     return Status::Corruption(where + ": response body over " + std::to_string(sink.limit) + " bytes");
   }
   if (code != CURLE_OK) return TransferError(code, error_buffer, sink, where);
   long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status > 299) {
     return Status::Broken(where + ": HTTP " + std::to_string(status) + ": " + sink.body.substr(0, 200));
   }
   return std::move(sink.body);
 }
 
+// One request on a handle of its own.
+Result<std::string> PerformOnce(const char* method, const std::string& url, const std::string* post_body,
+                                Deadline deadline, const HttpOptions& options) {
+  if (!GlobalInitOnce()) return Status::Internal(std::string(method) + " " + url + ": libcurl failed to initialise");
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return Status::Internal(std::string(method) + " " + url + ": libcurl could not create a handle");
+  return Perform(curl.get(), method, url, post_body, deadline, options);
+}
+
 }  // namespace
 
 Result<std::string> HttpGet(const std::string& url, Deadline deadline, const HttpOptions& options) {
-  return Perform("GET", url, nullptr, deadline, options);
+  return PerformOnce("GET", url, nullptr, deadline, options);
 }
 
 Result<std::string> HttpPost(const std::string& url, std::string_view body, Deadline deadline,
                              const HttpOptions& options) {
   const std::string copy(body);  // libcurl reads POSTFIELDS during perform; keep it alive
-  return Perform("POST", url, &copy, deadline, options);
+  return PerformOnce("POST", url, &copy, deadline, options);
+}
+
+HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)) {}
+
+HttpClient::~HttpClient() {
+  MutexLock lock(&mu_);
+  if (handle_ != nullptr) curl_easy_cleanup(handle_);
+}
+
+Result<std::string> HttpClient::Get(const std::string& url, Deadline deadline) {
+  return Request("GET", url, nullptr, deadline);
+}
+
+Result<std::string> HttpClient::Post(const std::string& url, std::string_view body, Deadline deadline) {
+  const std::string copy(body);
+  return Request("POST", url, &copy, deadline);
+}
+
+Result<std::string> HttpClient::Request(const char* method, const std::string& url, const std::string* body,
+                                        Deadline deadline) {
+  if (!mu_.TryLock()) return PerformOnce(method, url, body, deadline, options_);  // busy: never wait on another call
+  Result<std::string> result = RequestLocked(method, url, body, deadline);
+  mu_.Unlock();
+  return result;
+}
+
+Result<std::string> HttpClient::RequestLocked(const char* method, const std::string& url, const std::string* body,
+                                              Deadline deadline) {
+  if (handle_ == nullptr) {
+    if (!GlobalInitOnce()) return Status::Internal(std::string(method) + " " + url + ": libcurl failed to initialise");
+    handle_ = curl_easy_init();
+    if (handle_ == nullptr) return Status::Internal(std::string(method) + " " + url + ": libcurl could not create a handle");
+  }
+  return Perform(handle_, method, url, body, deadline, options_);
 }
 
 }  // namespace understudy

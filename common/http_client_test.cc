@@ -16,6 +16,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/unique_fd.h"
 
@@ -93,6 +94,69 @@ class ScriptedServer {
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::string request_;
+  std::thread thread_;
+};
+
+// Answers every request "ok" and keeps each connection open; counts the connections.
+class KeepAliveServer {
+ public:
+  KeepAliveServer() {
+    listener_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    bound_ = listener_.valid() && ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+             ::listen(listener_.get(), 8) == 0 &&
+             ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~KeepAliveServer() {
+    stop_ = true;
+    thread_.join();
+  }
+  bool bound() const { return bound_; }
+  std::string Url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  int connections() const { return connections_; }
+
+ private:
+  void Serve() {
+    std::vector<UniqueFd> open;
+    std::vector<std::string> pending;
+    while (!stop_) {
+      std::vector<pollfd> fds = {{listener_.get(), POLLIN, 0}};
+      for (const UniqueFd& fd : open) fds.push_back({fd.get(), POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        UniqueFd accepted(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (accepted.valid()) {
+          ++connections_;
+          open.push_back(std::move(accepted));
+          pending.emplace_back();
+        }
+      }
+      for (size_t i = 0; i + 1 < fds.size(); ++i) {
+        if (!(fds[i + 1].revents & POLLIN)) continue;
+        char buffer[4096];
+        ssize_t got = ::read(open[i].get(), buffer, sizeof(buffer));
+        if (got <= 0) continue;
+        pending[i].append(buffer, static_cast<size_t>(got));
+        // GETs only: a request ends with its headers.
+        for (size_t end; (end = pending[i].find("\r\n\r\n")) != std::string::npos;) {
+          pending[i].erase(0, end + 4);
+          const std::string reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+          if (::send(open[i].get(), reply.data(), reply.size(), MSG_NOSIGNAL) < 0) break;
+        }
+      }
+    }
+  }
+
+  UniqueFd listener_;
+  bool bound_ = false;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
   std::thread thread_;
 };
 
@@ -203,6 +267,32 @@ TEST(HttpClientTest, BadRequestsAreRefusedBeforeConnecting) {
     ASSERT_FALSE(body.ok()) << c.url;
     EXPECT_EQ(body.status().code(), Status::Code::kInvalidArgument) << c.url;
     EXPECT_NE(body.status().message().find(c.mentions), std::string::npos) << body.status();
+  }
+}
+
+TEST(HttpClientTest, AClientKeepsItsConnectionAcrossRequests) {
+  KeepAliveServer server;
+  ASSERT_TRUE(server.bound());
+  HttpClient client(HttpOptions{});
+  for (int i = 0; i < 3; ++i) {
+    Result<std::string> body = client.Get(server.Url(), Deadline::AfterMillis(2000));
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, "ok");
+  }
+  EXPECT_EQ(server.connections(), 1);
+  // Negative control: the one-off function opens a connection per request.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(HttpGet(server.Url(), Deadline::AfterMillis(2000)).ok());
+  EXPECT_EQ(server.connections(), 4);
+}
+
+TEST(HttpClientTest, AClientReconnectsWhenTheServerClosedItsConnection) {
+  HttpClient client(HttpOptions{});
+  for (int round = 0; round < 2; ++round) {
+    ScriptedServer server(Reply("200 OK", "round " + std::to_string(round)));  // closes after answering
+    ASSERT_TRUE(server.bound());
+    Result<std::string> body = client.Post(server.Url("/v3/kv/range"), "{}", Deadline::AfterMillis(2000));
+    ASSERT_TRUE(body.ok()) << "round " << round << ": " << body.status();
+    EXPECT_EQ(*body, "round " + std::to_string(round));
   }
 }
 

@@ -62,7 +62,9 @@ TEST_F(ArbiterTest, PromoteAndGoUnprotectedRaceHasExactlyOneWinnerAndTheLoserFen
     auto primary = Make(key);
     auto secondary = Make(key);
     ASSERT_TRUE(*primary->CompareAndSwap(0, "host1", "protected", Deadline::AfterMillis(2000)));
-    uint64_t seen = primary->Read(Deadline::AfterMillis(2000))->revision;  // both sides saw this revision
+    uint64_t seen = primary->Read(Deadline::AfterMillis(2000))->revision;
+    // Both sides saw this revision (and so both hold a warm connection to etcd, as agents do).
+    ASSERT_EQ(secondary->Read(Deadline::AfterMillis(2000))->revision, seen);
     PairEvent primary_outcome, secondary_outcome;
     std::thread a([&] { primary_outcome = ContendForOwnership(*primary, Role::kPrimary, "host1", seen, Deadline::AfterMillis(2000)); });
     std::thread b([&] { secondary_outcome = ContendForOwnership(*secondary, Role::kSecondary, "host2", seen, Deadline::AfterMillis(2000)); });
