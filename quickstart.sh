@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 PACKAGES=(
   bazel-bootstrap gcc g++ gcc-multilib binutils python3
   qemu-system-x86
-  libssl-dev openssl libzmq3-dev cppzmq-dev liblz4-dev prometheus-cpp-dev
+  libssl-dev openssl libcurl4-openssl-dev libzmq3-dev cppzmq-dev liblz4-dev prometheus-cpp-dev
   libibverbs-dev librdmacm-dev libgtest-dev nlohmann-json3-dev
   iproute2 procps etcd-server prometheus
   clang-14 libclang-rt-14-dev llvm-14

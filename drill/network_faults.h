@@ -10,7 +10,8 @@
 
 namespace understudy::drill {
 
-// Pulls every cable of `host`: it reaches nobody and nobody reaches it.
+// Pulls every cable of `host`: it reaches nobody and nobody reaches it. The arbiter LAN's
+// goes first, so the host cannot win the ownership record between two cuts.
 Status IsolateHost(const LabTopology& lab, const std::string& host);
 
 // Pulls the cables of the networks that join exactly `a` and `b` (the replication and

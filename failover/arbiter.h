@@ -37,23 +37,38 @@ class Arbiter {
  public:
   virtual ~Arbiter() = default;
 
-  // The current record (revision 0 if none). kBroken/kDeadlineExceeded when unreachable.
+  // The current record (revision 0 if none). kBroken/kDeadlineExceeded when unreachable,
+  // kCorruption when the stored record or the reply is malformed.
   virtual Result<OwnershipRecord> Read(Deadline deadline) = 0;
 
   // Writes owner/mode iff the record's revision is still `expected_revision` (0: absent).
   // true: won; false: lost (someone changed it first). An error means the arbiter could not
-  // decide (unreachable): neither side may then break the output-commit gate.
+  // decide (unreachable): neither side may then break the output-commit gate. After
+  // kDeadlineExceeded the swap may have been applied: only a read tells.
   virtual Result<bool> CompareAndSwap(uint64_t expected_revision, const std::string& owner, const std::string& mode,
                                       Deadline deadline) = 0;
 
   virtual std::string Describe() const = 0;
 };
 
-// Talks to etcd through its v3 JSON gateway (plain HTTP POSTs; see the .cc for why not
-// gRPC). `endpoint` is "http://host:port"; `key` e.g. "/understudy/vms/web1/owner".
-Result<std::unique_ptr<Arbiter>> MakeEtcdArbiter(const std::string& endpoint, const std::string& key);
+// How an agent proves itself to etcd and checks etcd: PEM files (failover/failover_config.h).
+struct EtcdCredentials {
+  std::string ca_file;    // the CA that signs etcd's server certificate; required for https
+  std::string cert_file;  // this agent's client certificate (etcd --client-cert-auth), or empty
+  std::string key_file;   // its key; empty exactly when cert_file is
+};
 
-// Always wins; logs a warning that split brain is possible. For single-host demos only.
+// Talks to etcd through its v3 JSON gateway (HTTPS POSTs through libcurl; see the .cc for why
+// not gRPC). `endpoint` is "https://host:port" (needs credentials.ca_file) or, on a trusted
+// network, "http://host:port"; `key` e.g. "/understudy/vms/web1/owner". Every call ends by its
+// deadline: kDeadlineExceeded when etcd did not answer in time (a swap's outcome is then
+// unknown: read the record), kBroken when it could not be reached or refused the call,
+// kCorruption when its reply is malformed.
+Result<std::unique_ptr<Arbiter>> MakeEtcdArbiter(const std::string& endpoint, const std::string& key,
+                                                 const EtcdCredentials& credentials = {});
+
+// Always wins; logs a warning that split brain is possible. For one host only: the config
+// accepts it only when every address is loopback (failover/failover_config.h).
 std::unique_ptr<Arbiter> MakeNoArbiter();
 
 }  // namespace understudy::failover

@@ -8,7 +8,8 @@
 #include <thread>
 
 #include "common/base64.h"
-#include "failover/http_client.h"
+#include "common/http_client.h"
+#include "failover/etcd_reply.h"
 #include "failover/takeover.h"
 #include "tests/harness/etcd_server.h"
 
@@ -22,13 +23,17 @@ class ArbiterTest : public ::testing::Test {
     auto etcd = testing::EtcdServer::Start();
     ASSERT_TRUE(etcd.ok()) << etcd.status();
     etcd_ = std::move(*etcd);
+    auto credentials = etcd_->IssueClientCredentials("agent");
+    ASSERT_TRUE(credentials.ok()) << credentials.status();
+    credentials_ = *credentials;
   }
   std::unique_ptr<Arbiter> Make(const std::string& key) {
-    auto arbiter = MakeEtcdArbiter(etcd_->endpoint(), key);
+    auto arbiter = MakeEtcdArbiter(etcd_->endpoint(), key, credentials_);
     EXPECT_TRUE(arbiter.ok()) << arbiter.status();
     return std::move(*arbiter);
   }
   std::unique_ptr<testing::EtcdServer> etcd_;
+  EtcdCredentials credentials_;
 };
 
 TEST_F(ArbiterTest, CompareAndSwapFollowsTheRevision) {
@@ -57,7 +62,9 @@ TEST_F(ArbiterTest, PromoteAndGoUnprotectedRaceHasExactlyOneWinnerAndTheLoserFen
     auto primary = Make(key);
     auto secondary = Make(key);
     ASSERT_TRUE(*primary->CompareAndSwap(0, "host1", "protected", Deadline::AfterMillis(2000)));
-    uint64_t seen = primary->Read(Deadline::AfterMillis(2000))->revision;  // both sides saw this revision
+    uint64_t seen = primary->Read(Deadline::AfterMillis(2000))->revision;
+    // Both sides saw this revision (and so both hold a warm connection to etcd, as agents do).
+    ASSERT_EQ(secondary->Read(Deadline::AfterMillis(2000))->revision, seen);
     PairEvent primary_outcome, secondary_outcome;
     std::thread a([&] { primary_outcome = ContendForOwnership(*primary, Role::kPrimary, "host1", seen, Deadline::AfterMillis(2000)); });
     std::thread b([&] { secondary_outcome = ContendForOwnership(*secondary, Role::kSecondary, "host2", seen, Deadline::AfterMillis(2000)); });
@@ -101,15 +108,15 @@ TEST_F(ArbiterTest, NoDecisionWhileTheArbiterIsDown) {
   EXPECT_EQ(ContendForOwnership(*arbiter, Role::kPrimary, "host1", seen, Deadline::AfterMillis(5000)), PairEvent::kRecordWon);
 }
 
-// Writes `value` verbatim into `key`, as anyone with access to etcd could.
-void PutRaw(const std::string& endpoint, const std::string& key, const std::string& value) {
-  size_t colon = endpoint.rfind(':');
-  std::string host = endpoint.substr(7, colon - 7);
-  uint16_t port = static_cast<uint16_t>(std::atoi(endpoint.c_str() + colon + 1));
+// Writes `value` verbatim into `key`, as anyone with a certificate for etcd could.
+void PutRaw(const std::string& endpoint, const EtcdCredentials& credentials, const std::string& key,
+            const std::string& value) {
   nlohmann::json put = {{"key", Base64Encode(key)}, {"value", Base64Encode(value)}};
-  Result<HttpResponse> response = HttpPost(host, port, "/v3/kv/put", put.dump(), Deadline::AfterMillis(2000));
-  ASSERT_TRUE(response.ok()) << response.status();
-  ASSERT_EQ(response->status, 200) << response->body;
+  HttpOptions tls{.ca_file = credentials.ca_file, .cert_file = credentials.cert_file, .key_file = credentials.key_file,
+                  .max_body_bytes = 64 * 1024};
+  Result<std::string> reply = HttpPost(endpoint + "/v3/kv/put", put.dump(), Deadline::AfterMillis(2000), tls);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_TRUE(ParseEtcdPutReply(*reply).ok()) << *reply;
 }
 
 // Regression (issue 16): {"owner": 1} in the key made Read throw nlohmann's type_error, which
@@ -125,7 +132,7 @@ TEST_F(ArbiterTest, AHostileRecordIsAnErrorNotACrash) {
   for (const Case& c : {Case{R"({"owner": 1})", "\"owner\""}, Case{R"({"owner": "h", "mode": []})", "\"mode\""},
                         Case{R"([1, 2])", "not a JSON object"}, Case{"owner=h", "not valid JSON"},
                         Case{"{\"owner\": \"\xff\"}", "not valid JSON"}}) {
-    PutRaw(etcd_->endpoint(), key, c.value);
+    PutRaw(etcd_->endpoint(), credentials_, key, c.value);
     Result<OwnershipRecord> record = OwnershipRecord{};
     EXPECT_NO_THROW(record = arbiter->Read(Deadline::AfterMillis(2000))) << c.value;
     ASSERT_FALSE(record.ok()) << c.value;
@@ -135,27 +142,24 @@ TEST_F(ArbiterTest, AHostileRecordIsAnErrorNotACrash) {
     // refuses it the same way).
     EXPECT_EQ(Make(key)->Read(Deadline::AfterMillis(2000)).status().message(), record.status().message());
   }
-  PutRaw(etcd_->endpoint(), key, R"({"owner": "host1", "mode": "protected"})");
+  PutRaw(etcd_->endpoint(), credentials_, key, R"({"owner": "host1", "mode": "protected"})");
   Result<OwnershipRecord> record = arbiter->Read(Deadline::AfterMillis(2000));
   ASSERT_TRUE(record.ok()) << record.status();
   EXPECT_EQ(record->owner, "host1");
   EXPECT_TRUE(*arbiter->CompareAndSwap(record->revision, "host2", "promoted", Deadline::AfterMillis(2000)));
 }
 
-TEST(HttpResponseTest, MalformedResponsesAreErrorsNotExceptions) {
-  Result<HttpResponse> good = ParseHttpResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
-  ASSERT_TRUE(good.ok()) << good.status();
-  EXPECT_EQ(good->status, 200);
-  EXPECT_EQ(good->body, "abc");
-  for (const char* bad : {"HTTP/1.1 abc OK\r\n\r\n", "HTTP/1.1 2\r\n\r\n", "HTTP/1.1 200 OK\r\n",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc", "garbage"}) {
-    Result<HttpResponse> parsed = HttpResponse{};
-    EXPECT_NO_THROW(parsed = ParseHttpResponse(bad)) << bad;
-    EXPECT_EQ(parsed.status().code(), Status::Code::kCorruption) << bad;
-  }
+// etcd refuses an agent without a client certificate: the arbiter then decides nothing.
+TEST_F(ArbiterTest, WithoutAClientCertificateEtcdRefusesTheArbiter) {
+  auto refused = MakeEtcdArbiter(etcd_->endpoint(), "/understudy/vms/nocert/owner", etcd_->CaOnly());
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  Result<OwnershipRecord> read = (*refused)->Read(Deadline::AfterMillis(2000));
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.status().code(), Status::Code::kBroken) << read.status();
+  EXPECT_NE(read.status().message().find("arbiter unreachable"), std::string::npos) << read.status();
+  EXPECT_FALSE((*refused)->CompareAndSwap(0, "host1", "protected", Deadline::AfterMillis(2000)).ok());
+  // Negative control: the same arbiter with the certificate.
+  EXPECT_TRUE(Make("/understudy/vms/nocert/owner")->Read(Deadline::AfterMillis(2000)).ok());
 }
 
 TEST(NoArbiterTest, AlwaysWinsAndSaysSplitBrainIsPossible) {
@@ -167,7 +171,10 @@ TEST(NoArbiterTest, AlwaysWinsAndSaysSplitBrainIsPossible) {
 
 TEST(EtcdArbiterTest, BadEndpointsAreRefused) {
   EXPECT_FALSE(MakeEtcdArbiter("etcd:2379", "/k").ok());
-  EXPECT_FALSE(MakeEtcdArbiter("https://x:1", "/k").ok());
+  EXPECT_FALSE(MakeEtcdArbiter("https://x:1", "/k").ok()) << "https without a CA";
+  EXPECT_TRUE(MakeEtcdArbiter("https://x:1", "/k", {.ca_file = "/ca.pem", .cert_file = "", .key_file = ""}).ok());
+  EXPECT_FALSE(MakeEtcdArbiter("https://x:1", "/k", {.ca_file = "/ca.pem", .cert_file = "/c.pem", .key_file = ""}).ok());
+  EXPECT_FALSE(MakeEtcdArbiter("https://x:1/v3", "/k", {.ca_file = "/ca.pem", .cert_file = "", .key_file = ""}).ok());
   EXPECT_FALSE(MakeEtcdArbiter("http://x:port", "/k").ok());
   EXPECT_FALSE(MakeEtcdArbiter("http://x:99999", "/k").ok());
   EXPECT_FALSE(MakeEtcdArbiter("http://x:", "/k").ok());

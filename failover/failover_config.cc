@@ -7,6 +7,8 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <utility>
+#include <vector>
 
 #include "common/json_fields.h"
 
@@ -24,6 +26,79 @@ std::array<uint8_t, 32> Sha256(const std::string& text) {
 }
 
 bool IsLoopback(const std::string& address) { return address.rfind("127.", 0) == 0; }
+
+// The host of "scheme://host:port", "host:port" or "[v6]:port".
+std::string HostOf(const std::string& address) {
+  size_t scheme = address.find("://");
+  std::string rest = scheme == std::string::npos ? address : address.substr(scheme + 3);
+  if (!rest.empty() && rest[0] == '[') return rest.substr(1, rest.find(']') - 1);
+  return rest.substr(0, rest.rfind(':'));
+}
+
+bool IsLoopbackHost(const std::string& host) { return IsLoopback(host) || host == "localhost" || host == "::1"; }
+
+// Every network address an agent's config names, each with the field that names it: where this
+// agent listens, where its peer is, where its heartbeats and metrics go.
+Result<std::vector<std::pair<std::string, std::string>>> ConfiguredAddresses(const nlohmann::json& agent_config,
+                                                                              const std::string& heartbeat_listen) {
+  constexpr std::string_view where = "agent configuration";
+  std::vector<std::pair<std::string, std::string>> addresses = {{"failover.heartbeat_listen", heartbeat_listen}};
+  for (const char* field : {"secondary", "listen", "metrics_listen"}) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::string address, OptionalString(agent_config, field, "", where));
+    if (!address.empty()) addresses.emplace_back(field, address);
+  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* reprotect, OptionalObject(agent_config, "reprotect", where));
+  if (reprotect != nullptr) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(std::string address, OptionalString(*reprotect, "secondary", "", "reprotect"));
+    if (!address.empty()) addresses.emplace_back("reprotect.secondary", address);
+  }
+  return addresses;
+}
+
+// "arbiter": "none" lets both hosts run the VM after a partition; only where there is one host
+// (every address loopback) can no partition happen.
+Status CheckNoArbiterIsSingleHost(const nlohmann::json& agent_config, const std::string& heartbeat_listen) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(auto addresses, ConfiguredAddresses(agent_config, heartbeat_listen));
+  for (const auto& [field, address] : addresses) {
+    if (!IsLoopbackHost(HostOf(address))) {
+      return Status::InvalidArgument("failover.arbiter \"none\" is accepted only when every address is loopback (one "
+                                     "host: no partition can split it), but " + field + " is '" + address +
+                                     "'; name an etcd endpoint in failover.arbiter");
+    }
+  }
+  return Status::Ok();
+}
+
+// The arbiter's endpoint and the TLS files to reach it, each file checked now rather than at
+// the first failover.
+Status ReadArbiter(const nlohmann::json& failover, FailoverConfig& config) {
+  constexpr std::string_view where = "failover configuration";
+  if (!failover.contains("arbiter")) {
+    return Status::InvalidArgument("failover.arbiter is missing: name the etcd endpoint that decides who owns the VM "
+                                   "(\"https://host:2379\"), or \"none\" when both agents run on this one host");
+  }
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.arbiter, OptionalString(failover, "arbiter", "", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.etcd.ca_file, OptionalString(failover, "etcd_ca_file", "", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.etcd.cert_file, OptionalString(failover, "etcd_cert_file", "", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.etcd.key_file, OptionalString(failover, "etcd_key_file", "", where));
+  if (config.arbiter == "none") return Status::Ok();
+  if (config.arbiter.rfind("https://", 0) == 0 && config.etcd.ca_file.empty()) {
+    return Status::InvalidArgument("failover.arbiter '" + config.arbiter +
+                                   "' is https: failover.etcd_ca_file must name the CA that signs etcd's certificate");
+  }
+  if (config.etcd.cert_file.empty() != config.etcd.key_file.empty()) {
+    return Status::InvalidArgument("failover.etcd_cert_file and failover.etcd_key_file go together: both or neither");
+  }
+  for (const auto& [field, file] : {std::pair{"etcd_ca_file", config.etcd.ca_file},
+                                    std::pair{"etcd_cert_file", config.etcd.cert_file},
+                                    std::pair{"etcd_key_file", config.etcd.key_file}}) {
+    if (!file.empty() && ::access(file.c_str(), R_OK) != 0) {
+      return Status::InvalidArgument(std::string("failover.") + field + " '" + file + "' cannot be read");
+    }
+  }
+  // The endpoint's form (scheme, port) is checked by the arbiter itself.
+  return MakeEtcdArbiter(config.arbiter, "/understudy/check", config.etcd).status();
+}
 
 // The heartbeat key: from the secret file both agents share, or — only where the heartbeats
 // never leave this host — from the pair's name.
@@ -67,12 +142,15 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
   config.monitor.budget = std::chrono::milliseconds(budget_ms);
   UNDERSTUDY_ASSIGN_OR_RETURN(pair, OptionalString(failover, "pair", "default", where));
   UNDERSTUDY_ASSIGN_OR_RETURN(key_file, OptionalString(failover, "heartbeat_key_file", "", where));
-  UNDERSTUDY_ASSIGN_OR_RETURN(config.arbiter, OptionalString(failover, "arbiter", config.arbiter, where));
+  UNDERSTUDY_RETURN_IF_ERROR(ReadArbiter(failover, config));
   if (config.monitor.udp_listen.rfind("0.0.0.0:", 0) == 0) {
     // The bound address is what the peer is told to send its heartbeats to.
     return Status::InvalidArgument("failover.heartbeat_listen '" + config.monitor.udp_listen +
                                    "' must be this host's address on the heartbeat network, not a wildcard: the "
                                    "peer sends its heartbeats to exactly this address");
+  }
+  if (config.arbiter == "none") {
+    UNDERSTUDY_RETURN_IF_ERROR(CheckNoArbiterIsSingleHost(agent_config, config.monitor.udp_listen));
   }
   if (config.monitor.budget < 3 * config.monitor.interval) {
     return Status::InvalidArgument("failover.budget_ms must be at least three heartbeat intervals");
@@ -90,7 +168,7 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
 
 Result<std::unique_ptr<Arbiter>> FailoverConfig::MakeArbiterFor(const std::string& vm) const {
   if (arbiter == "none") return MakeNoArbiter();
-  return MakeEtcdArbiter(arbiter, "/understudy/vms/" + vm + "/owner");
+  return MakeEtcdArbiter(arbiter, "/understudy/vms/" + vm + "/owner", etcd);
 }
 
 }  // namespace understudy::failover

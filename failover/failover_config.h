@@ -12,8 +12,18 @@
 //                                         port 0: any)
 //     "interval_ms": 20,                 heartbeat period on each path
 //     "budget_ms": 150,                  silence on every path before the peer is dead
-//     "arbiter": "http://10.0.0.9:2379"  etcd (v3 JSON gateway), or "none": single-host demos
-//   }                                    only — split brain is then possible (SAFETY.md)
+//     "arbiter": "https://10.0.0.9:2379", etcd (v3 JSON gateway). Required. "none" (no arbiter:
+//                                         split brain would be possible, SAFETY.md) is accepted
+//                                         only when every address in the config (heartbeat_listen,
+//                                         listen, secondary, metrics_listen, reprotect.secondary)
+//                                         is loopback: one host, demos and tests.
+//     "etcd_ca_file": "/etc/understudy/pki/ca.pem",      the CA that signs etcd's server
+//                                         certificate; required for an https:// arbiter
+//     "etcd_cert_file": "/etc/understudy/pki/host1.pem", this agent's client certificate and
+//     "etcd_key_file": "/etc/understudy/pki/host1.key"   key, for etcd's --client-cert-auth
+//                                         (both or neither). Every file must be readable when
+//                                         the config is loaded.
+//   }
 #ifndef UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
 #define UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
 
@@ -30,7 +40,8 @@ namespace understudy::failover {
 struct FailoverConfig {
   std::string name;
   PeerMonitorOptions monitor;
-  std::string arbiter = "none";
+  std::string arbiter;  // an etcd endpoint, or "none"
+  EtcdCredentials etcd;
 
   static Result<FailoverConfig> FromJson(const nlohmann::json& agent_config);
   // The arbiter for `vm`'s ownership record ("/understudy/vms/<vm>/owner").

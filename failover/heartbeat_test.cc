@@ -179,7 +179,8 @@ TEST(HeartbeatAuthTest, ARestartedPeerIsHeardAgain) {
 }
 
 TEST(HeartbeatKeyConfigTest, HeartbeatsLeavingTheHostNeedAKeyFile) {
-  nlohmann::json config = {{"name", "a"}, {"failover", {{"pair", "p"}, {"heartbeat_listen", "10.9.0.1:7401"}}}};
+  nlohmann::json config = {{"name", "a"},
+                           {"failover", {{"pair", "p"}, {"heartbeat_listen", "10.9.0.1:7401"}, {"arbiter", "http://10.9.0.9:2379"}}}};
   Result<FailoverConfig> refused = FailoverConfig::FromJson(config);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("heartbeat_key_file is required"), std::string::npos) << refused.status();

@@ -5,7 +5,7 @@
 #include <map>
 #include <sstream>
 
-#include "failover/http_client.h"
+#include "common/http_client.h"
 #include "control/control_server.h"
 #include "ftctl/commands.h"
 
@@ -24,22 +24,21 @@ int PrintMetrics(const std::string& dir) {
     return 1;
   }
   std::string address = status->value("metrics_address", "");
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
+  if (address.rfind(':') == std::string::npos) {
     std::printf("%s  serves no metrics\n", dir.c_str());
     return 1;
   }
-  Result<failover::HttpResponse> scrape = failover::HttpGet(address.substr(0, colon),
-                                                            static_cast<uint16_t>(std::stoi(address.substr(colon + 1))),
-                                                            "/metrics", Deadline::AfterMillis(2000));
-  if (!scrape.ok() || scrape->status != 200) {
-    std::printf("%s  /metrics at %s failed: %s\n", dir.c_str(), address.c_str(),
-                scrape.ok() ? ("HTTP " + std::to_string(scrape->status)).c_str() : scrape.status().ToString().c_str());
+  // The address comes from the agent's answer; HttpGet refuses anything but an http URL.
+  HttpOptions options;
+  options.max_body_bytes = 8u << 20;  // a /metrics page is a few hundred KiB at most
+  Result<std::string> scrape = HttpGet("http://" + address + "/metrics", Deadline::AfterMillis(2000), options);
+  if (!scrape.ok()) {
+    std::printf("%s  /metrics at %s failed: %s\n", dir.c_str(), address.c_str(), scrape.status().ToString().c_str());
     return 1;
   }
   std::printf("%s  (%s, http://%s/metrics)\n", dir.c_str(), status->value("role", "?").c_str(), address.c_str());
   std::map<std::string, double> sums, counts;
-  std::istringstream lines(scrape->body);
+  std::istringstream lines(*scrape);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.rfind("understudy_", 0) != 0 || line.find("_bucket{") != std::string::npos) continue;

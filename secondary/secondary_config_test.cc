@@ -46,7 +46,7 @@ TEST(SecondaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
       {"/test_only", json::object({{"ack_delay_ms", "x"}}), "\"ack_delay_ms\""},
       {"/test_only", json::object({{"apply_disk_writes_on_arrival", 1}}), "\"apply_disk_writes_on_arrival\""},
       {"/reprotect", json::object({{"secondary", 1}}), "\"secondary\""},
-      {"/reprotect", json::object({{"secondary", "tcp://x:1"}, {"max_in_flight", "4"}}), "\"max_in_flight\""},
+      {"/reprotect", json::object({{"secondary", "tcp://127.0.0.1:1"}, {"max_in_flight", "4"}}), "\"max_in_flight\""},
       {"/failover/budget_ms", json::object(), "\"budget_ms\""},
       {"/curve", json::object({{"allowed_client_keys", "k"}}), "\"allowed_client_keys\""},
   };

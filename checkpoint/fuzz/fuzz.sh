@@ -12,6 +12,7 @@
 #
 # Bazel: //checkpoint/fuzz:qemu_stream_reader_fuzz_smoke and
 #        bazel run //checkpoint/fuzz:run_fuzzer -- qemu_stream_reader 300
+#        (etcd_reply: //failover/fuzz:etcd_reply_fuzz_smoke, bazel run //failover/fuzz:run_fuzzer)
 # It also runs straight from the source tree: checkpoint/fuzz/fuzz.sh run qemu_stream_reader 300
 set -uo pipefail
 
@@ -24,7 +25,7 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,un
 
 usage() {
   echo "usage: $0 smoke NAME | run NAME [SECONDS] [LIBFUZZER_ARGS...]" >&2
-  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply peer_json" >&2
+  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply peer_json etcd_reply" >&2
   exit 2
 }
 
@@ -58,6 +59,13 @@ fuzzer_sources() {
       SOURCES=(checkpoint/fuzz/peer_json_fuzzer.cc replication/agent_protocol.cc qemu/vm_definition.cc
                disk/lineage_record.cc common/json_fields.cc common/status.cc)
       SEED_CORPUS=checkpoint/fuzz/corpus/peer_json
+      DICT=""
+      LINK_LIBS=()
+      ;;
+    etcd_reply)
+      SOURCES=(failover/fuzz/etcd_reply_fuzzer.cc failover/etcd_reply.cc common/json_fields.cc common/base64.cc
+               common/status.cc)
+      SEED_CORPUS=failover/fuzz/corpus/etcd_reply
       DICT=""
       LINK_LIBS=()
       ;;

@@ -257,8 +257,8 @@ int RunCounterDemo(bool separate_hosts) {
   options.separate_hosts = separate_hosts;
   Say("Understudy failover drill, the counter guest under %s\n",
       accelerator->name == "kvm" ? "KVM (stock QEMU)" : "TCG (the TCG test vehicle: QEMU 7.2 + qemu/tcg/*.patch)");
-  Say("Starting etcd, ft-secondary and ft-primary for the counter guest (64 pages dirtied per pass,\n"
-      "checkpoint every 50 ms, checkpoints over TLS 1.3)%s.\n"
+  Say("Starting etcd (https, client certificates required), ft-secondary and ft-primary for the counter\n"
+      "guest (64 pages dirtied per pass, checkpoint every 50 ms, checkpoints over TLS 1.3)%s.\n"
       "The guest prints 1, 2, 3, ...; the observer must see each number exactly once.\n\n",
       options.separate_hosts ? ", each on its own host (a network namespace)" : " on loopback");
   Result<std::unique_ptr<AgentPair>> pair = AgentPair::Start(options, "demo");

@@ -43,7 +43,7 @@ TEST(IdleConnectionsFailoverTest, IdleConnectionsAndForgedHeartbeatsDoNotDelayPr
   auto [host, port] = HostAndPort((*secondary)["listen"].get<std::string>());
   std::string heartbeat_address = (*secondary)["heartbeat_address"].get<std::string>();
   // The pair's id as the agents derive it from the pair's name (AgentPair names the pair).
-  Result<failover::FailoverConfig> same_pair = failover::FailoverConfig::FromJson({{"failover", {{"pair", "idleconn"}}}});
+  Result<failover::FailoverConfig> same_pair = failover::FailoverConfig::FromJson({{"failover", {{"pair", "idleconn"}, {"arbiter", "none"}}}});
   ASSERT_TRUE(same_pair.ok()) << same_pair.status();
 
   // 200 connections that never say a word, kept open for the rest of the test. Non-blocking

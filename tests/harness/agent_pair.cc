@@ -44,6 +44,14 @@ Status WaitForState(const std::string& runtime_dir, const std::string& state, De
   return Status::DeadlineExceeded("agent never reached state '" + state + "'; last status: " + last);
 }
 
+// failover.etcd_{ca,cert,key}_file for an agent named `name`.
+Result<json> EtcdCredentialsJson(const EtcdServer& etcd, const std::string& name) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(failover::EtcdCredentials credentials, etcd.IssueClientCredentials(name));
+  return json{{"etcd_ca_file", credentials.ca_file},
+              {"etcd_cert_file", credentials.cert_file},
+              {"etcd_key_file", credentials.key_file}};
+}
+
 }  // namespace
 
 std::optional<std::string> AgentPairUnavailableReason(bool separate_hosts) {
@@ -93,6 +101,12 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
   json failover = {{"pair", std::string(name)}, {"arbiter", arbiter}, {"heartbeat_key_file", heartbeat_key}};
   if (options.heartbeat_budget_ms) failover["budget_ms"] = *options.heartbeat_budget_ms;
+  // Each agent proves itself to etcd with its own client certificate, as in a deployment.
+  json primary_etcd = json::object(), secondary_etcd = json::object();
+  if (etcd) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(primary_etcd, EtcdCredentialsJson(*etcd, "primary"));
+    UNDERSTUDY_ASSIGN_OR_RETURN(secondary_etcd, EtcdCredentialsJson(*etcd, "secondary"));
+  }
   // The secondaries' image directory: where the guest's kernel lives (tests/guests for ours).
   // A caller's own VM (the Linux guest) brings its kernel and initrd from its own directory.
   const std::string guest_images =
@@ -104,8 +118,10 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                            {"qemu_binary", accelerator.qemu_binary},
                            {"image_dir", guest_images.substr(0, guest_images.rfind('/'))}};
   secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
+  secondary_config["failover"].update(secondary_etcd);
   json primary_channel = {{"name", "primary"}, {"failover", failover}, {"qemu_binary", accelerator.qemu_binary}};
   primary_channel["failover"]["heartbeat_listen"] = primary_heartbeat;
+  primary_channel["failover"].update(primary_etcd);
   const std::string secondary_endpoint = secondary_host + ":" + secondary_port;
   if (options.transport == "tls") {
     std::string pki = dir.path() + "/pki";
@@ -138,6 +154,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   replacement_config["name"] = "primary";
   replacement_config["runtime_dir"] = dir.path() + "/replacement";
   replacement_config["failover"]["heartbeat_listen"] = primary_heartbeat;
+  replacement_config["failover"].update(primary_etcd);
   if (options.reprotect) {
     if (!lab || options.transport == "zmq+curve") {
       return Status::InvalidArgument("reprotect needs separate_hosts and tls or tcp");

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <thread>
 
-#include "failover/http_client.h"
+#include "common/http_client.h"
 #include "tests/harness/free_port.h"
 
 namespace understudy::testing {
@@ -23,14 +23,6 @@ std::string UrlEncode(const std::string& text) {
     }
   }
   return encoded;
-}
-
-Status SplitAddress(const std::string& address, std::string& host, uint16_t& port) {
-  size_t colon = address.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("address '" + address + "' has no port");
-  host = address.substr(0, colon);
-  port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
-  return Status::Ok();
 }
 
 }  // namespace
@@ -63,8 +55,9 @@ Result<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(const std::vec
   server->process_.emplace(std::move(process));
   Deadline deadline = Deadline::AfterMillis(30000);
   while (!deadline.Expired()) {
-    Result<failover::HttpResponse> ready = failover::HttpGet("127.0.0.1", server->port_, "/-/ready", Deadline::AfterMillis(500));
-    if (ready.ok() && ready->status == 200) return server;
+    Result<std::string> ready =
+        HttpGet("http://127.0.0.1:" + std::to_string(server->port_) + "/-/ready", Deadline::AfterMillis(500));
+    if (ready.ok()) return server;
     if (!server->process_->Running()) {
       return Status::Broken("prometheus exited during start-up (see " + server->dir_.path() + "/prometheus.log)");
     }
@@ -74,12 +67,12 @@ Result<std::unique_ptr<PrometheusServer>> PrometheusServer::Start(const std::vec
 }
 
 Result<nlohmann::json> PrometheusServer::Query(const std::string& promql) const {
-  UNDERSTUDY_ASSIGN_OR_RETURN(
-      failover::HttpResponse reply,
-      failover::HttpGet("127.0.0.1", port_, "/api/v1/query?query=" + UrlEncode(promql), Deadline::AfterMillis(5000)));
-  nlohmann::json body = nlohmann::json::parse(reply.body, nullptr, /*allow_exceptions=*/false);
-  if (reply.status != 200 || !body.is_object() || body.value("status", "") != "success") {
-    return Status::Internal("query '" + promql + "' failed (HTTP " + std::to_string(reply.status) + "): " + reply.body);
+  Result<std::string> reply = HttpGet("http://127.0.0.1:" + std::to_string(port_) + "/api/v1/query?query=" + UrlEncode(promql),
+                                       Deadline::AfterMillis(5000));
+  if (!reply.ok()) return Status::Internal("query '" + promql + "' failed: " + reply.status().message());
+  nlohmann::json body = nlohmann::json::parse(*reply, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || body.value("status", "") != "success") {
+    return Status::Internal("query '" + promql + "' failed: " + *reply);
   }
   return body["data"]["result"];
 }
@@ -93,12 +86,10 @@ Result<double> PrometheusServer::QueryValue(const std::string& promql) const {
 }
 
 Result<std::string> ScrapeMetrics(const std::string& address) {
-  std::string host;
-  uint16_t port = 0;
-  UNDERSTUDY_RETURN_IF_ERROR(SplitAddress(address, host, port));
-  UNDERSTUDY_ASSIGN_OR_RETURN(failover::HttpResponse reply, failover::HttpGet(host, port, "/metrics", Deadline::AfterMillis(5000)));
-  if (reply.status != 200) return Status::Internal("GET http://" + address + "/metrics: HTTP " + std::to_string(reply.status));
-  return reply.body;
+  // A /metrics page is a few hundred KiB at most.
+  HttpOptions options;
+  options.max_body_bytes = 8u << 20;
+  return HttpGet("http://" + address + "/metrics", Deadline::AfterMillis(5000), options);
 }
 
 }  // namespace understudy::testing
