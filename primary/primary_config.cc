@@ -56,6 +56,8 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
+  UNDERSTUDY_RETURN_IF_ERROR(
+      transport::RequirePeerNameAcrossHosts({config.secondary_uri}, config.channel).WithContext("configuration"));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
   if (config.min_checkpoint_spacing_ms == 0) return Status::InvalidArgument("min_checkpoint_spacing_ms must be positive");

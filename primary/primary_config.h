@@ -4,7 +4,9 @@
 //     "vm": { ...qemu/vm_definition.h as JSON... },   the machine to protect
 //     "secondary": "tls://10.0.0.2:7400",            where ft-secondary listens
 //     "tls": {"ca": ..., "cert": ..., "key": ...,   mutual TLS 1.3 (transport/channel_config.h);
-//             "peer_name": "host2"},                 tcp:// needs "insecure": true instead
+//             "peer_name": "host2"},                 the secondary's certificate name: required
+//                                                    unless "secondary" is on loopback;
+//                                                    tcp:// needs "insecure": true instead
 //     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
 //     "max_in_flight": 4,                            unacknowledged checkpoints before
 //                                                    the next one is delayed
