@@ -51,4 +51,14 @@ std::optional<CapCrossing> CrossedFrameCap(uint64_t epoch, uint64_t bytes, uint6
                                   " bytes, over the channel's frame cap of " + std::to_string(max_message_bytes)};
 }
 
+nlohmann::json ByteCapsStatus(const ByteCaps& caps, const ByteUsage& usage, const std::string& crossed) {
+  return {{"crossed", crossed.empty() ? nlohmann::json(nullptr) : nlohmann::json(crossed)},
+          {"in_flight_bytes", usage.in_flight_bytes},
+          {"in_flight_cap", caps.in_flight_bytes},
+          {"held_output_bytes", usage.held_output_bytes},
+          {"held_output_cap", caps.held_output_bytes},
+          {"unshipped_disk_bytes", usage.unshipped_disk_bytes},
+          {"unshipped_disk_cap", caps.unshipped_disk_bytes}};
+}
+
 }  // namespace understudy::primary

@@ -66,6 +66,10 @@ std::optional<CapCrossing> CrossedCap(const ByteCaps& caps, const ByteUsage& usa
 // A serialized checkpoint of `bytes` for epoch `epoch` against the frame cap; nullopt if it fits.
 std::optional<CapCrossing> CrossedFrameCap(uint64_t epoch, uint64_t bytes, uint64_t max_message_bytes);
 
+// The agent's status line: {"crossed": cap or null, "in_flight_bytes", "in_flight_cap",
+// "held_output_bytes", "held_output_cap", "unshipped_disk_bytes", "unshipped_disk_cap"}.
+nlohmann::json ByteCapsStatus(const ByteCaps& caps, const ByteUsage& usage, const std::string& crossed);
+
 }  // namespace understudy::primary
 
 #endif  // UNDERSTUDY_PRIMARY_BYTE_CAPS_H_

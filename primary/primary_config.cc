@@ -19,6 +19,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   UNDERSTUDY_ASSIGN_OR_RETURN(config.checkpoint_interval_ms,
                               OptionalUint32(json, "checkpoint_interval_ms", config.checkpoint_interval_ms, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.max_in_flight, OptionalUint32(json, "max_in_flight", config.max_in_flight, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.byte_caps, ByteCaps::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.output_triggered_checkpoints,
                               OptionalBool(json, "output_triggered_checkpoints", config.output_triggered_checkpoints, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.min_checkpoint_spacing_ms,
