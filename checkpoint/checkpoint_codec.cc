@@ -1,5 +1,6 @@
 #include "checkpoint/checkpoint_codec.h"
 
+#include <algorithm>
 #include <set>
 #include <string_view>
 
@@ -47,8 +48,9 @@ std::span<const std::byte> AsBytes(std::string_view text) { return std::as_bytes
 
 // ---- Writing ----
 
-// Disk writes are split into sections of about this size (far below the 256 MiB cap).
-constexpr size_t kDiskSectionTargetBytes = 16u << 20;
+// Disk writes are split into sections of about this size (far below the 256 MiB cap; one
+// write is at most 32 MiB, disk/disk_server.cc).
+constexpr size_t kDiskSectionTargetBytes = format::kChunkSectionBytes;
 
 class SectionWriter {
  public:
@@ -91,6 +93,11 @@ std::string SerializeCheckpoint(const Checkpoint& checkpoint) {
     for (const EncodedPage& page : run.pages) estimate += 13 + page.bytes.size();
   }
   if (checkpoint.device_state) estimate += checkpoint.device_state->size() + 12;
+  for (const OutputChunk& chunk : checkpoint.outputs) {
+    estimate += chunk.bytes.size() + 24 * (chunk.bytes.size() / format::kChunkSectionBytes + 1);
+  }
+  for (const DiskWrite& write : checkpoint.disk_writes) estimate += 13 + write.data.size();
+  estimate += 13 * (checkpoint.disk_writes.size() / 64 + 1);
   out.reserve(estimate);
 
   AppendLittleEndian<uint32_t>(out, format::kMagic);
@@ -143,11 +150,18 @@ std::string SerializeCheckpoint(const Checkpoint& checkpoint) {
   }
   if (checkpoint.device_state) sections.Append(SectionType::kDeviceState, *checkpoint.device_state);
   for (const OutputChunk& chunk : checkpoint.outputs) {
-    payload.clear();
-    AppendLittleEndian<uint32_t>(payload, static_cast<uint32_t>(chunk.stream));
-    AppendLittleEndian<uint64_t>(payload, chunk.stream_offset);
-    payload.append(chunk.bytes);
-    sections.Append(SectionType::kOutput, payload);
+    // In pieces of at most kChunkSectionBytes at consecutive stream offsets (an empty chunk
+    // still makes one section: it says where the stream stands).
+    size_t done = 0;
+    do {
+      const size_t piece = std::min<size_t>(chunk.bytes.size() - done, format::kChunkSectionBytes);
+      payload.clear();
+      AppendLittleEndian<uint32_t>(payload, static_cast<uint32_t>(chunk.stream));
+      AppendLittleEndian<uint64_t>(payload, chunk.stream_offset + done);
+      payload.append(chunk.bytes, done, piece);
+      sections.Append(SectionType::kOutput, payload);
+      done += piece;
+    } while (done < chunk.bytes.size());
   }
   // Disk writes, in sections of bounded size so a busy epoch never nears the section cap; an
   // epoch that only flushed still says so in one empty section.

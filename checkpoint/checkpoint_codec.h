@@ -6,7 +6,10 @@
 // unknown required section) naming what and where; nothing partial is returned. Page
 // payloads are not decompressed here: staging does that (checkpoint_apply.h) before commit.
 //
-// SerializeCheckpoint(ParseCheckpoint(bytes)) == bytes for every valid input.
+// SerializeCheckpoint(ParseCheckpoint(bytes)) == bytes for every valid input whose output
+// sections hold at most format::kChunkSectionBytes each (every input SerializeCheckpoint
+// writes): a writer splits larger output into such sections (FORMAT.md), so a chunk larger
+// than that parses back as several chunks at consecutive stream offsets.
 #ifndef UNDERSTUDY_CHECKPOINT_CHECKPOINT_CODEC_H_
 #define UNDERSTUDY_CHECKPOINT_CHECKPOINT_CODEC_H_
 

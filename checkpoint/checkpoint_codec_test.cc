@@ -261,3 +261,95 @@ TEST_F(CheckpointDamageTest, ReorderedSectionsBreakTheChain) {
 
 }  // namespace
 }  // namespace understudy::checkpoint
+
+namespace understudy::checkpoint {
+namespace {
+
+// Output and disk sections are chunked (FORMAT.md): an epoch's output of any size travels in
+// sections of at most 16 MiB at consecutive stream offsets and comes back whole.
+TEST(CheckpointChunkingTest, LargeOutputSpansSectionsOfAtMostTheChunkSizeAndComesBackWhole) {
+  Checkpoint checkpoint;
+  checkpoint.epoch = 5;
+  std::string console(40u << 20, '\0');
+  for (size_t i = 0; i < console.size(); ++i) console[i] = static_cast<char>('a' + i % 23);
+  console += "tail!";
+  checkpoint.outputs.push_back({OutputStream::kConsole, 1000, console});
+  checkpoint.outputs.push_back({OutputStream::kNetwork, 7, std::string(3u << 20, 'n')});
+  const std::string bytes = SerializeCheckpoint(checkpoint);
+
+  size_t output_sections = 0;
+  for (size_t at = format::kHeaderBytes; at < bytes.size();) {
+    auto type = LoadLittleEndian<uint16_t>(reinterpret_cast<const std::byte*>(&bytes[at]));
+    uint32_t length = LoadLittleEndian<uint32_t>(reinterpret_cast<const std::byte*>(&bytes[at + 4]));
+    if (type == static_cast<uint16_t>(format::SectionType::kOutput)) {
+      ++output_sections;
+      EXPECT_LE(length, format::kChunkSectionBytes + 12);
+    }
+    at += format::kSectionHeaderBytes + length;
+  }
+  EXPECT_EQ(output_sections, 4u) << "40 MiB + 5 bytes of console in 3 sections, the network's 3 MiB in 1";
+
+  Result<Checkpoint> parsed = ParseCheckpoint(Bytes(bytes));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  std::string joined;
+  uint64_t next = 1000;
+  for (const OutputChunk& chunk : parsed->outputs) {
+    if (chunk.stream != OutputStream::kConsole) continue;
+    EXPECT_EQ(chunk.stream_offset, next) << "the pieces follow each other";
+    next += chunk.bytes.size();
+    joined += chunk.bytes;
+  }
+  EXPECT_TRUE(joined == console) << "the console output did not come back whole";
+  EXPECT_EQ(SerializeCheckpoint(*parsed), bytes);
+}
+
+// A frame with one section: header, `type` with `payload` (valid CRC), commit trailer.
+std::string FrameWithSection(format::SectionType type, const std::string& payload) {
+  std::string out;
+  AppendLittleEndian<uint32_t>(out, format::kMagic);
+  AppendLittleEndian<uint16_t>(out, format::kVersion);
+  AppendLittleEndian<uint16_t>(out, format::kHeaderBytes);
+  AppendLittleEndian<uint64_t>(out, 5);
+  AppendLittleEndian<uint64_t>(out, 0);
+  AppendLittleEndian<uint32_t>(out, 0);
+  AppendLittleEndian<uint32_t>(out, crc32c::Value(Bytes(out)));
+  std::string chain = out;
+  auto append = [&](format::SectionType section, const std::string& body) {
+    std::string header;
+    AppendLittleEndian<uint16_t>(header, static_cast<uint16_t>(section));
+    AppendLittleEndian<uint16_t>(header, 0);
+    AppendLittleEndian<uint32_t>(header, static_cast<uint32_t>(body.size()));
+    AppendLittleEndian<uint32_t>(header, crc32c::Extend(crc32c::Value(Bytes(header)), Bytes(body)));
+    chain += header;
+    out += header;
+    out += body;
+  };
+  append(type, payload);
+  std::string commit;
+  AppendLittleEndian<uint64_t>(commit, 5);
+  AppendLittleEndian<uint32_t>(commit, 1);
+  AppendLittleEndian<uint32_t>(commit, crc32c::Value(Bytes(chain)));
+  append(format::SectionType::kCommit, commit);
+  return out;
+}
+
+TEST(CheckpointChunkingTest, ASingleOutputSectionOverTheSectionCapIsRefused) {
+  std::string payload;
+  AppendLittleEndian<uint32_t>(payload, 0);
+  AppendLittleEndian<uint64_t>(payload, 0);
+  // Negative control: the same frame with a section just under the cap parses.
+  payload.resize(format::kMaxSectionBytes, 'x');
+  {
+    Result<Checkpoint> at_cap = ParseCheckpoint(Bytes(FrameWithSection(format::SectionType::kOutput, payload)));
+    ASSERT_TRUE(at_cap.ok()) << at_cap.status();
+    ASSERT_EQ(at_cap->outputs.size(), 1u);
+    EXPECT_EQ(at_cap->outputs[0].bytes.size(), format::kMaxSectionBytes - 12);
+  }
+  payload.push_back('y');  // every byte present, checksums valid: only the cap is broken
+  Result<Checkpoint> over = ParseCheckpoint(Bytes(FrameWithSection(format::SectionType::kOutput, payload)));
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(over.status().message().find("over the 268435456-byte cap"), std::string::npos) << over.status();
+}
+
+}  // namespace
+}  // namespace understudy::checkpoint

@@ -14,6 +14,11 @@ inline constexpr uint16_t kVersion = 1;
 inline constexpr size_t kHeaderBytes = 32;
 inline constexpr size_t kSectionHeaderBytes = 12;
 inline constexpr uint32_t kMaxSectionBytes = 256u << 20;
+// A writer puts at most this many bytes of one output stream into one output section (an
+// epoch's output larger than this spans several sections at consecutive stream offsets), and
+// starts a new disk_writes section once one reaches it: no section of either comes near
+// kMaxSectionBytes, however much an epoch carries.
+inline constexpr uint32_t kChunkSectionBytes = 16u << 20;
 inline constexpr uint32_t kPageBytes = 4096;
 // The largest RAM block, and the largest sum of all blocks, a ram_blocks section may announce:
 // 1 TiB, far above any VM this appliance protects; a reader refuses more before allocating.

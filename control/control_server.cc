@@ -98,18 +98,18 @@ void ControlServer::Serve(int client) {
     if (!count.ok()) return;
     buffer.append(reinterpret_cast<const char*>(chunk.data()), *count);
   }
-  Reply(client, Answer(std::string_view(buffer).substr(0, buffer.find('\n'))));
+  Reply(client, AnswerControlRequest(std::string_view(buffer).substr(0, buffer.find('\n')), handlers_));
 }
 
-json ControlServer::Answer(std::string_view line) const {
+json AnswerControlRequest(std::string_view line, const std::map<std::string, Handler>& handlers) {
   Result<json> request = ParseJsonObject(line, "control request");
   if (!request.ok()) return {{"error", "expected a JSON object with a \"command\" string"}};
   Result<std::string> command = RequireString(*request, "command", "control request");
   if (!command.ok()) return {{"error", "expected a JSON object with a \"command\" string"}};
-  auto handler = handlers_.find(*command);
-  if (handler == handlers_.end()) {
+  auto handler = handlers.find(*command);
+  if (handler == handlers.end()) {
     std::string known;
-    for (const auto& [name, unused] : handlers_) known += (known.empty() ? "" : ", ") + name;
+    for (const auto& [name, unused] : handlers) known += (known.empty() ? "" : ", ") + name;
     return {{"error", "unknown command '" + *command + "' (known: " + known + ")"}};
   }
   // The one boundary for this input source: handlers parse their fields without exceptions

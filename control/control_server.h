@@ -46,8 +46,6 @@ class ControlServer {
       : path_(std::move(path)), listener_(std::move(listener)), handlers_(std::move(handlers)) {}
   void Loop();
   void Serve(int client);
-  // The reply to one request line.
-  nlohmann::json Answer(std::string_view line) const;
 
   std::string path_;
   UniqueFd listener_;
@@ -55,6 +53,13 @@ class ControlServer {
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
+
+// The reply the server sends to one request line (without its newline): the handler's result,
+// or {"error": ...} for a malformed request, an unknown command, a handler's error — or an
+// exception a handler let escape, reported as "Internal: command '...' failed: ..." instead of
+// ending the agent. Pure apart from what the handler does; never throws. The server's whole
+// request parsing, exposed for control/fuzz.
+nlohmann::json AnswerControlRequest(std::string_view line, const std::map<std::string, Handler>& handlers);
 
 // One request/response round trip, for ftctl and tests.
 Result<nlohmann::json> CallControl(const std::string& socket_path, const nlohmann::json& request, Deadline deadline);

@@ -124,7 +124,13 @@ DiskDelta DiskServer::Seal() {
   DiskDelta sealed = std::move(open_);
   open_ = DiskDelta{};
   open_.generation = sealed.generation + 1;
+  open_data_bytes_ = 0;
   return sealed;
+}
+
+uint64_t DiskServer::unsealed_bytes() const {
+  MutexLock lock(&mutex_);
+  return open_data_bytes_;
 }
 
 void DiskServer::StartRecording() {
@@ -235,6 +241,7 @@ void DiskServer::Record(DiskWrite write) {
   if (options_.test_on_write) options_.test_on_write(write);
   MutexLock lock(&mutex_);
   if (!options_.record_writes) return;
+  if (!write.zero) open_data_bytes_ += write.length;
   open_.writes.push_back(std::move(write));
   if (write_observer_) write_observer_();
 }

@@ -105,6 +105,9 @@ class DiskServer {
   // Requests served and bytes written since start.
   uint64_t requests() const { return requests_.load(); }
   uint64_t bytes_written() const { return bytes_written_.load(); }
+  // Data bytes recorded since the last Seal(): writes no checkpoint carries yet, held in this
+  // server's memory (the primary caps them: primary/byte_caps.h).
+  uint64_t unsealed_bytes() const;
 
  private:
   DiskServer() = default;
@@ -129,6 +132,7 @@ class DiskServer {
 
   mutable Mutex mutex_;
   DiskDelta open_ GUARDED_BY(mutex_);
+  uint64_t open_data_bytes_ GUARDED_BY(mutex_) = 0;  // open_'s data bytes
   std::function<void()> write_observer_ GUARDED_BY(mutex_);
   std::unique_ptr<WriteGenerations> generations_ GUARDED_BY(mutex_);
   LineageRecord record_ GUARDED_BY(mutex_);          // as stored next to the image

@@ -86,6 +86,11 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
     checkpoints_ = &CounterIn(registry, identity_, "understudy_checkpoints_total", "Checkpoints taken");
     checkpoints_triggered_ = &CounterIn(registry, identity_, "understudy_checkpoints_triggered_total",
                                         "Checkpoints requested early because guest output was held");
+    for (const char* cap : {"in_flight", "held_output", "unshipped_disk", "frame"}) {
+      byte_cap_events_[cap] = &CounterIn(registry, identity_, "understudy_byte_cap_events_total",
+                                         "Times a byte cap was crossed and the pair degraded (primary/byte_caps.h)",
+                                         {{"cap", cap}});
+    }
     replication_sent_ = &CounterIn(registry, identity_, "understudy_replication_sent_bytes_total",
                                    "Checkpoint bytes sent to the secondary");
     compression_ratio_ = &GaugeIn(registry, identity_, "understudy_checkpoint_compression_ratio",
@@ -149,6 +154,10 @@ void AgentMetrics::ObservePause(double pause_seconds, double since_last_seconds)
 
 void AgentMetrics::CountCheckpointTriggered() {
   if (checkpoints_triggered_) checkpoints_triggered_->Increment();
+}
+
+void AgentMetrics::CountByteCapEvent(std::string_view cap) {
+  if (auto counter = byte_cap_events_.find(cap); counter != byte_cap_events_.end()) counter->second->Increment();
 }
 
 void AgentMetrics::ObserveShipped(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes) {

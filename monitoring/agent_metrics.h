@@ -59,6 +59,9 @@ class AgentMetrics {
   // The primary asked QEMU for a checkpoint now because output was held
   // (primary/checkpoint_trigger.h), rather than waiting for the periodic one.
   void CountCheckpointTriggered();
+  // The pair event "byte cap crossed" (primary/byte_caps.h): `cap` is "in_flight",
+  // "held_output", "unshipped_disk" or "frame" (understudy_byte_cap_events_total{cap}).
+  void CountByteCapEvent(std::string_view cap);
 
   // --- primary: the VM's disk (disk/disk_server.h) ---
   struct DiskSample {
@@ -106,6 +109,7 @@ class AgentMetrics {
   prometheus::Gauge* disk_sync_progress_ = nullptr;
   prometheus::Counter* checkpoints_ = nullptr;
   prometheus::Counter* checkpoints_triggered_ = nullptr;
+  std::map<std::string, prometheus::Counter*, std::less<>> byte_cap_events_;  // by cap (primary)
   prometheus::Counter* replication_sent_ = nullptr;
   prometheus::Counter* replication_received_ = nullptr;
   prometheus::Counter* committed_ = nullptr;

@@ -26,6 +26,7 @@ CheckpointShipper::CheckpointShipper(std::unique_ptr<transport::Channel> channel
 CheckpointShipper::~CheckpointShipper() { Stop(/*goodbye=*/false); }
 
 Status CheckpointShipper::WaitForRoom(Deadline deadline) {
+  CheckCaps();
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     if (stats_.fenced) return Status::FailedPrecondition("fenced: another host owns the VM");
@@ -78,15 +79,52 @@ Status CheckpointShipper::SendControl(const std::string& message) {
 }
 
 void CheckpointShipper::GoUnprotected() {
+  bool over_cap;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stats_.fenced) return;
     stats_.unprotected = true;
     unacked_.clear();
+    stats_.in_flight_bytes = 0;
+    over_cap = stats_.over_cap;
     changed_.notify_all();
   }
   Status released = ReleaseOutputs(UINT64_MAX);
   if (!released.ok()) Log("primary", "releasing held output: " + released.ToString());
+  if (over_cap) {
+    // The secondary may be alive and well: a goodbye tells it to keep its standby and wait
+    // (never promote), and a new pairing protects the VM again.
+    std::lock_guard<std::mutex> lock(send_mutex_);
+    (void)channel_->Close(Deadline::AfterMillis(1000));
+  }
+}
+
+void CheckpointShipper::CheckCaps() {
+  ByteUsage usage;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stats_.over_cap || stats_.unprotected || stats_.fenced) return;
+    usage.in_flight_bytes = stats_.in_flight_bytes;
+  }
+  usage.held_output_bytes =
+      console_output_.held_bytes() + (options_.network_output ? options_.network_output->held_bytes() : 0);
+  usage.unshipped_disk_bytes = options_.unshipped_disk_bytes ? options_.unshipped_disk_bytes() : 0;
+  if (std::optional<CapCrossing> crossed = CrossedCap(options_.caps, usage)) CrossCap(*crossed);
+}
+
+void CheckpointShipper::CrossCap(const CapCrossing& crossing) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stats_.over_cap || stats_.unprotected || stats_.fenced) return;
+    stats_.over_cap = true;
+    stats_.cap_crossed = crossing.cap;
+    stats_.secondary_lost = true;
+    stats_.last_error = "byte cap crossed: " + crossing.why;
+    changed_.notify_all();
+  }
+  Log("primary", "pair event: byte cap crossed (" + crossing.why +
+                     "); nothing more is shipped, output stays held until this host owns the record unprotected");
+  if (options_.on_cap_crossed) options_.on_cap_crossed(crossing);
 }
 
 Status CheckpointShipper::ReleaseOutputs(uint64_t epoch) {
@@ -164,14 +202,22 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   checkpoint.disk_sync_incomplete = capture.disk_sync_incomplete;
   image_->CommitStaged(capture.epoch);
   std::string bytes = checkpoint::SerializeCheckpoint(checkpoint);
+  const uint64_t pages = checkpoint.page_count();
+  checkpoint = {};  // its copies of the output and disk writes are in `bytes` now
+  if (auto too_big = CrossedFrameCap(capture.epoch, bytes.size() + 1, options_.max_message_bytes)) {
+    CrossCap(*too_big);  // never sent: the secondary could not take it
+    return Status::Ok();
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    stats_.in_flight_bytes += bytes.size();
     unacked_.push_back({capture.epoch, bytes, capture.stopped_at});
-    stats_.pages_sent += checkpoint.page_count();
-    stats_.raw_page_bytes += checkpoint.page_count() * 4096;
+    stats_.pages_sent += pages;
+    stats_.raw_page_bytes += pages * 4096;
   }
+  CheckCaps();
   UNDERSTUDY_RETURN_IF_ERROR(SendCheckpoint(capture.epoch, bytes, /*first_transmission=*/true));
-  if (options_.on_shipped) options_.on_shipped(checkpoint.page_count(), checkpoint.page_count() * 4096, bytes.size() + 1);
+  if (options_.on_shipped) options_.on_shipped(pages, pages * 4096, bytes.size() + 1);
   return Status::Ok();
 }
 
@@ -259,6 +305,7 @@ void CheckpointShipper::AckLoop() {
           stats_.acked_epoch = ack->epoch;
           while (!unacked_.empty() && unacked_.front().epoch <= ack->epoch) {
             if (unacked_.front().epoch == ack->epoch) stopped_at = unacked_.front().stopped_at;
+            stats_.in_flight_bytes -= unacked_.front().bytes.size();
             unacked_.pop_front();
           }
           changed_.notify_all();

@@ -15,6 +15,13 @@
 // the ownership record, GoUnprotected() releases everything held and every later epoch at
 // once; after it loses, Fence() makes sure nothing unacknowledged is ever released.
 //
+// Memory is bounded in bytes (primary/byte_caps.h): WaitForRoom and every shipment compare
+// what is held (unacknowledged checkpoints, held output, unshipped disk writes) with the caps,
+// and a checkpoint with the channel's frame cap. Crossing one is the pair event "byte cap
+// crossed": stats().over_cap, the secondary counts as lost (nothing more is shipped, output
+// stays held) until the primary wins the record and calls GoUnprotected(), which then also
+// says goodbye on the channel.
+//
 // Thread safety: all public methods are thread-safe.
 #ifndef UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_
 #define UNDERSTUDY_PRIMARY_CHECKPOINT_SHIPPER_H_
@@ -34,6 +41,7 @@
 #include "checkpoint/ram_image.h"
 #include "common/deadline.h"
 #include "console/released_log.h"
+#include "primary/byte_caps.h"
 #include "primary/epoch_capture.h"
 #include "primary/output_buffer.h"
 #include "replication/agent_protocol.h"
@@ -63,6 +71,14 @@ struct ShipperOptions {
   // Called (on the ack thread) when an epoch is acknowledged, with the time since the VM
   // stopped for it.
   std::function<void(uint64_t epoch, std::chrono::duration<double> since_stop)> on_acked;
+  // Memory caps (primary/byte_caps.h) and the channel's frame cap (its max_message_bytes).
+  ByteCaps caps;
+  uint64_t max_message_bytes = uint64_t{1} << 30;
+  // Disk writes recorded but in no checkpoint yet (disk::DiskServer::unsealed_bytes); empty:
+  // no disk.
+  std::function<uint64_t()> unshipped_disk_bytes;
+  // Called once, on the thread that noticed, when a cap is crossed (metrics).
+  std::function<void(const CapCrossing&)> on_cap_crossed;
 };
 
 struct ShipperStats {
@@ -76,6 +92,9 @@ struct ShipperStats {
   bool secondary_lost = false;
   bool unprotected = false;  // releasing without acks (the primary owns the record)
   bool fenced = false;       // lost the record: releases nothing more, ever
+  bool over_cap = false;     // a byte cap was crossed (the pair event): the secondary is lost
+  std::string cap_crossed;   // which: "in_flight", "held_output", "unshipped_disk", "frame"
+  uint64_t in_flight_bytes = 0;  // serialized unacknowledged checkpoints
   std::string last_error;
 };
 
@@ -117,6 +136,9 @@ class CheckpointShipper {
   Status SendLocked(uint64_t epoch, const std::string& bytes, bool first_transmission);  // holds send_mutex_
   Status Resend(uint64_t from_epoch);
   void MarkLost(const Status& why);
+  // Compares what is held with options_.caps; crosses the first cap exceeded.
+  void CheckCaps();
+  void CrossCap(const CapCrossing& crossing);
   // Releases every output stream's epochs up to `epoch`.
   Status ReleaseOutputs(uint64_t epoch);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -22,6 +23,7 @@ struct Peer {
   std::condition_variable changed;
   std::deque<std::vector<std::byte>> to_primary;
   std::vector<std::string> from_primary;
+  bool closed = false;  // the primary said goodbye
 
   void Send(const std::string& message) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -55,7 +57,11 @@ class FakeChannel : public transport::Channel {
     peer_->to_primary.pop_front();
     return Status::Ok();
   }
-  Status Close(Deadline) override { return Status::Ok(); }
+  Status Close(Deadline) override {
+    std::lock_guard<std::mutex> lock(peer_->mutex);
+    peer_->closed = true;
+    return Status::Ok();
+  }
   const std::string& peer_identity() const override { return identity_; }
 
  private:
@@ -126,6 +132,108 @@ TEST(CheckpointShipperTest, AnAckFarAheadIsRefusedToo) {
   EXPECT_EQ(shipper.stats().acked_epoch, 0u);
   EXPECT_EQ(released.end(), 0u);
   shipper.Stop(/*goodbye=*/false);
+}
+
+// Bounded memory in bytes (issue 16, item 5): crossing a cap is the pair event — the
+// secondary counts as lost, nothing is released until the primary goes unprotected — never a
+// wedge and never an early release.
+struct CapCase {
+  ShipperOptions options;
+  std::shared_ptr<Peer> peer = std::make_shared<Peer>();
+  OutputBuffer console{checkpoint::OutputStream::kConsole};
+  console::ReleasedLog released{64u << 20};
+  std::vector<std::string> crossed;  // on_cap_crossed's reports
+};
+
+TEST(CheckpointShipperCapsTest, HeldOutputOverItsCapIsThePairEventAndGoingUnprotectedReleasesIt) {
+  for (size_t held : {size_t{512} << 10, size_t{2} << 20}) {  // under the 1 MiB cap (the control), over it
+    SCOPED_TRACE(held);
+    CapCase c;
+    c.options.caps.held_output_bytes = 1u << 20;
+    c.options.on_cap_crossed = [&](const CapCrossing& crossing) { c.crossed.push_back(crossing.cap); };
+    CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
+    c.console.Append("one\n");
+    shipper.Submit(Capture(1, c.console));
+    ASSERT_TRUE(c.peer->WaitForSent(1));
+    c.peer->Send(replication::EncodeAck(1));
+    ASSERT_TRUE(Eventually([&] { return c.released.end() == 4; }));
+    // The secondary stalls (no more acks) while the guest talks.
+    c.console.Append(std::string(held, 'x'));
+    EXPECT_TRUE(shipper.WaitForRoom(Deadline::AfterMillis(100)).ok());
+    ShipperStats stats = shipper.stats();
+    if (held < (1u << 20)) {
+      EXPECT_FALSE(stats.over_cap) << stats.last_error;
+      EXPECT_TRUE(c.crossed.empty());
+      shipper.Stop(/*goodbye=*/false);
+      continue;
+    }
+    ASSERT_TRUE(stats.over_cap);
+    EXPECT_EQ(stats.cap_crossed, "held_output");
+    EXPECT_TRUE(stats.secondary_lost);
+    EXPECT_NE(stats.last_error.find("held output: " + std::to_string(held) + " bytes"), std::string::npos)
+        << stats.last_error;
+    EXPECT_EQ(c.crossed, std::vector<std::string>{"held_output"});
+    EXPECT_EQ(c.released.end(), 4u) << "output went out before the record was won";
+    EXPECT_FALSE(c.peer->closed);
+    // The primary won the record: everything held goes out, and the secondary hears goodbye.
+    shipper.GoUnprotected();
+    EXPECT_TRUE(c.peer->closed);
+    // The held bytes are the open epoch's: its checkpoint releases them at once, unshipped.
+    shipper.Submit(Capture(2, c.console));
+    EXPECT_TRUE(Eventually([&] { return c.released.end() == 4u + held; })) << c.released.end();
+    EXPECT_EQ(c.peer->from_primary.size(), 1u) << "shipped after going unprotected";
+    EXPECT_TRUE(shipper.WaitForRoom(Deadline::AfterMillis(100)).ok()) << "an unprotected primary never waits";
+    shipper.Stop(/*goodbye=*/false);
+  }
+}
+
+TEST(CheckpointShipperCapsTest, UnacknowledgedBytesOverTheInFlightCapAreThePairEvent) {
+  CapCase c;
+  c.options.caps.in_flight_bytes = 96u << 10;
+  CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
+  c.console.Append(std::string(64u << 10, 'a'));
+  shipper.Submit(Capture(1, c.console));
+  ASSERT_TRUE(c.peer->WaitForSent(1));
+  EXPECT_FALSE(shipper.stats().over_cap) << "64 KiB in flight is under the 96 KiB cap";
+  c.console.Append(std::string(64u << 10, 'b'));
+  shipper.Submit(Capture(2, c.console));
+  ASSERT_TRUE(Eventually([&] { return shipper.stats().over_cap; }));
+  EXPECT_EQ(shipper.stats().cap_crossed, "in_flight");
+  EXPECT_EQ(c.released.end(), 0u);
+  shipper.Stop(/*goodbye=*/false);
+}
+
+TEST(CheckpointShipperCapsTest, UnshippedDiskBytesOverTheirCapAreThePairEvent) {
+  CapCase c;
+  c.options.caps.unshipped_disk_bytes = 1u << 20;
+  std::atomic<uint64_t> unshipped{1u << 20};
+  c.options.unshipped_disk_bytes = [&] { return unshipped.load(); };
+  CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
+  EXPECT_TRUE(shipper.WaitForRoom(Deadline::AfterMillis(10)).ok());
+  EXPECT_FALSE(shipper.stats().over_cap) << "at the cap is not over it";
+  unshipped.store((1u << 20) + 1);
+  EXPECT_TRUE(shipper.WaitForRoom(Deadline::AfterMillis(10)).ok());
+  EXPECT_TRUE(shipper.stats().over_cap);
+  EXPECT_EQ(shipper.stats().cap_crossed, "unshipped_disk");
+  shipper.Stop(/*goodbye=*/false);
+}
+
+TEST(CheckpointShipperCapsTest, ACheckpointOverTheFrameCapIsNeverSent) {
+  CapCase c;
+  c.options.max_message_bytes = 256u << 10;
+  CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
+  c.console.Append(std::string(128u << 10, 'a'));  // the control: fits
+  shipper.Submit(Capture(1, c.console));
+  ASSERT_TRUE(c.peer->WaitForSent(1));
+  c.console.Append(std::string(300u << 10, 'b'));
+  shipper.Submit(Capture(2, c.console));
+  ASSERT_TRUE(Eventually([&] { return shipper.stats().over_cap; }));
+  ShipperStats stats = shipper.stats();
+  EXPECT_EQ(stats.cap_crossed, "frame");
+  EXPECT_NE(stats.last_error.find("frame cap of 262144"), std::string::npos) << stats.last_error;
+  EXPECT_EQ(stats.shipped_epoch, 1u);
+  std::lock_guard<std::mutex> lock(c.peer->mutex);
+  EXPECT_EQ(c.peer->from_primary.size(), 1u) << "a frame the secondary cannot take went out";
 }
 
 }  // namespace

@@ -463,7 +463,9 @@ void PrimaryAgent::FailoverLoop() {
   while (!stop_requested_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     SampleMetrics();
-    failover::PeerVerdict verdict = monitor_->verdict();
+    // A crossed byte cap (primary/byte_caps.h) ends protection as a dead secondary does: the
+    // record first, then output goes out.
+    failover::PeerVerdict verdict = shipper_->stats().over_cap ? failover::PeerVerdict::kDead : monitor_->verdict();
     PairState state = pair_state();
     // Protected means a standby could take over now: the secondary committed the initial
     // image (epoch 1), not merely that QEMU finished sending it.
@@ -744,6 +746,11 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
     if (commits_ms_.size() > 2048) commits_ms_.erase(commits_ms_.begin(), commits_ms_.begin() + 1024);
   };
   shipper_options.max_in_flight = config_.max_in_flight;
+  // Memory held for the secondary is capped in bytes (primary/byte_caps.h).
+  shipper_options.caps = config_.byte_caps;
+  shipper_options.max_message_bytes = config_.channel.max_message_bytes;
+  shipper_options.unshipped_disk_bytes = [this] { return disk() ? disk()->unsealed_bytes() : 0; };
+  shipper_options.on_cap_crossed = [this](const CapCrossing& crossing) { metrics_->CountByteCapEvent(crossing.cap); };
   if (network::FrameRelay* nic = relay()) {
     if (adopted_) {
       // The adopted VM's frames continue the stream the adopter released so far.
@@ -973,6 +980,10 @@ json PrimaryAgent::StatusJson() const {
       {"console_released_bytes", released_console_.end()},
       {"disk", disk_status},
       {"network", network_status},
+      {"byte_caps", ByteCapsStatus(config_.byte_caps,
+                                   {shipping.in_flight_bytes, console_output_.held_bytes() + network_output_.held_bytes(),
+                                    disk() ? disk()->unsealed_bytes() : 0},
+                                   shipping.cap_crossed)},
       {"last_error", last_error_.empty() ? shipping.last_error : last_error_},
   };
 }

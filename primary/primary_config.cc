@@ -19,6 +19,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   UNDERSTUDY_ASSIGN_OR_RETURN(config.checkpoint_interval_ms,
                               OptionalUint32(json, "checkpoint_interval_ms", config.checkpoint_interval_ms, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.max_in_flight, OptionalUint32(json, "max_in_flight", config.max_in_flight, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.byte_caps, ByteCaps::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.output_triggered_checkpoints,
                               OptionalBool(json, "output_triggered_checkpoints", config.output_triggered_checkpoints, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.min_checkpoint_spacing_ms,
@@ -56,6 +57,8 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   }
   UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
+  UNDERSTUDY_RETURN_IF_ERROR(
+      transport::RequirePeerNameAcrossHosts({config.secondary_uri}, config.channel).WithContext("configuration"));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
   if (config.min_checkpoint_spacing_ms == 0) return Status::InvalidArgument("min_checkpoint_spacing_ms must be positive");

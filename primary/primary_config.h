@@ -4,10 +4,16 @@
 //     "vm": { ...qemu/vm_definition.h as JSON... },   the machine to protect
 //     "secondary": "tls://10.0.0.2:7400",            where ft-secondary listens
 //     "tls": {"ca": ..., "cert": ..., "key": ...,   mutual TLS 1.3 (transport/channel_config.h);
-//             "peer_name": "host2"},                 tcp:// needs "insecure": true instead
+//             "peer_name": "host2"},                 the secondary's certificate name: required
+//                                                    unless "secondary" is on loopback;
+//                                                    tcp:// needs "insecure": true instead
 //     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
 //     "max_in_flight": 4,                            unacknowledged checkpoints before
 //                                                    the next one is delayed
+//     "byte_caps": {"in_flight_mib": 1024,           memory held for the secondary, capped:
+//                   "held_output_mib": 512,          crossing one is a pair event (the pair
+//                   "unshipped_disk_mib": 512},      goes unprotected, record first):
+//                                                    primary/byte_caps.h
 //     "output_triggered_checkpoints": true,          held output asks QEMU for a checkpoint
 //                                                    at once (primary/checkpoint_trigger.h);
 //                                                    false: only the periodic ones
@@ -43,6 +49,7 @@
 #include "network/network_config.h"
 #include "transport/channel.h"
 #include "failover/failover_config.h"
+#include "primary/byte_caps.h"
 #include "qemu/vm_definition.h"
 
 namespace understudy::primary {
@@ -58,6 +65,7 @@ struct PrimaryConfig {
   transport::ChannelOptions channel;  // "insecure", "tls": see transport/channel_config.h
   uint32_t checkpoint_interval_ms = 50;
   uint32_t max_in_flight = 4;
+  ByteCaps byte_caps;  // "byte_caps"
   // Held output (a frame, console bytes, a completed disk write) asks QEMU for a checkpoint
   // now instead of waiting up to an interval for the periodic one; the interval stays the
   // upper bound. Costs more, smaller checkpoints when the guest talks; an idle guest pays

@@ -89,5 +89,21 @@ TEST(PrimaryConfigTest, AZeroSpacingIsRefused) {
   EXPECT_EQ(config.status().message(), "min_checkpoint_spacing_ms must be positive");
 }
 
+TEST(PrimaryConfigTest, TlsAcrossHostsNeedsTheSecondarysName) {
+  json config = Valid();
+  config.erase("insecure");
+  config["secondary"] = "tls://10.0.0.2:7400";
+  config["tls"] = {{"ca", "/etc/u/ca.pem"}, {"cert", "/etc/u/host1.pem"}, {"key", "/etc/u/host1.key"}};
+  Result<PrimaryConfig> parsed = PrimaryConfig::FromJson(config);
+  ASSERT_FALSE(parsed.ok()) << "tls:// across hosts without peer_name was accepted";
+  EXPECT_NE(parsed.status().message().find("peer_name"), std::string::npos) << parsed.status();
+  // Negative controls: named, or on loopback, it starts.
+  config["tls"]["peer_name"] = "host2";
+  EXPECT_TRUE(PrimaryConfig::FromJson(config).ok());
+  config["tls"].erase("peer_name");
+  config["secondary"] = "tls://127.0.0.1:7400";
+  EXPECT_TRUE(PrimaryConfig::FromJson(config).ok());
+}
+
 }  // namespace
 }  // namespace understudy::primary

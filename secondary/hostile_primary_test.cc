@@ -34,15 +34,20 @@ class HostilePrimaryTest : public ::testing::Test {
     auto dir = testing::ScratchDir::Create("ut-hostile");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_.emplace(std::move(*dir));
+    StartSecondary({{"listen", "tcp://127.0.0.1:0"}, {"insecure", true}});
+  }
+
+  // ft-secondary protecting VM "counter", with `transport` ("listen" and its options).
+  void StartSecondary(const json& transport) {
     const std::string kernel = testing::RunfilePath("tests/guests/counter.elf");
     json config = {{"name", "host2"},
-                   {"listen", "tcp://127.0.0.1:0"},
-                   {"insecure", true},
+                   {"vm", "counter"},
                    {"runtime_dir", dir_->path() + "/run"},
                    {"image_dir", kernel.substr(0, kernel.rfind('/'))},
                    {"failover", {{"arbiter", "none"}, {"heartbeat_listen", "127.0.0.1:0"}}},
                    // test_hold_acks, the command this test attacks, exists only in test mode.
                    {"test_only", {{"control_commands", true}}}};
+    config.update(transport);
     std::filesystem::create_directories(dir_->path() + "/run");
     std::ofstream(dir_->path() + "/secondary.json") << config.dump();
     auto child = ChildProcess::Spawn(
@@ -69,10 +74,61 @@ class HostilePrimaryTest : public ::testing::Test {
     ASSERT_TRUE(status.ok()) << status.status() << Log();
   }
 
+  transport::ChannelOptions Insecure() {
+    transport::ChannelOptions options;
+    options.insecure = true;
+    return options;
+  }
+  static ::understudy::Status Send(transport::Channel& channel, const std::string& message) {
+    return channel.Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::AfterMillis(2000));
+  }
+  static std::string HelloFor(const std::string& vm) {
+    return replication::EncodeHello({"host1", vm, "127.0.0.1:9", nullptr});
+  }
+  // Reads until the secondary drops the connection (true) or `within` passes with it still up.
+  static bool DroppedWithin(transport::Channel& channel, std::chrono::milliseconds within) {
+    Deadline deadline = Deadline::After(within);
+    std::vector<std::byte> received;
+    for (;;) {
+      ::understudy::Status status = channel.Receive(received, deadline);
+      if (status.code() == ::understudy::Status::Code::kDeadlineExceeded) return false;
+      if (!status.ok()) return true;  // kBroken or kPeerClosed: gone
+    }
+  }
+  // The answer (ack or nack) to a checkpoint, skipping the secondary's hello and heartbeats.
+  static std::optional<replication::AckMessage> Answer(transport::Channel& channel) {
+    for (auto deadline = Deadline::AfterMillis(5000);;) {
+      std::vector<std::byte> received;
+      if (!channel.Receive(received, deadline).ok()) return std::nullopt;
+      Result<replication::AckMessage> ack = replication::DecodeAck(received);
+      if (ack.ok()) return *ack;
+    }
+  }
+  json StatusField(const char* field) {
+    Result<json> status = Status();
+    return status.ok() ? (*status)[field] : json();
+  }
+
   std::optional<testing::ScratchDir> dir_;
   std::optional<ChildProcess> secondary_;
   std::string listen_;
 };
+
+checkpoint::Checkpoint FirstCheckpoint(const json& definition) {
+  checkpoint::Checkpoint first;
+  first.epoch = 1;
+  first.full = true;
+  first.machine_definition_json = definition.dump();
+  first.ram_blocks = checkpoint::RamBlockList{{"pc.ram", 64u << 20, std::nullopt}};
+  first.stream_info = checkpoint::QemuStreamInfo{2, "pc-i440fx-7.2", {}};
+  first.device_state = std::string(1, '\0');  // QEMU's EOF byte alone
+  return first;
+}
+
+std::string CheckpointMessage(const checkpoint::Checkpoint& checkpoint) {
+  std::string message(1, static_cast<char>(replication::kCheckpointTag));
+  return message + checkpoint::SerializeCheckpoint(checkpoint);
+}
 
 TEST_F(HostilePrimaryTest, AControlFlagOfTheWrongTypeIsAnErrorAndTheAgentKeepsServing) {
   Result<json> reply = control::CallControl(dir_->path() + "/run/control.sock",
@@ -83,18 +139,20 @@ TEST_F(HostilePrimaryTest, AControlFlagOfTheWrongTypeIsAnErrorAndTheAgentKeepsSe
 }
 
 TEST_F(HostilePrimaryTest, AHelloWithANumberForANameAndAVmDefinitionWithExtraArgsAreRefused) {
-  transport::ChannelOptions options;
-  options.insecure = true;
-  Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, options, Deadline::AfterMillis(5000));
-  ASSERT_TRUE(channel.ok()) << channel.status();
-  auto send = [&](const std::string& message) {
-    return (*channel)->Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::AfterMillis(2000));
-  };
+  {
+    Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    // Regression: this hello terminated the agent (nlohmann type_error). Now it is refused
+    // and the connection dropped.
+    ASSERT_TRUE(Send(**channel, std::string(1, static_cast<char>(replication::MessageType::kHello)) + R"({"name": 1})").ok());
+    EXPECT_TRUE(DroppedWithin(**channel, 5000ms)) << Log();
+    ExpectStillServing();
+  }
 
-  // Regression: this hello terminated the agent (nlohmann type_error).
-  ASSERT_TRUE(send(std::string(1, static_cast<char>(replication::MessageType::kHello)) + R"({"name": 1})").ok());
-  std::this_thread::sleep_for(200ms);
-  ExpectStillServing();
+  Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto send = [&](const std::string& message) { return Send(**channel, message); };
+  ASSERT_TRUE(send(HelloFor("counter")).ok());
 
   // A first checkpoint whose machine definition asks QEMU to write a file on this host.
   const std::string target = dir_->path() + "/written-by-the-primary";
@@ -102,25 +160,11 @@ TEST_F(HostilePrimaryTest, AHelloWithANumberForANameAndAVmDefinitionWithExtraArg
                      {"memory_mib", 64},
                      {"kernel", "counter.elf"},
                      {"extra_args", {"-chardev", "file,id=pwn,path=" + target, "-serial", "chardev:pwn"}}};
-  checkpoint::Checkpoint first;
-  first.epoch = 1;
-  first.full = true;
-  first.machine_definition_json = definition.dump();
-  first.ram_blocks = checkpoint::RamBlockList{{"pc.ram", 64u << 20, std::nullopt}};
-  first.stream_info = checkpoint::QemuStreamInfo{2, "pc-i440fx-7.2", {}};
-  first.device_state = std::string(1, '\0');  // QEMU's EOF byte alone
-  std::string message(1, static_cast<char>(replication::kCheckpointTag));
-  message += checkpoint::SerializeCheckpoint(first);
-  ASSERT_TRUE(send(message).ok());
+  ASSERT_TRUE(send(CheckpointMessage(FirstCheckpoint(definition))).ok());
 
   // The secondary answers with a NACK for epoch 1 (after its own hello and heartbeats).
-  std::optional<replication::AckMessage> answer;
-  for (auto deadline = Deadline::AfterMillis(5000); !answer;) {
-    std::vector<std::byte> received;
-    ASSERT_TRUE((*channel)->Receive(received, deadline).ok()) << Log();
-    Result<replication::AckMessage> ack = replication::DecodeAck(received);
-    if (ack.ok()) answer = *ack;
-  }
+  std::optional<replication::AckMessage> answer = Answer(**channel);
+  ASSERT_TRUE(answer) << Log();
   EXPECT_EQ(answer->type, replication::MessageType::kNack);
   EXPECT_EQ(answer->epoch, 1u);
   EXPECT_NE(answer->reason.find("extra_args"), std::string::npos) << answer->reason;
@@ -134,6 +178,101 @@ TEST_F(HostilePrimaryTest, AHelloWithANumberForANameAndAVmDefinitionWithExtraArg
   EXPECT_EQ((*status)["committed_epoch"], 0);
   EXPECT_EQ((*status)["standby_qemu_pid"], 0) << "a standby was started";
   EXPECT_NE((*status)["last_error"].get<std::string>().find("extra_args"), std::string::npos) << *status;
+}
+
+// Item 2 of issue 16: the secondary protects the VM its own configuration names, for the
+// primary its configuration names; anything else is refused before it can touch anything.
+TEST_F(HostilePrimaryTest, AHelloNamingAnotherVmIsRefusedAndTheRightOneIsAccepted) {
+  {
+    Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    ASSERT_TRUE(Send(**channel, HelloFor("payroll")).ok());
+    EXPECT_TRUE(DroppedWithin(**channel, 5000ms)) << "a hello for another VM kept its connection: " << Log();
+  }
+  ExpectStillServing();
+  EXPECT_EQ(StatusField("refused_primaries"), 1);
+  EXPECT_EQ(StatusField("committed_epoch"), 0);
+  std::string error = StatusField("last_error").get<std::string>();
+  EXPECT_NE(error.find("'payroll'"), std::string::npos) << error;
+  EXPECT_NE(error.find("'counter'"), std::string::npos) << error;
+
+  // Negative control: the VM this secondary protects keeps its connection, and is not counted.
+  Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  ASSERT_TRUE(Send(**channel, HelloFor("counter")).ok());
+  EXPECT_FALSE(DroppedWithin(**channel, 1500ms)) << Log();
+  EXPECT_EQ(StatusField("refused_primaries"), 1);
+}
+
+TEST_F(HostilePrimaryTest, ACheckpointWithoutAHelloIsRefused) {
+  Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  json definition = {{"name", "counter"}, {"memory_mib", 64}, {"kernel", "counter.elf"}};
+  ASSERT_TRUE(Send(**channel, CheckpointMessage(FirstCheckpoint(definition))).ok());
+  EXPECT_TRUE(DroppedWithin(**channel, 5000ms)) << Log();
+  ExpectStillServing();
+  EXPECT_EQ(StatusField("refused_primaries"), 1);
+  EXPECT_EQ(StatusField("committed_epoch"), 0);
+  EXPECT_EQ(StatusField("standby_qemu_pid"), 0);
+  EXPECT_NE(StatusField("last_error").get<std::string>().find("before the hello"), std::string::npos);
+}
+
+TEST_F(HostilePrimaryTest, AFirstCheckpointDescribingAnotherVmIsRefused) {
+  Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  ASSERT_TRUE(Send(**channel, HelloFor("counter")).ok());
+  json definition = {{"name", "payroll"}, {"memory_mib", 64}, {"kernel", "counter.elf"}};
+  ASSERT_TRUE(Send(**channel, CheckpointMessage(FirstCheckpoint(definition))).ok());
+  std::optional<replication::AckMessage> answer = Answer(**channel);
+  ASSERT_TRUE(answer) << Log();
+  EXPECT_EQ(answer->type, replication::MessageType::kNack);
+  EXPECT_NE(answer->reason.find("'payroll'"), std::string::npos) << answer->reason;
+  ExpectStillServing();
+  EXPECT_EQ(StatusField("committed_epoch"), 0);
+  EXPECT_EQ(StatusField("standby_qemu_pid"), 0);
+}
+
+// Over tls:// the primary's certificate must carry the name the secondary pins: another
+// certificate of the same CA is refused in the handshake, the agent serving on; the pinned
+// one gets in (the negative control).
+class HostileTlsPrimaryTest : public HostilePrimaryTest {
+ protected:
+  void SetUp() override {
+    auto dir = testing::ScratchDir::Create("ut-hostile-tls");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(std::move(*dir));
+    pki_ = dir_->path() + "/pki";
+    std::string command = testing::RunfilePath("deploy/make-certs.sh") + " " + pki_ + " host1 host2 host3 > /dev/null";
+    ASSERT_EQ(std::system(command.c_str()), 0);
+    StartSecondary({{"listen", "tls://127.0.0.1:0"},
+                    {"tls", {{"ca", pki_ + "/ca.pem"}, {"cert", pki_ + "/host2.pem"}, {"key", pki_ + "/host2.key"},
+                             {"peer_name", "host1"}}}});
+  }
+  transport::ChannelOptions As(const std::string& host) {
+    transport::ChannelOptions options;
+    options.tls = {pki_ + "/ca.pem", pki_ + "/" + host + ".pem", pki_ + "/" + host + ".key", "host2"};
+    return options;
+  }
+  std::string pki_;
+};
+
+TEST_F(HostileTlsPrimaryTest, AnotherCertificateOfTheSameCaIsRefusedAndThePinnedOneAccepted) {
+  Result<std::unique_ptr<transport::Channel>> impostor = transport::Dial(listen_, As("host3"), Deadline::AfterMillis(5000));
+  // TLS 1.3: the client may finish its side before the server refuses its certificate.
+  if (impostor.ok()) {
+    (void)Send(**impostor, HelloFor("counter"));
+    EXPECT_TRUE(DroppedWithin(**impostor, 5000ms)) << "a certificate for host3 got in: " << Log();
+  }
+  ExpectStillServing();
+  EXPECT_NE(Log().find("not the pinned 'host1'"), std::string::npos) << Log();
+  EXPECT_EQ(StatusField("primary"), "") << "the impostor was served";
+
+  Result<std::unique_ptr<transport::Channel>> primary = transport::Dial(listen_, As("host1"), Deadline::AfterMillis(5000));
+  ASSERT_TRUE(primary.ok()) << primary.status();
+  ASSERT_TRUE(Send(**primary, HelloFor("counter")).ok());
+  EXPECT_FALSE(DroppedWithin(**primary, 1500ms)) << Log();
+  EXPECT_EQ(StatusField("refused_primaries"), 0);
+  EXPECT_NE(StatusField("primary").get<std::string>().find("host1@"), std::string::npos);
 }
 
 }  // namespace

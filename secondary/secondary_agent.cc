@@ -248,21 +248,44 @@ Status SecondaryAgent::SendLocked(transport::Channel& channel, const std::string
   return channel.Send(std::as_bytes(std::span(message.data(), message.size())), Deadline::AfterMillis(5000));
 }
 
+bool SecondaryAgent::AcceptHello(const transport::Channel& channel, std::span<const std::byte> message) {
+  Result<replication::Hello> hello = replication::DecodeHello(message);
+  Status bound = hello.ok() ? config_.binding.CheckHello(*hello, channel)
+                            : hello.status().WithContext("the hello from " + channel.peer_identity());
+  if (!bound.ok()) {
+    RefusePrimary(bound);
+    return false;
+  }
+  OnHello(*hello);
+  return true;
+}
+
+void SecondaryAgent::RefusePrimary(const Status& why) {
+  Log("secondary", "refused the primary: " + why.ToString() + "; connection dropped, standby stays at epoch " +
+                       std::to_string(image_ ? image_->committed_epoch() : 0));
+  std::lock_guard<std::mutex> lock(status_mutex_);
+  ++refused_primaries_;
+  last_error_ = why.ToString();
+}
+
 void SecondaryAgent::OnHello(const replication::Hello& hello) {
   primary_name_ = hello.name;
-  if (!metrics_ && !hello.vm.empty()) {
+  // The VM's name, and with it the ownership record's key, come from this host's own
+  // configuration (the hello was checked to name the same VM).
+  const std::string& vm = config_.binding.vm;
+  if (!metrics_) {
     metrics_ = std::make_unique<monitoring::AgentMetrics>(
-        metrics_server_->registry(), monitoring::AgentIdentity{hello.vm, "secondary", config_.failover.name});
+        metrics_server_->registry(), monitoring::AgentIdentity{vm, "secondary", config_.failover.name});
     metrics_->SetPairState(StateName(state()));
   }
   monitor_->SetPeerUdpAddress(hello.heartbeat_address);
   {
     std::lock_guard<std::mutex> lock(status_mutex_);
-    vm_name_ = hello.vm;
+    vm_name_ = vm;
   }
-  Log("secondary", "primary '" + hello.name + "' protects VM '" + hello.vm + "', heartbeats from " +
+  Log("secondary", "primary '" + hello.name + "' protects VM '" + vm + "', heartbeats from " +
                        hello.heartbeat_address);
-  Result<std::unique_ptr<failover::Arbiter>> arbiter = config_.failover.MakeArbiterFor(hello.vm);
+  Result<std::unique_ptr<failover::Arbiter>> arbiter = config_.failover.MakeArbiterFor(vm);
   if (!arbiter.ok()) {
     Log("secondary", "no arbiter: " + arbiter.status().ToString());
     return;
@@ -338,6 +361,7 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
     heartbeats.join();
   };
   std::vector<std::byte> message;
+  bool hello_accepted = false;  // checkpoints only from a primary bound to this VM (primary_binding.h)
   for (;;) {
     if (stop_requested_.load()) {
       stop_heartbeats();
@@ -381,9 +405,15 @@ Status SecondaryAgent::ServePrimary(transport::Channel& channel) {
         continue;
       }
       if (type.ok() && *type == replication::MessageType::kHello) {
-        Result<replication::Hello> hello = replication::DecodeHello(message);
-        if (hello.ok()) OnHello(*hello);
-        continue;
+        hello_accepted = AcceptHello(channel, message);
+        if (hello_accepted) continue;
+        stop_heartbeats();
+        return Status::Ok();  // refused: the connection drops, nothing committed changes
+      }
+      if (!hello_accepted) {
+        RefusePrimary(Status::FailedPrecondition("a message before the hello from " + channel.peer_identity()));
+        stop_heartbeats();
+        return Status::Ok();
       }
       // Receive fails only when the channel does (an ack or nack could not be sent).
       received = Receive(channel, message);
@@ -462,6 +492,7 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   Result<qemu::VmDefinition> checked = qemu::VmDefinition::FromPeerJson(definition_json, config_.vm_policy);
   if (!checked.ok()) return checked.status().WithContext("the primary's machine definition");
   qemu::VmDefinition definition = std::move(*checked);
+  UNDERSTUDY_RETURN_IF_ERROR(config_.binding.CheckDefinitionName(definition.name));
   // The blocks a VM of this much memory can have, checked before anything is allocated.
   UNDERSTUDY_ASSIGN_OR_RETURN(
       std::unique_ptr<checkpoint::RamImage> image,
@@ -778,6 +809,7 @@ json SecondaryAgent::StatusJson() const {
       {"transitions", transitions_.ToJson()},
       {"committed_epoch", committed_epoch_},
       {"rejected_checkpoints", rejected_},
+      {"refused_primaries", refused_primaries_},
       {"bytes_received", bytes_received_},
       {"promotion_ms", promotion_ms_},
       {"last_verification", VerificationJson(verifier_ ? verifier_->last() : std::nullopt)},

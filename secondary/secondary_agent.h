@@ -97,6 +97,10 @@ class SecondaryAgent {
   // The primary is dead: win the ownership record, then promote; or fence.
   Status TakeOver(std::string_view why);
   void OnHello(const replication::Hello& hello);
+  // A primary's hello: decoded and held to config_.binding (the VM, the proved identity);
+  // false after refusing it (RefusePrimary), when the caller drops the connection.
+  bool AcceptHello(const transport::Channel& channel, std::span<const std::byte> message);
+  void RefusePrimary(const Status& why);  // log, count, remember
   void WatchPeer();  // degraded / standby-ready as the detector's verdict changes
   // While the primary is not heard, checks now and then that the record still names it; a
   // record that moved (the primary went unprotected) fences this secondary.
@@ -174,6 +178,7 @@ class SecondaryAgent {
   int standby_qemu_pid_ = 0;
   uint64_t committed_epoch_ = 0;
   uint64_t rejected_ = 0;
+  uint64_t refused_primaries_ = 0;  // hellos refused by config_.binding, or missing
   std::string vm_name_;  // from the primary's hello
   nlohmann::json disk_status_;             // the disk copy after the last commit (null: none)
   uint64_t test_stalled_in_disk_apply_ = 0;

@@ -1,9 +1,16 @@
 // SecondaryConfig: what ft-secondary reads from its configuration file (JSON).
 //
 //   {
+//     "vm": "canary1",                   the VM this secondary protects (required): a
+//                                         primary's hello and definition must name it; its
+//                                         ownership record is derived from it
+//                                         (secondary/primary_binding.h)
 //     "listen": "tls://0.0.0.0:7400",     where the primary connects
 //     "tls": {"ca": ..., "cert": ..., "key": ..., "peer_name": "host1"},
 //                                         mutual TLS 1.3 (transport/channel_config.h);
+//                                         "peer_name" names the primary this host protects
+//                                         for (required unless every address is loopback);
+//                                         zmq+curve:// names its key in "allowed_client_keys";
 //                                         tcp:// needs "insecure": true instead
 //     "runtime_dir": "/run/understudy/vm1-standby",
 //     "name": "host2", "failover": {...}  heartbeats and the arbiter: see
@@ -39,12 +46,15 @@
 #include "failover/failover_config.h"
 #include "failover/reprotector.h"
 #include "qemu/vm_definition.h"
+#include "secondary/primary_binding.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
 
 struct SecondaryConfig {
   std::string listen_uri;
+  // The VM and the primaries this host protects ("vm", the transport's pins).
+  PrimaryBinding binding;
   transport::ChannelOptions channel;  // "insecure", "tls": see transport/channel_config.h
   std::string runtime_dir;
   failover::FailoverConfig failover;

@@ -11,7 +11,7 @@ using nlohmann::json;
 
 json Valid() {
   return json::parse(R"({
-    "name": "host2", "listen": "tcp://127.0.0.1:7400", "insecure": true,
+    "name": "host2", "vm": "canary1", "listen": "tcp://127.0.0.1:7400", "insecure": true,
     "runtime_dir": "/run/understudy/canary1", "image_dir": "/var/lib/understudy/canary1",
     "max_memory_mib": 4096, "failover": {"arbiter": "none", "heartbeat_listen": "127.0.0.1:0"}
   })");
@@ -39,6 +39,8 @@ TEST(SecondaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
   };
   const Case cases[] = {
       {"/listen", 1, "\"listen\""},
+      {"/vm", 1, "\"vm\""},
+      {"/vm", "../etc", "\"vm\""},
       {"/image_dir", false, "\"image_dir\""},
       {"/max_memory_mib", "lots", "\"max_memory_mib\""},
       {"/max_memory_mib", 0, "max_memory_mib"},
@@ -58,6 +60,62 @@ TEST(SecondaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
     ASSERT_FALSE(parsed.ok()) << c.pointer << " = " << c.value.dump();
     EXPECT_NE(parsed.status().message().find(c.mentions), std::string::npos) << c.pointer << ": " << parsed.status();
   }
+}
+
+TEST(SecondaryConfigTest, TheVmItProtectsIsRequired) {
+  json config = Valid();
+  config.erase("vm");
+  Result<SecondaryConfig> parsed = SecondaryConfig::FromJson(config);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("\"vm\""), std::string::npos) << parsed.status();
+  parsed = SecondaryConfig::FromJson(Valid());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->binding.vm, "canary1");
+  EXPECT_TRUE(parsed->binding.identities.empty()) << "tcp:// proves no identity";
+}
+
+json Tls(const std::string& listen, const std::string& peer_name) {
+  json config = Valid();
+  config.erase("insecure");
+  config["listen"] = listen;
+  config["tls"] = {{"ca", "/etc/u/ca.pem"}, {"cert", "/etc/u/host2.pem"}, {"key", "/etc/u/host2.key"}};
+  if (!peer_name.empty()) config["tls"]["peer_name"] = peer_name;
+  return config;
+}
+
+TEST(SecondaryConfigTest, TlsAcrossHostsNeedsThePrimarysNameAndBindsIt) {
+  Result<SecondaryConfig> parsed = SecondaryConfig::FromJson(Tls("tls://0.0.0.0:7400", ""));
+  ASSERT_FALSE(parsed.ok()) << "tls:// across hosts without peer_name was accepted";
+  EXPECT_NE(parsed.status().message().find("peer_name"), std::string::npos) << parsed.status();
+  EXPECT_NE(parsed.status().message().find("tls://0.0.0.0:7400"), std::string::npos) << parsed.status();
+  // A reprotect address across hosts needs it as well, even with a loopback listener.
+  json reprotect = Tls("tls://127.0.0.1:7400", "");
+  reprotect["reprotect"] = {{"secondary", "tls://10.0.0.1:7400"}};
+  parsed = SecondaryConfig::FromJson(reprotect);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("tls://10.0.0.1:7400"), std::string::npos) << parsed.status();
+
+  // Negative controls: on loopback it may be left out; named, it is the bound identity.
+  parsed = SecondaryConfig::FromJson(Tls("tls://127.0.0.1:7400", ""));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->binding.identities.empty());
+  parsed = SecondaryConfig::FromJson(Tls("tls://0.0.0.0:7400", "host1"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->binding.identities, std::vector<std::string>{"host1"});
+}
+
+TEST(SecondaryConfigTest, CurveNeedsThePrimarysKeysAndBindsThem) {
+  json config = Valid();
+  config.erase("insecure");
+  config["listen"] = "zmq+curve://0.0.0.0:7400";
+  config["curve"] = {{"server_public_key", "a"}, {"server_secret_key", "b"}};
+  Result<SecondaryConfig> parsed = SecondaryConfig::FromJson(config);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("allowed_client_keys"), std::string::npos) << parsed.status();
+  config["curve"]["allowed_client_keys"] = {"key-of-host1"};
+  parsed = SecondaryConfig::FromJson(config);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->binding.identities, std::vector<std::string>{"key-of-host1"});
 }
 
 }  // namespace

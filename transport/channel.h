@@ -53,6 +53,12 @@ class Channel {
   // Who the peer proved to be during the handshake (certificate subject, CURVE key); for
   // plain TCP, its address.
   virtual const std::string& peer_identity() const = 0;
+
+  // The identity the handshake proved, for binding checks (secondary/primary_binding.h): the
+  // pinned name the peer's certificate matched (tls://, or its subject CN when nothing is
+  // pinned), the peer's CURVE public key in Z85 (zmq+curve://). Empty when the transport
+  // authenticates nobody (tcp://, rdma://).
+  virtual std::string authenticated_identity() const { return {}; }
 };
 
 class Listener {

@@ -33,4 +33,23 @@ Result<ChannelOptions> ChannelOptionsFromJson(const nlohmann::json& config) {
   return options;
 }
 
+bool IsLoopbackUri(const std::string& uri) {
+  size_t scheme_end = uri.find("://");
+  size_t colon = uri.rfind(':');
+  if (scheme_end == std::string::npos || colon == std::string::npos || colon < scheme_end + 3) return false;
+  std::string host = uri.substr(scheme_end + 3, colon - scheme_end - 3);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "::1";
+}
+
+Status RequirePeerNameAcrossHosts(const std::vector<std::string>& uris, const ChannelOptions& options) {
+  if (!options.tls.expected_peer_name.empty()) return Status::Ok();
+  for (const std::string& uri : uris) {
+    if (uri.rfind("tls://", 0) != 0 || IsLoopbackUri(uri)) continue;
+    return Status::InvalidArgument("'" + uri + "' is tls:// across hosts: \"tls\": {\"peer_name\"} must name the peer's "
+                                   "certificate (any certificate of the CA would be accepted otherwise)");
+  }
+  return Status::Ok();
+}
+
 }  // namespace understudy::transport

@@ -5,7 +5,8 @@
 //     "ca": "/etc/understudy/ca.pem",
 //     "cert": "/etc/understudy/host1.pem",
 //     "key": "/etc/understudy/host1.key",
-//     "peer_name": "host2"                 optional pin: the peer's certificate must name it
+//     "peer_name": "host2"                 the peer's certificate must name it; required unless
+//                                          every address is loopback (RequirePeerNameAcrossHosts)
 //   },
 //   "curve": {                             for zmq+curve:// (Z85 keys)
 //     "server_public_key": ..., "server_secret_key": ...,   the listener's keypair
@@ -19,6 +20,8 @@
 #define UNDERSTUDY_TRANSPORT_CHANNEL_CONFIG_H_
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "transport/channel.h"
@@ -27,6 +30,15 @@ namespace understudy::transport {
 
 // Reads the transport fields of an agent's configuration object (absent fields: defaults).
 Result<ChannelOptions> ChannelOptionsFromJson(const nlohmann::json& config);
+
+// Whether a channel URI's host is on loopback (127.0.0.0/8, "localhost", "::1").
+bool IsLoopbackUri(const std::string& uri);
+
+// tls:// between hosts authenticates the peer only as "someone the CA signed" unless the
+// peer's name is pinned: kInvalidArgument, naming the address and the field, for a tls://
+// URI in `uris` that is not on loopback while "tls": {"peer_name"} is empty. Other schemes
+// pass (zmq+curve:// pins keys, tcp:// is refused elsewhere unless "insecure").
+Status RequirePeerNameAcrossHosts(const std::vector<std::string>& uris, const ChannelOptions& options);
 
 }  // namespace understudy::transport
 

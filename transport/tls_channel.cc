@@ -148,11 +148,13 @@ std::string DescribeHandshakeFailure(SSL* ssl, const Status& status) {
 
 class TlsChannel : public Channel {
  public:
-  TlsChannel(SslCtxPtr context, SslPtr ssl, UniqueFd socket, std::string identity, const ChannelOptions& options)
+  TlsChannel(SslCtxPtr context, SslPtr ssl, UniqueFd socket, std::string identity, std::string authenticated,
+             const ChannelOptions& options)
       : context_(std::move(context)),
         ssl_(std::move(ssl)),
         socket_(std::move(socket)),
         identity_(std::move(identity)),
+        authenticated_(std::move(authenticated)),
         options_(options),
         frame_(options.max_message_bytes) {}
 
@@ -227,6 +229,7 @@ class TlsChannel : public Channel {
   }
 
   const std::string& peer_identity() const override { return identity_; }
+  std::string authenticated_identity() const override { return authenticated_; }
 
  private:
   Status WriteBytes(std::span<const std::byte> bytes, Deadline deadline) {
@@ -246,6 +249,7 @@ class TlsChannel : public Channel {
   std::mutex ssl_mutex_;  // held around each SSL_* call on ssl_, never while waiting
   UniqueFd socket_;
   std::string identity_;
+  std::string authenticated_;  // the pin the certificate matched, else its subject CN
   ChannelOptions options_;
   FrameAssembler frame_;  // the frame being received, kept across Receive calls
   bool closed_by_peer_ = false;
@@ -263,7 +267,9 @@ Result<std::unique_ptr<Channel>> ChannelAfterHandshake(SslCtxPtr context, SslPtr
     return Status::Broken("peer certificate names '" + PeerName(peer) + "', not the pinned '" + pin + "'");
   }
   std::string identity = PeerName(peer) + "@" + address;
-  return std::unique_ptr<Channel>(new TlsChannel(std::move(context), std::move(ssl), std::move(socket), identity, options));
+  std::string authenticated = pin.empty() ? PeerName(peer) : pin;
+  return std::unique_ptr<Channel>(
+      new TlsChannel(std::move(context), std::move(ssl), std::move(socket), identity, authenticated, options));
 }
 
 Result<SslPtr> NewSsl(SSL_CTX* context, int socket) {

@@ -264,6 +264,7 @@ class ZmqChannel final : public Channel {
   Status Receive(std::vector<std::byte>& message, Deadline deadline) override;
   Status Close(Deadline deadline) override;
   const std::string& peer_identity() const override { return peer_; }
+  std::string authenticated_identity() const override { return peer_; }  // its CURVE public key
 
  private:
   // The two callers the contract allows at once. Each waits on its own eventfd, which the other

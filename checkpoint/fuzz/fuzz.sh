@@ -25,7 +25,7 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,un
 
 usage() {
   echo "usage: $0 smoke NAME | run NAME [SECONDS] [LIBFUZZER_ARGS...]" >&2
-  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply peer_json etcd_reply" >&2
+  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply peer_json etcd_reply agent_protocol control_request" >&2
   exit 2
 }
 
@@ -68,6 +68,20 @@ fuzzer_sources() {
       SEED_CORPUS=failover/fuzz/corpus/etcd_reply
       DICT=""
       LINK_LIBS=()
+      ;;
+    agent_protocol)
+      SOURCES=(checkpoint/fuzz/agent_protocol_fuzzer.cc replication/agent_protocol.cc common/json_fields.cc
+               common/status.cc)
+      SEED_CORPUS=checkpoint/fuzz/corpus/agent_protocol
+      DICT=""
+      LINK_LIBS=()
+      ;;
+    control_request)
+      SOURCES=(checkpoint/fuzz/control_request_fuzzer.cc control/control_server.cc primary/test_checkpoint_hold.cc
+               common/fd_io.cc common/log.cc common/json_fields.cc common/status.cc)
+      SEED_CORPUS=checkpoint/fuzz/corpus/control_request
+      DICT=""
+      LINK_LIBS=(-pthread)
       ;;
     *) echo "unknown fuzzer '$1'" >&2; usage ;;
   esac

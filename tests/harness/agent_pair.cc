@@ -111,8 +111,14 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   // A caller's own VM (the Linux guest) brings its kernel and initrd from its own directory.
   const std::string guest_images =
       options.vm && !options.vm->kernel.empty() ? options.vm->kernel : RunfilePath("tests/guests/counter.elf");
-  // Every agent, replacements too, runs the chosen accelerator's QEMU.
+  qemu::VmDefinition vm = options.vm        ? *options.vm
+                          : options.network ? NetServiceGuestDefinition()
+                          : options.disk  ? DiskGuestDefinition(options.disk_guest_delay)
+                                          : CounterGuestDefinition(options.guest, "");
+  vm.accelerator = accelerator.name;
+  // Every agent, replacements too, runs the chosen accelerator's QEMU, for this VM only.
   json secondary_config = {{"runtime_dir", secondary_dir},
+                           {"vm", vm.name},
                            {"name", "secondary"},
                            {"failover", failover},
                            {"qemu_binary", accelerator.qemu_binary},
@@ -204,11 +210,6 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
 
   pair->secondary_listen_ = listen;
   pair->network_ = std::move(client_network);
-  qemu::VmDefinition vm = options.vm        ? *options.vm
-                          : options.network ? NetServiceGuestDefinition()
-                          : options.disk  ? DiskGuestDefinition(options.disk_guest_delay)
-                                          : CounterGuestDefinition(options.guest, "");
-  vm.accelerator = accelerator.name;
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},
                          {"secondary", listen},
