@@ -28,9 +28,11 @@ class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
   }
   Status OnRamBlocks(const checkpoint::RamBlockList& blocks) override { return consumer_.OnRamBlocks(blocks); }
   Status OnRamPage(uint32_t block, uint64_t offset, std::span<const std::byte> page) override {
+    ++peer_.current_.pages;
     return consumer_.OnRamPage(block, offset, page);
   }
   Status OnRamZeroPage(uint32_t block, uint64_t offset, uint8_t fill) override {
+    ++peer_.current_.pages;
     return consumer_.OnRamZeroPage(block, offset, fill);
   }
   Status OnRamSectionEnd(checkpoint::RamSectionKind kind) override { return consumer_.OnRamSectionEnd(kind); }
@@ -45,6 +47,7 @@ class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
   Status OnColoMessage(qs::ColoMessage message) override {
     UNDERSTUDY_RETURN_IF_ERROR(consumer_.OnColoMessage(message));
     if (message != qs::ColoMessage::kCheckpointRequest) return Status::Ok();
+    peer_.current_.pages = 0;
     if (peer_.options_.before_reply) {
       UNDERSTUDY_RETURN_IF_ERROR(peer_.options_.before_reply(Deadline::After(peer_.options_.idle_timeout)));
     }

@@ -32,6 +32,7 @@ namespace understudy::primary {
 
 struct CheckpointTiming {
   uint64_t number = 0;                        // 1 for the first checkpoint after the precopy
+  uint64_t pages = 0;                         // RAM pages it carried (zero pages included)
   std::chrono::steady_clock::time_point reply_sent;   // QEMU stops the VM after this
   std::chrono::steady_clock::time_point loaded_sent;  // QEMU resumes the VM after this
   std::chrono::nanoseconds pause() const { return loaded_sent - reply_sent; }

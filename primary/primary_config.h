@@ -8,10 +8,15 @@
 //     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
 //     "max_in_flight": 4,                            unacknowledged checkpoints before
 //                                                    the next one is delayed
-//     "output_triggered_checkpoints": true,          held output asks QEMU for a checkpoint
-//                                                    at once (primary/checkpoint_trigger.h);
+//     "output_triggered_checkpoints": true,          held output starts a checkpoint at
+//                                                    once (primary/checkpoint_pacer.h);
 //                                                    false: only the periodic ones
-//     "min_checkpoint_spacing_ms": 5,                ...at most one such request per this long
+//     "min_checkpoint_spacing_ms": 5,                ...at most one per this long
+//     "max_pause_ms": 10,                            optional pause target: the interval
+//                                                    adapts (primary/adaptive_interval.h),
+//                                                    within [spacing, checkpoint_interval_ms]
+//     "min_run_fraction": 0.9,                       optional: reported when the VM runs
+//                                                    less than this share of the time
 //     "runtime_dir": "/run/understudy/vm1",          sockets and QEMU's log
 //     "boot_timeout_ms": 60000,                      wait this long for the guest's first
 //                                                    console output before protecting it
@@ -64,6 +69,12 @@ struct PrimaryConfig {
   // nothing. The spacing bounds the rate: ≤ 1000 / min_checkpoint_spacing_ms per second.
   bool output_triggered_checkpoints = true;
   uint32_t min_checkpoint_spacing_ms = 5;
+  // Pause target (0: none): the agent shortens the interval, down to the minimum spacing, so
+  // the pause p99 stays within it, and reports when it cannot (status "pacing", metric
+  // understudy_checkpoint_pause_target_met, alert UnderstudyPauseTargetMissed).
+  uint32_t max_pause_ms = 0;
+  // Share of the time the VM should run (0: none); judged and reported, see adaptive_interval.h.
+  double min_run_fraction = 0;
   std::string runtime_dir;
   uint32_t boot_timeout_ms = 60000;
   std::string qemu_binary = "qemu-system-x86_64";

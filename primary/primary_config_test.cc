@@ -89,5 +89,29 @@ TEST(PrimaryConfigTest, AZeroSpacingIsRefused) {
   EXPECT_EQ(config.status().message(), "min_checkpoint_spacing_ms must be positive");
 }
 
+TEST(PrimaryConfigTest, APauseTargetIsOffByDefaultAndParses) {
+  Result<PrimaryConfig> defaults = PrimaryConfig::FromJson(Valid());
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->max_pause_ms, 0u);
+  EXPECT_EQ(defaults->min_run_fraction, 0);
+  nlohmann::json json = Valid();
+  json["max_pause_ms"] = 10;
+  json["min_run_fraction"] = 0.9;
+  Result<PrimaryConfig> config = PrimaryConfig::FromJson(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_pause_ms, 10u);
+  EXPECT_EQ(config->min_run_fraction, 0.9);
+}
+
+TEST(PrimaryConfigTest, ARunFractionOfOneOrMoreIsRefused) {
+  for (double fraction : {1.0, 1.5, -0.1}) {
+    nlohmann::json json = Valid();
+    json["min_run_fraction"] = fraction;
+    Result<PrimaryConfig> config = PrimaryConfig::FromJson(json);
+    ASSERT_FALSE(config.ok()) << fraction;
+    EXPECT_EQ(config.status().message(), "min_run_fraction must be within [0, 1)");
+  }
+}
+
 }  // namespace
 }  // namespace understudy::primary
