@@ -605,6 +605,7 @@ void PrimaryAgent::RecordPause(const CheckpointTiming& timing) {
   std::lock_guard<std::mutex> lock(status_mutex_);
   ++checkpoints_;
   pauses_ms_.push_back(std::chrono::duration<double, std::milli>(timing.pause()).count());
+  pause_phases_.Add(timing);
   if (pauses_ms_.size() > 2048) pauses_ms_.erase(pauses_ms_.begin(), pauses_ms_.begin() + 1024);
 }
 
@@ -778,6 +779,7 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return Status::FromErrno("socketpair", errno);
   UniqueFd ours(pair[0]), theirs(pair[1]);
+  (void)WidenColoSendBuffer(theirs.get(), 64 << 20);  // a whole 8192-page checkpoint and more
   StreamConsumer consumer(*this);
   ColoPeerOptions peer_options;
   peer_options.before_reply = [this](Deadline deadline) {
@@ -970,6 +972,7 @@ json PrimaryAgent::StatusJson() const {
       {"pacing", PacingJson()},
       {"pause_ms_p50", Percentile(recent, 0.5)},
       {"pause_ms_p99", Percentile(recent, 0.99)},
+      {"pause_phases_ms", pause_phases_.ToJson()},
       {"commit_ms_p50", Percentile(recent_commits, 0.5)},
       {"commit_ms_p99", Percentile(recent_commits, 0.99)},
       {"bytes_sent", shipping.bytes_sent},

@@ -40,6 +40,7 @@
 #include "disk/lineage_record.h"
 #include "network/frame_relay.h"
 #include "primary/output_buffer.h"
+#include "primary/pause_phases.h"
 #include "primary/primary_config.h"
 #include "primary/test_checkpoint_hold.h"
 #include "qemu/qemu_process.h"
@@ -227,6 +228,7 @@ class PrimaryAgent {
   failover::PairState pair_state_ = failover::PairState::kSyncing;
   std::string last_error_;
   std::vector<double> pauses_ms_;  // most recent checkpoints, newest last
+  PausePhases pause_phases_;
   std::vector<double> commits_ms_;  // stop → ack of the most recent epochs, newest last
   uint64_t checkpoints_ = 0;
   struct DiskSyncStatus {
