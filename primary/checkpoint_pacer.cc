@@ -74,6 +74,7 @@ void CheckpointPacer::OnCheckpoint(const CheckpointTiming& timing) {
     sample.run_ms = std::chrono::duration<double, std::milli>(timing.reply_sent - *last_loaded_).count();
   }
   last_loaded_ = timing.loaded_sent;
+  trigger_.OnCheckpointEnded(timing.loaded_sent);
   adaptive_.OnCheckpoint(sample);
 }
 

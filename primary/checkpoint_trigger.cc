@@ -15,7 +15,8 @@ CheckpointTrigger::Decision CheckpointTrigger::Decide(TimePoint now, Duration in
   decision.due = periodic;
   bool by_output = false;
   if (held_since_) {
-    TimePoint spaced = std::max(*last_start_ + options_.min_spacing, *held_since_);
+    TimePoint ended = last_end_ && *last_end_ > *last_start_ ? *last_end_ : *last_start_;
+    TimePoint spaced = std::max(ended + options_.min_spacing, *held_since_);
     if (spaced < periodic) {
       decision.due = spaced;
       by_output = true;

@@ -58,6 +58,17 @@ TEST(CheckpointTriggerTest, OutputRightAfterACheckpointWaitsOutTheSpacing) {
   EXPECT_EQ(due.output_waited, milliseconds(3));
 }
 
+TEST(CheckpointTriggerTest, TheSpacingRunsFromTheEndOfThePreviousPause) {
+  // However long a pause, the VM runs min_spacing before output may stop it again.
+  CheckpointTrigger trigger = StartedAtT0();
+  trigger.OnCheckpointEnded(kT0 + milliseconds(30));  // a 30 ms pause
+  trigger.OnOutputHeld(kT0 + milliseconds(31));
+  CheckpointTrigger::Decision early = trigger.Decide(kT0 + milliseconds(31), kInterval);
+  EXPECT_EQ(early.start, Cause::kNone);
+  EXPECT_EQ(early.due, kT0 + milliseconds(35));
+  EXPECT_EQ(trigger.Decide(kT0 + milliseconds(35), kInterval).start, Cause::kOutput);
+}
+
 TEST(CheckpointTriggerTest, SealedOutputNoLongerHurriesTheNextCheckpoint) {
   CheckpointTrigger trigger = StartedAtT0();
   trigger.OnOutputHeld(kT0 + milliseconds(10));

@@ -64,11 +64,11 @@ TEST(PrimaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
   EXPECT_FALSE(PrimaryConfig::FromJson(json::array()).ok());
 }
 
-TEST(PrimaryConfigTest, OutputTriggeredCheckpointsAreOnByDefaultFiveMillisecondsApart) {
+TEST(PrimaryConfigTest, OutputTriggeredCheckpointsAreOnByDefaultTwoMillisecondsApart) {
   Result<PrimaryConfig> config = PrimaryConfig::FromJson(Valid());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->output_triggered_checkpoints);
-  EXPECT_EQ(config->min_checkpoint_spacing_ms, 5u);
+  EXPECT_EQ(config->min_checkpoint_spacing_ms, 2u);
 }
 
 TEST(PrimaryConfigTest, OutputTriggeredCheckpointsCanBeTurnedOffAndSpaced) {
