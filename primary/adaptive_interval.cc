@@ -70,7 +70,9 @@ double AdaptiveInterval::TargetInterval() const {
   double target = options_.max_interval_ms;
   if (options_.max_pause_ms <= 0 || dirty_rate_ <= 0) return target;
   const double budget = options_.headroom * options_.max_pause_ms - fixed_ms_;
-  if (budget <= 0) return options_.min_interval_ms;
+  // The fixed part alone exceeds the target: no interval meets it, and a shorter one would
+  // only pause the VM more often. Report the miss (report()) and keep the configured interval.
+  if (budget <= 0) return target;
   const double pause_per_ms_run = per_page_ms_ * dirty_rate_;
   if (pause_per_ms_run > 0) target = std::min(target, budget / pause_per_ms_run);
   return target;
@@ -110,13 +112,18 @@ AdaptiveInterval::Report AdaptiveInterval::report() const {
   report.recent_pause_p99_ms = pauses[p99];
   report.recent_run_fraction = run + paused > 0 ? run / (run + paused) : 1;
   if (!enabled() || recent_.size() < kMinJudged) return report;
+  const bool unreachable = options_.max_pause_ms > 0 && fixed_ms_ >= options_.headroom * options_.max_pause_ms;
   const bool at_floor = interval_ms_ <= options_.min_interval_ms;
   if (options_.max_pause_ms > 0 && report.recent_pause_p99_ms > options_.max_pause_ms) {
     report.meeting_target = false;
     report.why_not = Format("pause p99 %.2f ms exceeds max_pause_ms %.2f (interval %.1f ms", report.recent_pause_p99_ms,
                             options_.max_pause_ms, interval_ms_);
-    report.why_not += at_floor ? Format(", the shortest allowed; the fixed part of a pause is ~%.2f ms)", fixed_ms_, 0, 0)
-                               : std::string(")");
+    if (unreachable) {
+      report.why_not += Format("; the fixed part of a pause alone is ~%.2f ms, so no interval can meet it)", fixed_ms_, 0, 0);
+    } else {
+      report.why_not += at_floor ? Format(", the shortest allowed; the fixed part of a pause is ~%.2f ms)", fixed_ms_, 0, 0)
+                                 : std::string(")");
+    }
   }
   if (options_.min_run_fraction > 0 && report.recent_run_fraction < options_.min_run_fraction) {
     report.meeting_target = false;

@@ -18,8 +18,10 @@
 //
 // "Meeting the target" is judged on what happened, not on the model: the p99 of the recent
 // `window` pauses is within max_pause (and their run fraction at or above the minimum). When
-// it is not, the report says why (e.g. at the shortest interval the pause is still longer —
-// the fixed part alone may exceed the target).
+// it is not, the report says why (e.g. at the shortest interval the pause is still longer).
+// When the pause's fixed part alone exceeds the target, no interval can meet it and a shorter
+// one would only pause the VM more often: the interval stays at max_interval_ms and the report
+// says so.
 //
 // Pure logic: no clock reads, no threads; measurements come in as arguments. Thread safety:
 // none (primary/checkpoint_pacer.h serialises calls).

@@ -91,6 +91,20 @@ TEST(AdaptiveIntervalTest, ReportsATargetBelowTheFixedPartAsUnreachable) {
   vm.fixed_ms = 6;  // QEMU's stop/resume and device state alone
   AdaptiveInterval adaptive(Target(5));
   Simulate(adaptive, vm, 200);
+  // Shortening the interval cannot help (the fixed part is 6 ms) and would pause the VM more
+  // often: the interval is the configured one, and the report names the fixed part.
+  EXPECT_EQ(adaptive.interval_ms(), 50);
+  AdaptiveInterval::Report report = adaptive.report();
+  EXPECT_FALSE(report.meeting_target);
+  EXPECT_NE(report.why_not.find("no interval can meet it"), std::string::npos) << report.why_not;
+}
+
+TEST(AdaptiveIntervalTest, ReportsTheShortestIntervalWhenTheDirtyRateIsTooHigh) {
+  SimulatedVm vm;
+  vm.rate = 4000;         // 4 pages per microsecond: 20000 pages in the 5 ms floor
+  vm.working_set = 1e9;
+  AdaptiveInterval adaptive(Target(10));
+  Simulate(adaptive, vm, 200);
   EXPECT_EQ(adaptive.interval_ms(), 5);
   AdaptiveInterval::Report report = adaptive.report();
   EXPECT_FALSE(report.meeting_target);

@@ -11,11 +11,13 @@ void CheckpointTrigger::OnOutputHeld(TimePoint now) {
 CheckpointTrigger::Decision CheckpointTrigger::Decide(TimePoint now, Duration interval) {
   if (!last_start_) last_start_ = now;
   Decision decision;
-  TimePoint periodic = *last_start_ + interval;
+  const TimePoint ended = last_end_ && *last_end_ > *last_start_ ? *last_end_ : *last_start_;
+  // An interval shorter than a pause (an adaptive one chasing a target) still leaves the VM
+  // min_spacing to run between pauses.
+  TimePoint periodic = std::max(*last_start_ + interval, ended + options_.min_spacing);
   decision.due = periodic;
   bool by_output = false;
   if (held_since_) {
-    TimePoint ended = last_end_ && *last_end_ > *last_start_ ? *last_end_ : *last_start_;
     TimePoint spaced = std::max(ended + options_.min_spacing, *held_since_);
     if (spaced < periodic) {
       decision.due = spaced;

@@ -69,6 +69,14 @@ TEST(CheckpointTriggerTest, TheSpacingRunsFromTheEndOfThePreviousPause) {
   EXPECT_EQ(trigger.Decide(kT0 + milliseconds(35), kInterval).start, Cause::kOutput);
 }
 
+TEST(CheckpointTriggerTest, AnIntervalShorterThanThePauseStillLetsTheVmRun) {
+  CheckpointTrigger trigger = StartedAtT0();
+  trigger.OnCheckpointEnded(kT0 + milliseconds(20));  // a 20 ms pause, a 10 ms interval
+  CheckpointTrigger::Decision decision = trigger.Decide(kT0 + milliseconds(20), milliseconds(10));
+  EXPECT_EQ(decision.start, Cause::kNone);
+  EXPECT_EQ(decision.due, kT0 + milliseconds(25));
+}
+
 TEST(CheckpointTriggerTest, SealedOutputNoLongerHurriesTheNextCheckpoint) {
   CheckpointTrigger trigger = StartedAtT0();
   trigger.OnOutputHeld(kT0 + milliseconds(10));

@@ -193,7 +193,7 @@ class PrimaryAgent {
   std::unique_ptr<CheckpointShipper> shipper_;
   std::unique_ptr<ColoPeer> peer_;
   // QmpClient is not thread-safe: every QMP command this agent issues while protecting (the
-  // requester's, the failover thread's, a step-down's) holds this.
+  // failover thread's, a step-down's) holds this.
   std::mutex qmp_mutex_;
   // Decides when each checkpoint starts (held output, the adaptive interval). Null when
   // neither output-triggered checkpoints nor a pause target is configured: QEMU's own timer

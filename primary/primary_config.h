@@ -5,7 +5,8 @@
 //     "secondary": "tls://10.0.0.2:7400",            where ft-secondary listens
 //     "tls": {"ca": ..., "cert": ..., "key": ...,   mutual TLS 1.3 (transport/channel_config.h);
 //             "peer_name": "host2"},                 tcp:// needs "insecure": true instead
-//     "checkpoint_interval_ms": 50,                  QEMU's x-checkpoint-delay
+//     "checkpoint_interval_ms": 50,                  the longest interval (QEMU's x-checkpoint-delay
+//                                                    when nothing paces them)
 //     "max_in_flight": 4,                            unacknowledged checkpoints before
 //                                                    the next one is delayed
 //     "output_triggered_checkpoints": true,          held output starts a checkpoint at
