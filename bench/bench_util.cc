@@ -106,6 +106,15 @@ std::string UtcNow() {
   return text;
 }
 
+double LoadAverage1() {
+  double load = -1;
+  if (FILE* file = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(file, "%lf", &load) != 1) load = -1;
+    std::fclose(file);
+  }
+  return load;
+}
+
 std::string MachineDescription(std::string_view qemu_version) {
   std::string version(qemu_version);
   if (version.empty()) {

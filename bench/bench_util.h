@@ -76,6 +76,10 @@ std::string MachineDescription(std::string_view qemu_version = "");
 // representative)". opt_binary.bzl builds benchmarks and the agents they start alike.
 std::string BuildMode();
 
+// The machine's 1-minute load average now (/proc/loadavg); negative when unreadable. Benchmarks
+// print it beside each row: this machine is shared, and load distorts absolute times.
+double LoadAverage1();
+
 // Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` in
 // $BUILD_WORKSPACE_DIRECTORY/bench/RESULTS.md with `body` (appending a new "## NAME" section
 // with the markers when they are missing). Text outside the markers — hand-written analysis —

@@ -7,11 +7,13 @@
 //   protected     an AgentPair at 50 ms and at 20 ms checkpoint intervals: each reply waits for
 //                 the checkpoint of the epoch that produced it to be acknowledged; each with
 //                 output-triggered checkpoints off (only the periodic ones) and on (held
-//                 output asks for a checkpoint at once, at most one per 5 ms)
+//                 output starts a checkpoint at once, at most one per min spacing: 5 ms, the
+//                 default, and 2 ms)
 // Latency of request r is the time from the client's first send of r (right after r-1's
-// answer) to r's answer, retransmissions included; measured by the client itself, with one
-// request outstanding. Also the aggregate rate of 4 concurrent clients.
-//
+// answer) to r's answer, retransmissions included; measured by the client itself (µs stamps),
+// with one request outstanding. Also the aggregate rate of 4 concurrent clients, and for the
+// protected rows where a reply's time goes, from the primary's status: output held → VM
+// stopped for its checkpoint (the pacer's wait), the pause, VM stopped → ack (commit).
 //   bazel run //bench:network_bench [-- --requests=200 --no-results]
 #include <fstream>
 #include <optional>
@@ -34,6 +36,7 @@ using testing::ClientNetwork;
 struct Options {
   uint32_t requests = 200;
   bool write_results = true;
+  bool quick = false;  // only the unprotected and the 50 ms output-triggered row (default spacing)
 };
 
 Options ParseFlags(int argc, char** argv) {
@@ -44,8 +47,10 @@ Options ParseFlags(int argc, char** argv) {
       options.requests = static_cast<uint32_t>(std::stoul(flag.substr(11)));
     } else if (flag == "--no-results") {
       options.write_results = false;
+    } else if (flag == "--quick") {
+      options.quick = true;
     } else {
-      std::fprintf(stderr, "flags: --requests=200 --no-results\n");
+      std::fprintf(stderr, "flags: --requests=200 --no-results --quick\n");
       std::exit(2);
     }
   }
@@ -59,6 +64,14 @@ struct Measurement {
   // Protected only, over the whole measurement (warm-up, sequential and concurrent clients).
   std::optional<double> checkpoints_per_second;
   std::optional<double> triggered_per_second;
+  nlohmann::json status;  // the primary's, at the end (pause, commit, pacing)
+  double load_before = 0, load_after = 0;
+};
+
+struct Configuration {
+  uint32_t interval_ms = 0;  // 0: unprotected
+  bool triggered = false;
+  uint32_t spacing_ms = 5;
 };
 
 // Runs `clients` service clients (ids from 1) with `requests` each inside the namespace and
@@ -126,25 +139,34 @@ Result<Measurement> MeasureUnprotected(uint32_t requests, int& next_client_id) {
   return Measure("unprotected (same relay, frames out at once)", *network, dir.path(), requests, next_client_id);
 }
 
-Result<Measurement> MeasureProtected(uint32_t interval_ms, bool triggered, uint32_t requests, int& next_client_id) {
+Result<Measurement> MeasureProtected(const Configuration& configuration, uint32_t requests, int& next_client_id) {
   testing::AgentPairOptions options;
   options.network = true;
-  options.checkpoint_interval_ms = interval_ms;
-  options.output_triggered_checkpoints = triggered;
+  options.checkpoint_interval_ms = configuration.interval_ms;
+  options.output_triggered_checkpoints = configuration.triggered;
+  options.min_checkpoint_spacing_ms = configuration.spacing_ms;
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::AgentPair> pair, testing::AgentPair::Start(options, "netbench"));
   UNDERSTUDY_ASSIGN_OR_RETURN(nlohmann::json before, pair->PrimaryStatus());
   Clock::time_point started = Clock::now();
-  UNDERSTUDY_ASSIGN_OR_RETURN(
-      Measurement measurement,
-      Measure("protected, " + std::to_string(interval_ms) + " ms interval, output-triggered " + (triggered ? "on" : "off"),
-              *pair->network(), pair->directory(), requests, next_client_id));
+  std::string name = "protected, " + std::to_string(configuration.interval_ms) + " ms interval, output-triggered " +
+                     (configuration.triggered ? "on" : "off");
+  if (configuration.triggered) name += ", spacing " + std::to_string(configuration.spacing_ms) + " ms";
+  UNDERSTUDY_ASSIGN_OR_RETURN(Measurement measurement,
+                              Measure(name, *pair->network(), pair->directory(), requests, next_client_id));
   double seconds = SecondsSince(started);
   UNDERSTUDY_ASSIGN_OR_RETURN(nlohmann::json after, pair->PrimaryStatus());
   measurement.checkpoints_per_second =
       (after.value("checkpoints", 0.0) - before.value("checkpoints", 0.0)) / seconds;
   measurement.triggered_per_second =
       (after.value("checkpoints_triggered", 0.0) - before.value("checkpoints_triggered", 0.0)) / seconds;
+  measurement.status = std::move(after);
   return measurement;
+}
+
+std::string StatusNumber(const nlohmann::json& status, const char* field, const char* nested = nullptr) {
+  const nlohmann::json& object = nested ? status.value(nested, nlohmann::json::object()) : status;
+  if (!object.is_object() || !object.contains(field) || !object[field].is_number()) return "-";
+  return Format("%.2f", object[field].get<double>());
 }
 
 int Run(const Options& options) {
@@ -153,24 +175,31 @@ int Run(const Options& options) {
     return 1;
   }
   int next_client_id = 1;
+  std::vector<Configuration> configurations = {{0, false, 0}, {50, false, 5}, {50, true, 5}, {50, true, 2},
+                                               {20, false, 5}, {20, true, 5}};
+  if (options.quick) configurations = {{0, false, 0}, {50, true, 2}};  // the default spacing
   std::vector<Measurement> measurements;
-  // Unprotected; then 50 and 20 ms intervals, each with output-triggered checkpoints off, on.
-  for (int configuration = 0; configuration < 5; ++configuration) {
-    Result<Measurement> measured =
-        configuration == 0 ? MeasureUnprotected(options.requests, next_client_id)
-                           : MeasureProtected(configuration <= 2 ? 50 : 20, /*triggered=*/configuration % 2 == 0,
-                                              options.requests, next_client_id);
+  for (const Configuration& configuration : configurations) {
+    double load_before = LoadAverage1();
+    Result<Measurement> measured = configuration.interval_ms == 0
+                                       ? MeasureUnprotected(options.requests, next_client_id)
+                                       : MeasureProtected(configuration, options.requests, next_client_id);
     if (!measured.ok()) {
       std::fprintf(stderr, "network_bench: %s\n", measured.status().ToString().c_str());
       return 1;
     }
-    std::fprintf(stderr, "measured: %s\n", measured->configuration.c_str());
+    measured->load_before = load_before;
+    measured->load_after = LoadAverage1();
+    std::fprintf(stderr, "measured: %s (p50 %.2f ms)\n", measured->configuration.c_str(),
+                 Percentile(measured->latencies_ms, 0.5));
     measurements.push_back(std::move(*measured));
   }
   const Measurement& baseline = measurements[0];
   double baseline_p50 = Percentile(baseline.latencies_ms, 0.5);
   Table table({"configuration", "p50 ms", "p99 ms", "p50 vs unprotected", "4 clients req/s", "rate vs unprotected",
-               "checkpoints/s", "triggered/s"});
+               "checkpoints/s", "triggered/s", "load avg"});
+  Table breakdown({"configuration", "reply p50 ms", "output held → VM stopped p50 / p99 ms", "pause p50 / p99 ms",
+                   "VM stopped → ack p50 / p99 ms", "pacing interval ms"});
   for (const Measurement& m : measurements) {
     double p50 = Percentile(m.latencies_ms, 0.5);
     table.AddRow({m.configuration, Format("%.2f", p50), Format("%.2f", Percentile(m.latencies_ms, 0.99)),
@@ -178,14 +207,26 @@ int Run(const Options& options) {
                   Format("%.0f", m.concurrent_requests_per_second),
                   Format("%.2fx", m.concurrent_requests_per_second / baseline.concurrent_requests_per_second),
                   m.checkpoints_per_second ? Format("%.1f", *m.checkpoints_per_second) : "-",
-                  m.triggered_per_second ? Format("%.1f", *m.triggered_per_second) : "-"});
+                  m.triggered_per_second ? Format("%.1f", *m.triggered_per_second) : "-",
+                  Format("%.1f-%.1f", m.load_before, m.load_after)});
+    if (m.status.is_object()) {
+      breakdown.AddRow({m.configuration, Format("%.2f", p50),
+                        StatusNumber(m.status, "output_wait_ms_p50", "pacing") + " / " +
+                            StatusNumber(m.status, "output_wait_ms_p99", "pacing"),
+                        StatusNumber(m.status, "pause_ms_p50") + " / " + StatusNumber(m.status, "pause_ms_p99"),
+                        StatusNumber(m.status, "commit_ms_p50") + " / " + StatusNumber(m.status, "commit_ms_p99"),
+                        StatusNumber(m.status, "interval_ms", "pacing")});
+    }
   }
   std::string body = Format("Run %s on %s, %s; `bazel run //bench:network_bench`.\n\n", UtcNow().c_str(),
                             MachineDescription().c_str(), BuildMode().c_str()) +
                      Format("%u sequential requests from one client (latency: first send to answer, retransmissions "
                             "included), then %u requests from each of 4 concurrent clients.\n\n",
                             options.requests, options.requests) +
-                     table.Markdown();
+                     table.Markdown() +
+                     "\nWhere a protected reply's time goes (the primary's status at the end of the row: its last "
+                     "<=1000 checkpoints; output waits over output-triggered checkpoints only):\n\n" +
+                     breakdown.Markdown();
   PublishResults("network_bench", body, options.write_results);
   return 0;
 }

@@ -54,7 +54,8 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kTraceArgs = {"-trace", "enable=migration_bitmap_sync_end", "-msg", "timestamp=on"};
+const std::vector<std::string> kTraceArgs = {"-trace", "enable=migration_bitmap_sync_end", "-trace",
+                                             "enable=migration_bitmap_sync_start", "-msg", "timestamp=on"};
 
 struct Pause {
   double stop = 0;    // seconds since the epoch, QEMU's stamp
@@ -103,45 +104,64 @@ Result<std::vector<Pause>> CollectPauses(qemu::QmpClient& qmp, int warmup, int c
   return pauses;
 }
 
-// One dirty-bitmap sync from the trace: when, and how many pages it found newly dirty.
+// One dirty-bitmap sync from the trace: when, how many pages it found newly dirty, and how
+// long it took (from the matching migration_bitmap_sync_start; 0 when unseen).
 struct Sync {
   double timestamp = 0;
   uint64_t pages = 0;
+  double duration_ms = 0;
 };
 
 // Lines look like "7059@1795655280.086669:migration_bitmap_sync_end dirty_pages 38447"; the
 // counter accumulates until QEMU resets it (about once a second), so a drop marks a reset.
 std::vector<Sync> ParseSyncTrace(const std::string& log) {
   static const std::string kMarker = ":migration_bitmap_sync_end dirty_pages ";
+  static const std::string kStart = ":migration_bitmap_sync_start";
   std::vector<Sync> syncs;
   std::istringstream lines(log);
   std::string line;
   uint64_t previous = 0;
+  double started = 0;
   while (std::getline(lines, line)) {
-    size_t marker = line.find(kMarker);
     size_t at = line.find('@');
-    if (marker == std::string::npos || at == std::string::npos || at > marker) continue;
+    if (at == std::string::npos) continue;
+    size_t start = line.find(kStart);
+    if (start != std::string::npos && at < start) {
+      started = std::strtod(line.c_str() + at + 1, nullptr);
+      continue;
+    }
+    size_t marker = line.find(kMarker);
+    if (marker == std::string::npos || at > marker) continue;
     double timestamp = std::strtod(line.c_str() + at + 1, nullptr);
     uint64_t counter = std::strtoull(line.c_str() + marker + kMarker.size(), nullptr, 10);
-    syncs.push_back({timestamp, counter >= previous ? counter - previous : counter});
+    double duration_ms = started > 0 && started <= timestamp ? (timestamp - started) * 1e3 : 0;
+    syncs.push_back({timestamp, counter >= previous ? counter - previous : counter, duration_ms});
     previous = counter;
+    started = 0;
   }
   return syncs;
 }
 
 // Pages per pause window (syncs inside [stop, resume]); windows without a sync are skipped.
-std::vector<double> PagesPerCheckpoint(const std::vector<Pause>& pauses, const std::vector<Sync>& syncs) {
+// Also the time those syncs took, per window.
+std::vector<double> PagesPerCheckpoint(const std::vector<Pause>& pauses, const std::vector<Sync>& syncs,
+                                       std::vector<double>* sync_ms = nullptr) {
   std::vector<double> pages;
   for (const Pause& pause : pauses) {
     uint64_t total = 0;
+    double took = 0;
     bool found = false;
     for (const Sync& sync : syncs) {
       if (sync.timestamp >= pause.stop && sync.timestamp <= pause.resume) {
         total += sync.pages;
+        took += sync.duration_ms;
         found = true;
       }
     }
-    if (found) pages.push_back(static_cast<double>(total));
+    if (found) {
+      pages.push_back(static_cast<double>(total));
+      if (sync_ms) sync_ms->push_back(took);
+    }
   }
   return pages;
 }
@@ -150,7 +170,9 @@ struct RunResult {
   std::string system;
   std::vector<Pause> pauses;
   std::vector<double> pages;
+  std::vector<double> sync_ms;  // QEMU's dirty-bitmap sync inside each pause
   std::string extra;  // system-specific cross-check, for the notes
+  double load_before = 0, load_after = 0;
 };
 
 Result<uint16_t> FreeTcpPort() {
@@ -191,6 +213,7 @@ class ConsoleDrain {
 struct Row {
   uint32_t pages = 64;
   uint32_t interval_ms = 50;
+  uint32_t max_pause_ms = 0;  // Understudy only: a pause target, the interval adapting below interval_ms
 };
 
 struct Settings {
@@ -205,15 +228,19 @@ struct Settings {
   bool write_results = true;
 };
 
-// "64@50,8192@200" (or "64,1024": the interval defaults to 50 ms). Exits on a malformed list.
+// "64@50,8192@200,1024@50/5" (or "64,1024": the interval defaults to 50 ms; "/P": Understudy
+// with max_pause_ms P, the interval adapting). Exits on a malformed list.
 std::vector<Row> ParseRows(const std::string& list) {
   std::vector<Row> rows;
   std::istringstream items(list);
   std::string item;
   while (std::getline(items, item, ',')) {
+    size_t slash = item.find('/');
+    uint32_t max_pause = slash == std::string::npos ? 0 : ParseUintList(item.substr(slash + 1)).front();
+    item = item.substr(0, slash);
     size_t at = item.find('@');
     std::vector<uint32_t> pages = ParseUintList(item.substr(0, at));
-    Row row{pages.front(), 50};
+    Row row{pages.front(), 50, max_pause};
     if (at != std::string::npos) row.interval_ms = ParseUintList(item.substr(at + 1)).front();
     rows.push_back(row);
   }
@@ -272,7 +299,7 @@ Result<RunResult> RunQemuColo(const Row& row, const std::string& transport, cons
                                        "\nsecondary QEMU log: " + secondary->process().Log());
   }
   result.pauses = std::move(*pauses);
-  result.pages = PagesPerCheckpoint(result.pauses, ParseSyncTrace(primary->process().Log()));
+  result.pages = PagesPerCheckpoint(result.pauses, ParseSyncTrace(primary->process().Log()), &result.sync_ms);
   return result;
 }
 
@@ -286,20 +313,21 @@ Result<RunResult> RunUnderstudy(const Row& row, const Settings& settings) {
   options.arbiter = "none";
   options.guest = GuestFor(row.pages, settings);
   options.checkpoint_interval_ms = row.interval_ms;
+  options.max_pause_ms = row.max_pause_ms;
   options.primary_qemu_args = {"-qmp", "unix:" + monitor_path + ",server=on,wait=off"};
   options.primary_qemu_args.insert(options.primary_qemu_args.end(), kTraceArgs.begin(), kTraceArgs.end());
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<testing::AgentPair> pair, testing::AgentPair::Start(options, "pb"));
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<qemu::QmpClient> monitor,
                               qemu::QmpClient::Connect(monitor_path, Deadline::AfterMillis(10000)));
   RunResult result;
-  result.system = "Understudy";
+  result.system = row.max_pause_ms > 0 ? Format("Understudy, max_pause %u ms", row.max_pause_ms) : "Understudy";
   Result<std::vector<Pause>> pauses =
       CollectPauses(*monitor, settings.warmup, settings.checkpoints, Deadline::AfterMillis(120000));
   if (!pauses.ok()) {
     return pauses.status().WithContext("primary log:\n" + pair->PrimaryLog() + "\nsecondary log:\n" + pair->SecondaryLog());
   }
   result.pauses = std::move(*pauses);
-  result.pages = PagesPerCheckpoint(result.pauses, ParseSyncTrace(pair->PrimaryQemuLog()));
+  result.pages = PagesPerCheckpoint(result.pauses, ParseSyncTrace(pair->PrimaryQemuLog()), &result.sync_ms);
   Result<json> status = pair->PrimaryStatus();
   if (status.ok()) {
     // The agent's own view of the same pauses (checkpoint-reply sent → vmstate-loaded sent).
@@ -308,6 +336,22 @@ Result<RunResult> RunUnderstudy(const Row& row, const Settings& settings) {
                           status->value("pause_ms_p50", 0.0), status->value("pause_ms_p99", 0.0),
                           static_cast<unsigned long long>(status->value("committed_epoch", 0ull)),
                           static_cast<unsigned long long>(status->value("epoch", 0ull)));
+    json phases = status->value("pause_phases_ms", json::object());
+    auto phase = [&](const char* name) {
+      json values = phases.value(name, json::object());
+      return Format("%s %.2f/%.2f", name, values.value("p50", 0.0), values.value("p99", 0.0));
+    };
+    result.extra += "; pause phases p50/p99 ms (primary/pause_phases.h): " + phase("stop") + ", " + phase("ram") + ", " +
+                    phase("device_state") + ", " + phase("agent_busy") + ", " + phase("waiting_for_qemu");
+    json pacing = status->value("pacing", json::object());
+    if (row.max_pause_ms > 0) {
+      result.extra += Format("; adaptive interval %.1f ms (dirty %.1f pages/ms, pause model %.2f ms + %.2f us/page), "
+                             "target %s",
+                             pacing.value("interval_ms", 0.0), pacing.value("dirty_pages_per_ms", 0.0),
+                             pacing.value("pause_fixed_ms", 0.0), pacing.value("pause_per_page_us", 0.0),
+                             pacing.value("meeting_target", false) ? "met"
+                                                                   : ("MISSED: " + pacing.value("why_not", std::string())).c_str());
+    }
   }
   return result;
 }
@@ -368,7 +412,7 @@ Settings ParseFlags(int argc, char** argv) {
       settings.write_results = false;
     } else {
       std::fprintf(stderr,
-                   "unknown flag %s\nflags: --rows=64@50,1024@50,8192@50,8192@200 --checkpoints=100 --warmup=3 --transports=tcp,unix "
+                   "unknown flag %s\nflags: --rows=64@50,1024@50,8192@50,8192@200,1024@50/5 --checkpoints=100 --warmup=3 --transports=tcp,unix "
                    "--no-results\n",
                    flag.c_str());
       std::exit(2);
@@ -383,21 +427,33 @@ int Run(const Settings& settings) {
     return 1;
   }
   Clock::time_point started = Clock::now();
-  Table table({"pages=N @ interval", "system", "ckpts", "pages/ckpt", "interval ms", "VM running", "pause p50 ms", "pause p99 ms",
-               "p50 vs Understudy", "p99 vs Understudy"},
+  // The same bytes as a checkpoint's pages, copied by one memcpy per 4 KiB page from a
+  // pre-touched pool, in the same run: the floor a copy-based pause is compared with.
+  std::vector<std::byte> pool(64u << 20, std::byte{1});
+  auto memcpy_ms = [&](double pages) {
+    size_t count = std::min<size_t>(static_cast<size_t>(std::max(pages, 1.0)), pool.size() / 4096);
+    return 1e3 * MemcpyBaselineSeconds(pool, std::vector<size_t>(count, 4096), 9);
+  };
+  Table table({"pages=N @ interval", "system", "ckpts", "pages/ckpt", "interval ms", "VM running", "pause p50 ms",
+               "pause p99 ms", "p50 vs Understudy", "p99 vs Understudy", "bitmap sync p50 ms", "memcpy of the pages ms",
+               "pause p50 / memcpy", "target", "load avg"},
               2);
   std::string notes;
   bool all_ok = true;
   for (const Row& row : settings.rows) {
     const std::string label = Format("%u @ %u ms", row.pages, row.interval_ms);
     std::vector<RunResult> runs;
-    auto attempt = [&](const char* what, Result<RunResult> run) {
+    auto attempt = [&](const char* what, auto run_it) {
+      double load_before = LoadAverage1();
+      Result<RunResult> run = run_it();
       if (!run.ok()) {
         std::fprintf(stderr, "pages=%s %s failed: %s\n", label.c_str(), what, run.status().ToString().c_str());
         notes += Format("* pages=%s %s: FAILED (%s)\n", label.c_str(), what, run.status().message().substr(0, 300).c_str());
         all_ok = false;
         return;
       }
+      run->load_before = load_before;
+      run->load_after = LoadAverage1();
       Summary s = Summarize(*run);
       std::printf("  %-17s pause p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  pages/ckpt %6.0f  interval %6.1f ms\n",
                   run->system.c_str(), s.median_ms, s.p99_ms, s.max_ms, s.pages, s.interval_ms);
@@ -407,26 +463,36 @@ int Run(const Settings& settings) {
     };
     std::printf("pages=%s: Understudy ...\n", label.c_str());
     std::fflush(stdout);
-    attempt("Understudy", RunUnderstudy(row, settings));
-    for (const std::string& transport : settings.transports) {
+    attempt("Understudy", [&] { return RunUnderstudy(row, settings); });
+    // Adaptive rows are Understudy's alone: QEMU COLO has no pause target.
+    for (const std::string& transport : row.max_pause_ms > 0 ? std::vector<std::string>{} : settings.transports) {
       std::printf("pages=%s: QEMU COLO over %s ...\n", label.c_str(), transport.c_str());
       std::fflush(stdout);
-      attempt(("QEMU COLO " + transport).c_str(), RunQemuColo(row, transport, settings));
+      attempt(("QEMU COLO " + transport).c_str(), [&] { return RunQemuColo(row, transport, settings); });
     }
     std::optional<Summary> understudy;
     for (const RunResult& run : runs) {
-      if (run.system == "Understudy") understudy = Summarize(run);
+      if (run.system.starts_with("Understudy")) understudy = Summarize(run);
     }
     for (const RunResult& run : runs) {
       Summary s = Summarize(run);
-      bool reference = run.system == "Understudy";
+      bool reference = run.system.starts_with("Understudy");
       auto ratio = [&](double value, double base) {
         return reference || !understudy || base <= 0 ? std::string("") : Format("%.1fx", value / base);
       };
-      table.AddRow({label, run.system, std::to_string(run.pauses.size()),
-                    s.pages < 0 ? "?" : Format("%.0f", s.pages), Format("%.1f", s.interval_ms),
-                    Format("%.0f%%", 100 * s.running), Format("%.2f", s.median_ms), Format("%.2f", s.p99_ms),
-                    understudy ? ratio(s.median_ms, understudy->median_ms) : "", understudy ? ratio(s.p99_ms, understudy->p99_ms) : ""});
+      double copy_ms = s.pages > 0 ? memcpy_ms(s.pages) : 0;
+      std::string target = "";
+      if (row.max_pause_ms > 0 && reference) {
+        target = s.p99_ms <= row.max_pause_ms ? Format("p99 within %u ms", row.max_pause_ms)
+                                              : Format("MISSED %u ms", row.max_pause_ms);
+      }
+      table.AddRow({label, run.system, std::to_string(run.pauses.size()), s.pages < 0 ? "?" : Format("%.0f", s.pages),
+                    Format("%.1f", s.interval_ms), Format("%.0f%%", 100 * s.running), Format("%.2f", s.median_ms),
+                    Format("%.2f", s.p99_ms), understudy ? ratio(s.median_ms, understudy->median_ms) : "",
+                    understudy ? ratio(s.p99_ms, understudy->p99_ms) : "",
+                    run.sync_ms.empty() ? "?" : Format("%.2f", Median(run.sync_ms)),
+                    copy_ms > 0 ? Format("%.2f", copy_ms) : "?", copy_ms > 0 ? Format("%.1fx", s.median_ms / copy_ms) : "?",
+                    target, Format("%.1f-%.1f", run.load_before, run.load_after)});
     }
   }
   std::string command = "bazel run //bench:pause_bench";
@@ -438,7 +504,10 @@ int Run(const Settings& settings) {
       "Pause = RESUME − STOP on the primary QEMU (QMP event timestamps). pages/ckpt = median pages QEMU's dirty-bitmap "
       "sync found per checkpoint (trace `migration_bitmap_sync_end`). interval = median STOP-to-STOP. VM running = "
       "share of wall time between checkpoints the guest was not paused. \"vs Understudy\" = QEMU COLO's pause / "
-      "Understudy's (higher = Understudy better).\n\n" +
+      "Understudy's (higher = Understudy better). bitmap sync = QEMU's migration_bitmap_sync_start→end inside the pause "
+      "(trace stamps). memcpy of the pages = one memcpy per 4 KiB page of pages/ckpt pages from a pre-touched 64 MiB "
+      "pool, median of 9, same run. \"/P\" rows: Understudy with max_pause_ms P (the interval adapts below the row's); "
+      "target = whether its pause p99 stayed within P. load avg = 1-minute load before-after the run.\n\n" +
       table.Markdown() + "\n" + notes;
   PublishResults("pause_bench", body, settings.write_results);
   return all_ok ? 0 : 1;

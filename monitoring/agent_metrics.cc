@@ -85,7 +85,14 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
                                    "From the VM stopping for a checkpoint to the secondary's ack", kLatencyBuckets);
     checkpoints_ = &CounterIn(registry, identity_, "understudy_checkpoints_total", "Checkpoints taken");
     checkpoints_triggered_ = &CounterIn(registry, identity_, "understudy_checkpoints_triggered_total",
-                                        "Checkpoints requested early because guest output was held");
+                                        "Checkpoints started early because guest output was held");
+    interval_target_ = &GaugeIn(registry, identity_, "understudy_checkpoint_interval_target_seconds",
+                                "The periodic checkpoint interval aimed at now (adapted to max_pause_ms, if set)");
+    pause_target_ = &GaugeIn(registry, identity_, "understudy_checkpoint_pause_target_seconds",
+                             "The configured pause target (max_pause_ms); 0 when none is set");
+    pause_target_met_ = &GaugeIn(registry, identity_, "understudy_checkpoint_pause_target_met",
+                                 "1 while the recent checkpoints' pause p99 (and run fraction) meet the targets");
+    pause_target_met_->Set(1);
     for (const char* cap : {"in_flight", "held_output", "unshipped_disk", "frame"}) {
       byte_cap_events_[cap] = &CounterIn(registry, identity_, "understudy_byte_cap_events_total",
                                          "Times a byte cap was crossed and the pair degraded (primary/byte_caps.h)",
@@ -152,8 +159,16 @@ void AgentMetrics::ObservePause(double pause_seconds, double since_last_seconds)
   checkpoints_->Increment();
 }
 
-void AgentMetrics::CountCheckpointTriggered() {
-  if (checkpoints_triggered_) checkpoints_triggered_->Increment();
+void AgentMetrics::SetPacing(const PacingSample& sample) {
+  if (!checkpoints_triggered_) return;
+  interval_target_->Set(sample.interval_seconds);
+  pause_target_->Set(sample.pause_target_seconds);
+  pause_target_met_->Set(sample.target_met ? 1 : 0);
+  MutexLock lock(&mutex_);
+  if (sample.triggered_total > triggered_seen_) {
+    checkpoints_triggered_->Increment(static_cast<double>(sample.triggered_total - triggered_seen_));
+  }
+  triggered_seen_ = sample.triggered_total;
 }
 
 void AgentMetrics::CountByteCapEvent(std::string_view cap) {

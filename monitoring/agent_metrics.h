@@ -56,9 +56,15 @@ class AgentMetrics {
   void SetInFlight(uint64_t epochs);
   void SetOutputHeldBytes(uint64_t bytes);
   void SetEpochs(uint64_t epoch, uint64_t committed_epoch);
-  // The primary asked QEMU for a checkpoint now because output was held
-  // (primary/checkpoint_trigger.h), rather than waiting for the periodic one.
-  void CountCheckpointTriggered();
+  // How checkpoints are paced (primary/checkpoint_pacer.h), sampled now and then.
+  struct PacingSample {
+    // Checkpoints started early because guest output was held, since the agent started.
+    uint64_t triggered_total = 0;
+    double interval_seconds = 0;      // the periodic interval aimed at now (adaptive or fixed)
+    double pause_target_seconds = 0;  // max_pause_ms; 0: none set
+    bool target_met = true;           // the recent pauses (and run fraction) met the targets
+  };
+  void SetPacing(const PacingSample& sample);
   // The pair event "byte cap crossed" (primary/byte_caps.h): `cap` is "in_flight",
   // "held_output", "unshipped_disk" or "frame" (understudy_byte_cap_events_total{cap}).
   void CountByteCapEvent(std::string_view cap);
@@ -118,6 +124,9 @@ class AgentMetrics {
   prometheus::Counter* heartbeats_lost_ = nullptr;
   prometheus::Counter* verifications_ok_ = nullptr;
   prometheus::Counter* verifications_failed_ = nullptr;
+  prometheus::Gauge* interval_target_ = nullptr;
+  prometheus::Gauge* pause_target_ = nullptr;
+  prometheus::Gauge* pause_target_met_ = nullptr;
   prometheus::Gauge* compression_ratio_ = nullptr;
   prometheus::Gauge* in_flight_ = nullptr;
   prometheus::Gauge* output_held_ = nullptr;
@@ -136,6 +145,7 @@ class AgentMetrics {
   uint64_t sent_bytes_total_ GUARDED_BY(mutex_) = 0;
   uint64_t heartbeats_lost_seen_ GUARDED_BY(mutex_) = 0;
   uint64_t disk_written_seen_ GUARDED_BY(mutex_) = 0;
+  uint64_t triggered_seen_ GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace understudy::monitoring

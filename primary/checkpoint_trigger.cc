@@ -4,29 +4,36 @@
 
 namespace understudy::primary {
 
-void CheckpointTrigger::OnCheckpointStarted(TimePoint now) {
-  under_way_ = true;
-  last_start_ = now;
-  // Whichever notification started it (ours, the timer's), ours has been used up: a second
-  // one now would be wiped by the transaction's event reset.
-  outstanding_since_.reset();
+void CheckpointTrigger::OnOutputHeld(TimePoint now) {
+  if (options_.output_triggered && !held_since_) held_since_ = now;
 }
 
-CheckpointTrigger::Decision CheckpointTrigger::Poll(TimePoint now, uint64_t in_flight) {
-  // Output held during a checkpoint waits for OnCheckpointFinished; at a full window, for an
-  // ack. Both are events, so nothing to wake up for.
-  if (!pending_ || under_way_ || in_flight >= options_.max_in_flight) return {};
-  if (outstanding_since_ && now < *outstanding_since_ + options_.request_retry) {
-    return {false, *outstanding_since_ + options_.request_retry};
+CheckpointTrigger::Decision CheckpointTrigger::Decide(TimePoint now, Duration interval) {
+  if (!last_start_) last_start_ = now;
+  Decision decision;
+  const TimePoint ended = last_end_ && *last_end_ > *last_start_ ? *last_end_ : *last_start_;
+  // An interval shorter than a pause (an adaptive one chasing a target) still leaves the VM
+  // min_spacing to run between pauses.
+  TimePoint periodic = std::max(*last_start_ + interval, ended + options_.min_spacing);
+  decision.due = periodic;
+  bool by_output = false;
+  if (held_since_) {
+    TimePoint spaced = std::max(ended + options_.min_spacing, *held_since_);
+    if (spaced < periodic) {
+      decision.due = spaced;
+      by_output = true;
+    }
   }
-  TimePoint earliest = now;
-  if (last_request_) earliest = std::max(earliest, *last_request_ + options_.min_spacing);
-  if (last_start_) earliest = std::max(earliest, *last_start_ + options_.min_spacing);
-  if (now < earliest) return {false, earliest};
-  outstanding_since_ = now;
-  last_request_ = now;
-  ++requests_;
-  return {true, std::nullopt};
+  if (now < decision.due) return decision;
+  decision.start = by_output ? Cause::kOutput : Cause::kInterval;
+  if (by_output) {
+    decision.output_waited = now - *held_since_;
+    ++started_by_output_;
+  } else {
+    ++started_by_interval_;
+  }
+  last_start_ = now;
+  return decision;
 }
 
 }  // namespace understudy::primary

@@ -1,34 +1,36 @@
-// CheckpointTrigger: decides when the primary asks QEMU for a checkpoint *now* because the
-// guest produced output that the world may only see once a checkpoint carrying it is acked.
+// CheckpointTrigger: decides when the next checkpoint starts — at once when the guest produced
+// output that the world may only see once a checkpoint carrying it is acked, otherwise when the
+// interval runs out.
 //
-// Without it every reply waits for the next periodic checkpoint (up to a whole interval).
-// With it, held output costs one pause plus one ack. QEMU 7.2 starts a checkpoint at once when
-// `x-checkpoint-delay` is set in COLO state (`migrate_params_apply` → `colo_checkpoint_notify`,
-// which also re-arms the periodic timer); the periodic interval stays the upper bound.
+// How the agent gets a checkpoint exactly when it wants one, without asking QEMU: a COLO
+// checkpoint starts with QEMU's checkpoint-request, and QEMU stops the VM only once its peer
+// (this agent) answers checkpoint-reply; until then the VM runs. So the agent runs QEMU with a
+// tiny `x-checkpoint-delay` (QEMU then sends the next checkpoint-request about a millisecond
+// after each checkpoint) and holds the reply until this trigger says the checkpoint is due.
+// Compared with asking over QMP (`migrate-set-parameters` in COLO state, which calls
+// `colo_checkpoint_notify`), there is no QMP round trip, no requester thread to wake, and no
+// request that QEMU wipes with the `qemu_event_reset` inside a running transaction. The
+// interval is enforced here too, so an adaptive interval (primary/adaptive_interval.h) needs no
+// QMP either.
 //
-// Why the rules below (QEMU's migration/colo.c): a notification that arrives while a
-// checkpoint transaction runs, before QEMU reads vmstate-received, is wiped by the
-// transaction's `qemu_event_reset` — so asking while a checkpoint is under way is wasted, and
-// output held meanwhile must trigger the next one as soon as this one finishes.
+// A checkpoint is due at
+//   last start + interval                       always (the periodic upper bound), and
+//   max(last end + min_spacing, output held)     while output is held that no checkpoint took,
+// where "last end" is when the previous checkpoint let the VM run again (OnCheckpointEnded;
+// its start until then). Spacing from the end rather than the start bounds both the rate
+// (< 1000 / min_spacing per second) and the paused share of the time (the VM runs at least
+// min_spacing between two pauses, however long they are). network_bench: from the start at
+// 5 ms, a client with one request outstanding waited ~2 ms per request for the spacing alone.
 //
-// The events, in the order the COLO peer sees them for each checkpoint:
-//   OnCheckpointStarted  QEMU's checkpoint-request arrived (ours or the periodic timer's)
-//   OnSealing            the VM is stopped; output held so far rides this checkpoint
-//   OnCheckpointFinished vmstate-loaded went out: the VM runs again (also: the initial
-//                        precopy is complete — until then no request is made)
-// and at any time OnOutputHeld (a frame, console bytes, a completed disk write) — called
-// *after* the output was appended to its buffer, so that output appended after a seal is
-// never mistaken for output the seal took.
-//
-// Poll(now, in_flight) says whether to request now and, if not, when to look again (or
-// nothing: wait for the next event). A request is made only when output is pending, no
-// checkpoint is under way, fewer than max_in_flight epochs are unacknowledged, and at least
-// min_spacing has passed since the last request and the last checkpoint start; an
-// outstanding request that QEMU has not acted on within `request_retry` may be repeated
-// (its notification can be lost to the reset above).
+// Events: OnOutputHeld(now) — called *after* the output was appended to its buffer, so output
+// appended after a seal is never mistaken for output the seal took; OnSealing() — the VM is
+// stopped and the held output is about to be sealed into the checkpoint; OnCheckpointEnded(t)
+// — the VM runs again since t.
+// Decide(now, interval): whether the checkpoint QEMU is asking for starts now (then it is
+// counted and `now` becomes the last start) and otherwise when it becomes due.
 //
 // Pure logic: no threads, no clock reads, no I/O; time comes in as arguments.
-// Thread safety: none; the owner serialises calls (primary/checkpoint_requester.h does).
+// Thread safety: none; the owner serialises calls (primary/checkpoint_pacer.h does).
 #ifndef UNDERSTUDY_PRIMARY_CHECKPOINT_TRIGGER_H_
 #define UNDERSTUDY_PRIMARY_CHECKPOINT_TRIGGER_H_
 
@@ -39,46 +41,48 @@
 namespace understudy::primary {
 
 struct CheckpointTriggerOptions {
-  // Requests are at least this far apart, and this far after any checkpoint's start: it bounds
-  // the checkpoint rate (≤ 1000 / min_spacing per second) whatever the guest prints.
-  std::chrono::milliseconds min_spacing{5};
-  // No request while this many epochs are captured but unacknowledged: the checkpoint would
-  // wait for room anyway (CheckpointShipper::WaitForRoom). An ack makes the owner Poll again.
-  uint64_t max_in_flight = 4;
-  // A request QEMU has not answered with a checkpoint-request after this long is repeated.
-  // REQUIRES: ≥ min_spacing.
-  std::chrono::milliseconds request_retry{25};
+  // Output-triggered checkpoints start at least this long after the previous checkpoint
+  // ended: the VM runs at least this long between pauses whatever the guest prints. Periodic
+  // checkpoints are not held to it (the interval is never shorter).
+  std::chrono::milliseconds min_spacing{2};
+  // False: held output does not hurry anything (only the interval counts).
+  bool output_triggered = true;
 };
 
 class CheckpointTrigger {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
+  using Duration = std::chrono::steady_clock::duration;
+
+  enum class Cause { kNone, kOutput, kInterval };
 
   struct Decision {
-    bool request = false;              // ask QEMU for a checkpoint now (already counted)
-    std::optional<TimePoint> recheck;  // when !request: Poll again then, even without events
+    Cause start = Cause::kNone;  // kNone: not yet; wait until `due` (or the next event)
+    TimePoint due;               // when it is (or was) due
+    // When it starts because of output: how long that output had been waiting for it.
+    std::optional<Duration> output_waited;
   };
 
   explicit CheckpointTrigger(CheckpointTriggerOptions options) : options_(options) {}
 
-  void OnOutputHeld() { pending_ = true; }
-  void OnCheckpointStarted(TimePoint now);
-  void OnSealing() { pending_ = false; }
-  void OnCheckpointFinished() { under_way_ = false; }
+  void OnOutputHeld(TimePoint now);
+  void OnSealing() { held_since_.reset(); }
+  void OnCheckpointEnded(TimePoint resumed) { last_end_ = resumed; }
 
-  Decision Poll(TimePoint now, uint64_t in_flight);
+  // REQUIRES: interval > 0. The first call starts the clock (the initial precopy's end).
+  Decision Decide(TimePoint now, Duration interval);
 
-  uint64_t requests() const { return requests_; }
-  bool pending() const { return pending_; }
+  bool output_pending() const { return held_since_.has_value(); }
+  uint64_t started_by_output() const { return started_by_output_; }
+  uint64_t started_by_interval() const { return started_by_interval_; }
 
  private:
   const CheckpointTriggerOptions options_;
-  bool pending_ = false;     // output held that no checkpoint under way has sealed
-  bool under_way_ = true;    // a checkpoint (at first: the initial precopy) is in progress
-  std::optional<TimePoint> outstanding_since_;  // our last request, until a checkpoint starts
-  std::optional<TimePoint> last_request_;
+  std::optional<TimePoint> held_since_;  // output held that no sealed checkpoint took
   std::optional<TimePoint> last_start_;
-  uint64_t requests_ = 0;
+  std::optional<TimePoint> last_end_;  // of the checkpoint that started at last_start_
+  uint64_t started_by_output_ = 0;
+  uint64_t started_by_interval_ = 0;
 };
 
 }  // namespace understudy::primary

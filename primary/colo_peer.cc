@@ -28,12 +28,17 @@ class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
   }
   Status OnRamBlocks(const checkpoint::RamBlockList& blocks) override { return consumer_.OnRamBlocks(blocks); }
   Status OnRamPage(uint32_t block, uint64_t offset, std::span<const std::byte> page) override {
+    ++peer_.current_.pages;
     return consumer_.OnRamPage(block, offset, page);
   }
   Status OnRamZeroPage(uint32_t block, uint64_t offset, uint8_t fill) override {
+    ++peer_.current_.pages;
     return consumer_.OnRamZeroPage(block, offset, fill);
   }
-  Status OnRamSectionEnd(checkpoint::RamSectionKind kind) override { return consumer_.OnRamSectionEnd(kind); }
+  Status OnRamSectionEnd(checkpoint::RamSectionKind kind) override {
+    if (peer_.in_pause_) peer_.current_.ram_end_seen = std::chrono::steady_clock::now();
+    return consumer_.OnRamSectionEnd(kind);
+  }
 
   Status OnVmDescription(std::string_view json, const std::vector<checkpoint::DeviceSectionSpan>& sections) override {
     UNDERSTUDY_RETURN_IF_ERROR(consumer_.OnVmDescription(json, sections));
@@ -43,13 +48,18 @@ class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
   }
 
   Status OnColoMessage(qs::ColoMessage message) override {
+    if (message == qs::ColoMessage::kVmstateSend) peer_.current_.vmstate_send_seen = std::chrono::steady_clock::now();
     UNDERSTUDY_RETURN_IF_ERROR(consumer_.OnColoMessage(message));
     if (message != qs::ColoMessage::kCheckpointRequest) return Status::Ok();
+    peer_.current_.pages = 0;
     if (peer_.options_.before_reply) {
       UNDERSTUDY_RETURN_IF_ERROR(peer_.options_.before_reply(Deadline::After(peer_.options_.idle_timeout)));
     }
     UNDERSTUDY_RETURN_IF_ERROR(peer_.Send(qs::ColoMessage::kCheckpointReply));
     peer_.current_.reply_sent = std::chrono::steady_clock::now();
+    peer_.current_.agent_busy = std::chrono::nanoseconds(0);
+    peer_.in_pause_ = true;
+    peer_.feed_started_ = peer_.current_.reply_sent;  // only the pause's share of this chunk
     return Status::Ok();
   }
 
@@ -62,6 +72,8 @@ class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
     UNDERSTUDY_RETURN_IF_ERROR(peer_.Send(qs::ColoMessage::kVmstateReceived));
     UNDERSTUDY_RETURN_IF_ERROR(peer_.Send(qs::ColoMessage::kVmstateLoaded));
     peer_.current_.loaded_sent = std::chrono::steady_clock::now();
+    peer_.current_.agent_busy += peer_.current_.loaded_sent - peer_.feed_started_;
+    peer_.in_pause_ = false;
     peer_.current_.number = peer_.reader_.checkpoints_completed();
     if (peer_.options_.on_checkpoint_acked) peer_.options_.on_checkpoint_acked(peer_.current_);
     return Status::Ok();
@@ -103,8 +115,10 @@ Status ColoPeer::Run() {
     }
     idle = Deadline::After(options_.idle_timeout);
     std::span<const std::byte> chunk(buffer.data(), *count);
+    feed_started_ = std::chrono::steady_clock::now();
     if (options_.raw_tap) options_.raw_tap(chunk);
     UNDERSTUDY_RETURN_IF_ERROR(reader_.Feed(chunk));
+    if (in_pause_) current_.agent_busy += std::chrono::steady_clock::now() - feed_started_;
     // Time spent inside Feed (a test hook holding the VM stopped) is not QEMU's silence.
     idle = Deadline::After(options_.idle_timeout);
   }

@@ -32,8 +32,17 @@ namespace understudy::primary {
 
 struct CheckpointTiming {
   uint64_t number = 0;                        // 1 for the first checkpoint after the precopy
+  uint64_t pages = 0;                         // RAM pages it carried (zero pages included)
   std::chrono::steady_clock::time_point reply_sent;   // QEMU stops the VM after this
+  // Where the pause goes (primary/pause_phases.h): QEMU announces vmstate-send once the VM is
+  // stopped (vm_stop, block drain and flush); then it saves device state into a buffer, syncs
+  // the dirty bitmap and streams the RAM (its END section); then the buffered device state.
+  std::chrono::steady_clock::time_point vmstate_send_seen;
+  std::chrono::steady_clock::time_point ram_end_seen;
   std::chrono::steady_clock::time_point loaded_sent;  // QEMU resumes the VM after this
+  // Inside the pause, how long this agent's thread was busy parsing, capturing and handing
+  // over the checkpoint; the rest of the pause it waited for QEMU's bytes.
+  std::chrono::nanoseconds agent_busy{0};
   std::chrono::nanoseconds pause() const { return loaded_sent - reply_sent; }
 };
 
@@ -79,6 +88,8 @@ class ColoPeer {
   checkpoint::QemuStreamReader reader_;
   std::atomic<bool> stop_requested_{false};
   CheckpointTiming current_;
+  bool in_pause_ = false;  // between checkpoint-reply and vmstate-loaded
+  std::chrono::steady_clock::time_point feed_started_;
 };
 
 }  // namespace understudy::primary

@@ -17,6 +17,13 @@ namespace understudy::primary {
 Status StartColoMigration(qemu::QmpClient& qmp, int migration_fd, std::chrono::milliseconds checkpoint_delay,
                           Deadline deadline);
 
+// Lets QEMU write a whole checkpoint into `qemu_end` (its end of the socketpair) without
+// waiting for the agent to read: the kernel's default send buffer (~208 KiB) made QEMU's
+// 32 KiB writes of a multi-megabyte checkpoint wait for the reader dozens of times per pause.
+// SO_SNDBUFFORCE (root) or else SO_SNDBUF, which the kernel caps at net.core.wmem_max. Best
+// effort: returns the send buffer the socket ended up with, in bytes.
+int WidenColoSendBuffer(int qemu_end, int wanted_bytes);
+
 }  // namespace understudy::primary
 
 #endif  // UNDERSTUDY_PRIMARY_COLO_SETUP_H_

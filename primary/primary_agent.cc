@@ -88,7 +88,6 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     // vmstate-send comes after QEMU stopped the VM: every byte the guest printed in this
     // epoch has reached the serial socket.
     if (message == qs::ColoMessage::kVmstateSend) SealConsole();
-    if (message == qs::ColoMessage::kCheckpointRequest && agent_.requester_) agent_.requester_->CheckpointStarted();
     return Status::Ok();
   }
 
@@ -98,7 +97,7 @@ class PrimaryAgent::StreamConsumer : public checkpoint::QemuStreamVisitor {
     agent_.DrainSerial();
     // Before the buffers are sealed: output noted after this is at worst already sealed (an
     // extra checkpoint), never left behind without a request.
-    if (agent_.requester_) agent_.requester_->Sealing();
+    if (agent_.pacer_) agent_.pacer_->Sealing();
     current_.console_output = agent_.console_output_.Seal(current_.epoch);
     if (agent_.relay()) current_.network_output = agent_.network_output_.Seal(current_.epoch);
     agent_.SealDisk(current_);
@@ -221,49 +220,51 @@ std::vector<std::byte> PrimaryAgent::TakePageBuffer() {
   return buffer;
 }
 
-std::unique_ptr<CheckpointRequester> PrimaryAgent::MakeRequester() {
-  if (!config_.output_triggered_checkpoints) return nullptr;
-  CheckpointTriggerOptions options;
-  options.min_spacing = std::chrono::milliseconds(config_.min_checkpoint_spacing_ms);
-  options.max_in_flight = config_.max_in_flight;
-  options.request_retry = std::max(options.request_retry, options.min_spacing);
-  CheckpointRequesterHooks hooks;
-  hooks.request = [this] { return RequestCheckpointNow(); };
-  hooks.in_flight = [this]() -> std::optional<uint64_t> {
-    if (!shipper_) return std::nullopt;
+std::unique_ptr<CheckpointPacer> PrimaryAgent::MakePacer() {
+  if (!config_.output_triggered_checkpoints && config_.max_pause_ms == 0 && config_.min_run_fraction == 0) return nullptr;
+  CheckpointPacerOptions options;
+  options.trigger.min_spacing = std::chrono::milliseconds(config_.min_checkpoint_spacing_ms);
+  options.trigger.output_triggered = config_.output_triggered_checkpoints;
+  options.adaptive.max_interval_ms = config_.checkpoint_interval_ms;
+  options.adaptive.min_interval_ms = std::min(config_.min_checkpoint_spacing_ms, config_.checkpoint_interval_ms);
+  options.adaptive.max_pause_ms = config_.max_pause_ms;
+  options.adaptive.min_run_fraction = config_.min_run_fraction;
+  options.output_waits_for_ack = [this] {
+    if (!shipper_) return false;
     ShipperStats shipping = shipper_->stats();
     // Unprotected, output goes out as it comes; fenced, it never does: nothing to hurry.
-    if (shipping.unprotected || shipping.fenced) return std::nullopt;
-    return shipping.captured_epoch - std::min(shipping.captured_epoch, shipping.acked_epoch);
+    return !shipping.unprotected && !shipping.fenced;
   };
-  return std::make_unique<CheckpointRequester>(options, std::move(hooks));
+  return std::make_unique<CheckpointPacer>(std::move(options));
 }
 
-Status PrimaryAgent::RequestCheckpointNow() {
-  // Setting x-checkpoint-delay in COLO state starts a checkpoint at once and re-arms the
-  // periodic timer (QEMU 7.2 migrate_params_apply → colo_checkpoint_notify). The same value:
-  // the interval itself is unchanged.
-  std::lock_guard<std::mutex> lock(qmp_mutex_);
-  Result<json> reply = qmp().Execute("migrate-set-parameters", {{"x-checkpoint-delay", config_.checkpoint_interval_ms}},
-                                     Deadline::AfterMillis(2000));
-  // Replies come after QEMU's events (a STOP and a RESUME per checkpoint); nobody on this
-  // side waits for them, and kept they would grow without bound.
-  (void)qmp().TakeEvents();
-  if (reply.ok()) {
-    metrics_->CountCheckpointTriggered();
-    return Status::Ok();
-  }
-  auto now = std::chrono::steady_clock::now();
-  if (now >= next_request_error_log_) {
-    next_request_error_log_ = now + std::chrono::seconds(5);
-    Log("primary", "asking QEMU for a checkpoint now: " + reply.status().ToString());
-  }
-  return reply.status();
+json PrimaryAgent::PacingJson() const {
+  if (!pacer_) return {{"paced_by", "qemu"}, {"interval_ms", config_.checkpoint_interval_ms}};
+  PacerStats stats = pacer_->stats();
+  const AdaptiveInterval::Report& adaptive = stats.adaptive_report;
+  return {
+      {"paced_by", "agent"},
+      {"interval_ms", stats.interval_ms},
+      {"started_by_output", stats.started_by_output},
+      {"started_by_interval", stats.started_by_interval},
+      {"output_wait_ms_p50", stats.output_wait_ms_p50},
+      {"output_wait_ms_p99", stats.output_wait_ms_p99},
+      {"max_pause_ms", config_.max_pause_ms},
+      {"min_run_fraction", config_.min_run_fraction},
+      {"adaptive", stats.adaptive},
+      {"meeting_target", adaptive.meeting_target},
+      {"why_not", adaptive.why_not},
+      {"recent_pause_ms_p99", adaptive.recent_pause_p99_ms},
+      {"recent_run_fraction", adaptive.recent_run_fraction},
+      {"dirty_pages_per_ms", adaptive.dirty_pages_per_ms},
+      {"pause_fixed_ms", adaptive.pause_fixed_ms},
+      {"pause_per_page_us", adaptive.pause_per_page_us},
+      {"predicted_pause_ms", adaptive.predicted_pause_ms},
+  };
 }
 
 PrimaryAgent::~PrimaryAgent() {
   RequestStop();
-  if (requester_) requester_->Stop();
   if (serial_thread_.joinable()) serial_thread_.join();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (arbiter_probe_thread_.joinable()) arbiter_probe_thread_.join();
@@ -272,6 +273,7 @@ PrimaryAgent::~PrimaryAgent() {
 
 void PrimaryAgent::RequestStop() {
   stop_requested_.store(true);
+  if (pacer_) pacer_->Stop();  // a COLO peer waiting for the next checkpoint goes on at once
   if (peer_) peer_->RequestStop();
   std::lock_guard<std::mutex> lock(status_mutex_);
   if (protector_) protector_->RequestStop();
@@ -531,6 +533,13 @@ void PrimaryAgent::SampleMetrics() {
   metrics_->SetEpochs(shipping.captured_epoch, shipping.acked_epoch);
   metrics_->SetInFlight(shipping.captured_epoch - std::min(shipping.captured_epoch, shipping.acked_epoch));
   metrics_->SetOutputHeldBytes(console_output_.held_bytes());
+  if (pacer_) {
+    PacerStats pacing = pacer_->stats();
+    metrics_->SetPacing({pacing.started_by_output, pacing.interval_ms / 1000, config_.max_pause_ms / 1000.0,
+                         pacing.adaptive_report.meeting_target});
+  } else {
+    metrics_->SetPacing({0, config_.checkpoint_interval_ms / 1000.0, 0, true});
+  }
   failover::HeartbeatStats heartbeats = monitor_->udp_stats();
   metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
   if (disk::DiskServer* served = disk()) {
@@ -598,6 +607,7 @@ void PrimaryAgent::RecordPause(const CheckpointTiming& timing) {
   std::lock_guard<std::mutex> lock(status_mutex_);
   ++checkpoints_;
   pauses_ms_.push_back(std::chrono::duration<double, std::milli>(timing.pause()).count());
+  pause_phases_.Add(timing);
   if (pauses_ms_.size() > 2048) pauses_ms_.erase(pauses_ms_.begin(), pauses_ms_.begin() + 1024);
 }
 
@@ -740,7 +750,6 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
       while (!unacked_disk_bytes_.empty() && unacked_disk_bytes_.front().first <= epoch) unacked_disk_bytes_.pop_front();
     }
     metrics_->ObserveCommit(since_stop.count());
-    if (requester_) requester_->Acked();
     std::lock_guard<std::mutex> lock(status_mutex_);
     commits_ms_.push_back(since_stop.count() * 1000);
     if (commits_ms_.size() > 2048) commits_ms_.erase(commits_ms_.begin(), commits_ms_.begin() + 1024);
@@ -777,15 +786,16 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return Status::FromErrno("socketpair", errno);
   UniqueFd ours(pair[0]), theirs(pair[1]);
+  (void)WidenColoSendBuffer(theirs.get(), 64 << 20);  // a whole 8192-page checkpoint and more
   StreamConsumer consumer(*this);
   ColoPeerOptions peer_options;
-  peer_options.before_reply = [this](Deadline deadline) { return WaitForRoomOrStall(deadline); };
+  peer_options.before_reply = [this](Deadline deadline) {
+    if (pacer_) UNDERSTUDY_RETURN_IF_ERROR(pacer_->WaitUntilDue(deadline));
+    return WaitForRoomOrStall(deadline);
+  };
   peer_options.on_checkpoint_acked = [this](const CheckpointTiming& timing) {
     RecordPause(timing);
-    if (requester_) requester_->CheckpointFinished();
-  };
-  peer_options.on_precopy_complete = [this] {
-    if (requester_) requester_->CheckpointFinished();
+    if (pacer_) pacer_->OnCheckpoint(timing);
   };
   if (config_.test_control_commands) {
     peer_options.test_before_loaded = [this] { return test_hold_.WaitIfHeld(shipper_->stats().captured_epoch, stop_requested_); };
@@ -794,15 +804,13 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   if (stop_requested_.load()) peer_->RequestStop();
 
   SetState(State::kRunning);
-  UNDERSTUDY_RETURN_IF_ERROR(StartColoMigration(qmp(), theirs.get(),
-                                                std::chrono::milliseconds(config_.checkpoint_interval_ms),
-                                                Deadline::AfterMillis(10000)));
+  // Paced: QEMU asks at once after each checkpoint and the pacer holds the reply until due.
+  UNDERSTUDY_RETURN_IF_ERROR(StartColoMigration(
+      qmp(), theirs.get(), pacer_ ? kPacedQemuCheckpointDelay : std::chrono::milliseconds(config_.checkpoint_interval_ms),
+      Deadline::AfterMillis(10000)));
   theirs.reset();
   if (disk()) disk()->SetWriteObserver([this] { NoteOutputHeld(); });
-  if (requester_) requester_->Start();
   Status served = peer_->Run();
-  // No more requests to this QEMU from this agent (a protector it hands over to has its own).
-  if (requester_) requester_->Stop();
   if (disk()) disk()->SetWriteObserver(nullptr);
   if (session_over_.load() && !stop_requested_.load()) return HandOverToNewSecondary();
   bool goodbye = stop_requested_.load() && pair_state() != failover::PairState::kFenced;
@@ -967,9 +975,11 @@ json PrimaryAgent::StatusJson() const {
       {"in_flight", shipping.captured_epoch - shipping.acked_epoch},
       {"checkpoints", checkpoints_},
       {"checkpoints_per_second", seconds > 0 ? checkpoints_ / seconds : 0.0},
-      {"checkpoints_triggered", requester_ ? requester_->requests() : 0},
+      {"checkpoints_triggered", pacer_ ? pacer_->stats().started_by_output : 0},
+      {"pacing", PacingJson()},
       {"pause_ms_p50", Percentile(recent, 0.5)},
       {"pause_ms_p99", Percentile(recent, 0.99)},
+      {"pause_phases_ms", pause_phases_.ToJson()},
       {"commit_ms_p50", Percentile(recent_commits, 0.5)},
       {"commit_ms_p99", Percentile(recent_commits, 0.99)},
       {"bytes_sent", shipping.bytes_sent},

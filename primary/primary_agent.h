@@ -32,7 +32,7 @@
 #include "failover/transition_log.h"
 #include "monitoring/agent_metrics.h"
 #include "monitoring/metrics_server.h"
-#include "primary/checkpoint_requester.h"
+#include "primary/checkpoint_pacer.h"
 #include "primary/checkpoint_shipper.h"
 #include "primary/colo_peer.h"
 #include "disk/disk_server.h"
@@ -40,6 +40,7 @@
 #include "disk/lineage_record.h"
 #include "network/frame_relay.h"
 #include "primary/output_buffer.h"
+#include "primary/pause_phases.h"
 #include "primary/primary_config.h"
 #include "primary/test_checkpoint_hold.h"
 #include "qemu/qemu_process.h"
@@ -137,14 +138,13 @@ class PrimaryAgent {
   // Reads whatever the guest's serial socket holds right now into the console buffer;
   // returns how many bytes.
   size_t DrainSerial();
-  // Output-triggered checkpoints (primary/checkpoint_trigger.h): held output was appended.
+  // Output-triggered checkpoints (primary/checkpoint_pacer.h): held output was appended.
   // Cheap; called from the relay's, the serial reader's and the disk server's threads.
   void NoteOutputHeld() {
-    if (requester_) requester_->OutputHeld();
+    if (pacer_) pacer_->OutputHeld();
   }
-  std::unique_ptr<CheckpointRequester> MakeRequester();
-  // On the requester's thread: asks QEMU for a checkpoint now.
-  Status RequestCheckpointNow();
+  std::unique_ptr<CheckpointPacer> MakePacer();
+  nlohmann::json PacingJson() const;
   void SetState(State state);
   void RecordPause(const CheckpointTiming& timing);
 
@@ -193,12 +193,12 @@ class PrimaryAgent {
   std::unique_ptr<CheckpointShipper> shipper_;
   std::unique_ptr<ColoPeer> peer_;
   // QmpClient is not thread-safe: every QMP command this agent issues while protecting (the
-  // requester's, the failover thread's, a step-down's) holds this.
+  // failover thread's, a step-down's) holds this.
   std::mutex qmp_mutex_;
-  // Null when output_triggered_checkpoints is off. Its thread runs during ProtectLoop only;
-  // events before that are remembered, after it ignored.
-  std::unique_ptr<CheckpointRequester> requester_ = MakeRequester();
-  std::chrono::steady_clock::time_point next_request_error_log_;  // requester's thread only
+  // Decides when each checkpoint starts (held output, the adaptive interval). Null when
+  // neither output-triggered checkpoints nor a pause target is configured: QEMU's own timer
+  // then paces them.
+  std::unique_ptr<CheckpointPacer> pacer_ = MakePacer();
   std::unique_ptr<failover::Arbiter> arbiter_;
   std::unique_ptr<failover::PeerMonitor> monitor_;
   uint64_t record_revision_ = 0;  // the ownership record as this primary last wrote it
@@ -228,6 +228,7 @@ class PrimaryAgent {
   failover::PairState pair_state_ = failover::PairState::kSyncing;
   std::string last_error_;
   std::vector<double> pauses_ms_;  // most recent checkpoints, newest last
+  PausePhases pause_phases_;
   std::vector<double> commits_ms_;  // stop → ack of the most recent epochs, newest last
   uint64_t checkpoints_ = 0;
   struct DiskSyncStatus {

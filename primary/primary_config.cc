@@ -24,6 +24,9 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
                               OptionalBool(json, "output_triggered_checkpoints", config.output_triggered_checkpoints, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.min_checkpoint_spacing_ms,
                               OptionalUint32(json, "min_checkpoint_spacing_ms", config.min_checkpoint_spacing_ms, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.max_pause_ms, OptionalUint32(json, "max_pause_ms", config.max_pause_ms, where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.min_run_fraction,
+                              OptionalDouble(json, "min_run_fraction", config.min_run_fraction, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.boot_timeout_ms, OptionalUint32(json, "boot_timeout_ms", config.boot_timeout_ms, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.qemu_binary, OptionalString(json, "qemu_binary", config.qemu_binary, where));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.metrics_listen, OptionalString(json, "metrics_listen", config.metrics_listen, where));
@@ -63,6 +66,9 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   if (config.max_in_flight == 0) return Status::InvalidArgument("max_in_flight must be at least 1");
   if (config.min_checkpoint_spacing_ms == 0) return Status::InvalidArgument("min_checkpoint_spacing_ms must be positive");
   if (config.checkpoint_interval_ms == 0) return Status::InvalidArgument("checkpoint_interval_ms must be positive");
+  if (!(config.min_run_fraction >= 0 && config.min_run_fraction < 1)) {
+    return Status::InvalidArgument("min_run_fraction must be within [0, 1)");
+  }
   return config;
 }
 

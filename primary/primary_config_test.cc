@@ -64,11 +64,11 @@ TEST(PrimaryConfigTest, FieldsOfTheWrongTypeAreErrorsNamingThem) {
   EXPECT_FALSE(PrimaryConfig::FromJson(json::array()).ok());
 }
 
-TEST(PrimaryConfigTest, OutputTriggeredCheckpointsAreOnByDefaultFiveMillisecondsApart) {
+TEST(PrimaryConfigTest, OutputTriggeredCheckpointsAreOnByDefaultTwoMillisecondsApart) {
   Result<PrimaryConfig> config = PrimaryConfig::FromJson(Valid());
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->output_triggered_checkpoints);
-  EXPECT_EQ(config->min_checkpoint_spacing_ms, 5u);
+  EXPECT_EQ(config->min_checkpoint_spacing_ms, 2u);
 }
 
 TEST(PrimaryConfigTest, OutputTriggeredCheckpointsCanBeTurnedOffAndSpaced) {
@@ -103,6 +103,30 @@ TEST(PrimaryConfigTest, TlsAcrossHostsNeedsTheSecondarysName) {
   config["tls"].erase("peer_name");
   config["secondary"] = "tls://127.0.0.1:7400";
   EXPECT_TRUE(PrimaryConfig::FromJson(config).ok());
+}
+
+TEST(PrimaryConfigTest, APauseTargetIsOffByDefaultAndParses) {
+  Result<PrimaryConfig> defaults = PrimaryConfig::FromJson(Valid());
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->max_pause_ms, 0u);
+  EXPECT_EQ(defaults->min_run_fraction, 0);
+  nlohmann::json json = Valid();
+  json["max_pause_ms"] = 10;
+  json["min_run_fraction"] = 0.9;
+  Result<PrimaryConfig> config = PrimaryConfig::FromJson(json);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_pause_ms, 10u);
+  EXPECT_EQ(config->min_run_fraction, 0.9);
+}
+
+TEST(PrimaryConfigTest, ARunFractionOfOneOrMoreIsRefused) {
+  for (double fraction : {1.0, 1.5, -0.1}) {
+    nlohmann::json json = Valid();
+    json["min_run_fraction"] = fraction;
+    Result<PrimaryConfig> config = PrimaryConfig::FromJson(json);
+    ASSERT_FALSE(config.ok()) << fraction;
+    EXPECT_EQ(config.status().message(), "min_run_fraction must be within [0, 1)");
+  }
 }
 
 }  // namespace

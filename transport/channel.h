@@ -80,6 +80,10 @@ struct TlsOptions {
   std::string key_file;   // this side's private key
   // When set, the peer's certificate must name this host (subjectAltName or CN).
   std::string expected_peer_name;
+  // TLS 1.3 cipher suites in preference order, OpenSSL's syntax. Empty (always, in production:
+  // configuration files cannot set it): AES-128-GCM, then AES-256-GCM, then ChaCha20-Poly1305.
+  // For benchmarks that compare ciphers.
+  std::string ciphersuites;
 };
 
 // zmq+curve:// — Z85 keys (40 characters each; `ftctl`-free: see transport/zmq_channel.h

@@ -265,6 +265,28 @@ TEST_F(TlsChannelTest, ThePinnedNameMustMatch) {
   server2.join();
 }
 
+TEST_F(TlsChannelTest, ForcedCipherSuitesAreHonouredOnBothEnds) {
+  // A dialer forcing AES-256-GCM reaches the default listener (which also offers it)...
+  ChannelOptions aes256 = client_options_;
+  aes256.tls.ciphersuites = "TLS_AES_256_GCM_SHA384";
+  std::thread server([&] { (void)listener_->Accept(Deadline::AfterMillis(3000)); });
+  auto good = Dial(Uri(), aes256, Deadline::AfterMillis(3000));
+  EXPECT_TRUE(good.ok()) << good.status();
+  server.join();
+  // ...but not a listener that allows AES-128-GCM only: the setting is not ignored.
+  ChannelOptions only128 = server_options_;
+  only128.tls.ciphersuites = "TLS_AES_128_GCM_SHA256";
+  auto strict = Listen("tls://127.0.0.1:0", only128);
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  std::string address = (*strict)->address();
+  std::string strict_uri = "tls://127.0.0.1:" + address.substr(address.rfind(':') + 1);
+  StderrCapture quiet;
+  std::thread strict_server([&] { (void)(*strict)->Accept(Deadline::AfterMillis(1500)); });
+  auto refused = Dial(strict_uri, aes256, Deadline::AfterMillis(1500));
+  EXPECT_FALSE(refused.ok());
+  strict_server.join();
+}
+
 TEST_F(TlsChannelTest, TwoHundredIdleConnectionsDoNotDelayAValidPeer) {
   // A flood of connections that never say a word: each used to hold the accept loop for its
   // whole handshake budget, so a valid peer waited behind all of them (minutes).
@@ -343,8 +365,8 @@ TEST(MakeCertsScriptTest, ItsCertificatesCarryAMutuallyAuthenticatedChannel) {
   std::string script = std::string(std::getenv("TEST_SRCDIR")) + "/understudy/deploy/make-certs.sh";
   ASSERT_EQ(std::system((script + " " + dir + " primary secondary > /dev/null").c_str()), 0);
   ChannelOptions server, client;
-  server.tls = {dir + "/ca.pem", dir + "/secondary.pem", dir + "/secondary.key", ""};
-  client.tls = {dir + "/ca.pem", dir + "/primary.pem", dir + "/primary.key", "secondary"};
+  server.tls = {dir + "/ca.pem", dir + "/secondary.pem", dir + "/secondary.key", "", ""};
+  client.tls = {dir + "/ca.pem", dir + "/primary.pem", dir + "/primary.key", "secondary", ""};
   auto listener = Listen("tls://127.0.0.1:0", server);
   ASSERT_TRUE(listener.ok()) << listener.status();
   std::thread dialer([&] {

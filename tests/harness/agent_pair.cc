@@ -217,6 +217,8 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                          {"checkpoint_interval_ms", options.checkpoint_interval_ms},
                          {"max_in_flight", options.max_in_flight},
                          {"output_triggered_checkpoints", options.output_triggered_checkpoints}});
+  if (options.min_checkpoint_spacing_ms) primary_config["min_checkpoint_spacing_ms"] = *options.min_checkpoint_spacing_ms;
+  if (options.max_pause_ms > 0) primary_config["max_pause_ms"] = options.max_pause_ms;
   if (!options.primary_qemu_args.empty()) primary_config["qemu_extra_args"] = options.primary_qemu_args;
   if (!options.attach_qmp_socket.empty()) {
     primary_config["attach"] = {{"qmp", options.attach_qmp_socket}, {"serial", options.attach_serial_socket}};

@@ -34,6 +34,8 @@ struct AgentPairOptions {
   uint32_t max_in_flight = 4;
   // The primary asks for a checkpoint at once when output is held (primary_config.h).
   bool output_triggered_checkpoints = true;
+  std::optional<uint32_t> min_checkpoint_spacing_ms;  // primary_config.h's default when unset
+  uint32_t max_pause_ms = 0;                          // a pause target (adaptive interval); 0: none
   std::optional<uint64_t> corrupt_epoch;  // primary: flip a byte of this epoch in transit
   uint32_t ack_delay_ms = 0;              // secondary: hold every ack this long
   std::optional<uint32_t> verify_period_ms;  // secondary: standby verification period

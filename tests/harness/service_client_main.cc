@@ -248,7 +248,10 @@ class Client {
     }
   }
 
-  int64_t AtMs() const { return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_).count(); }
+  // Milliseconds since the start, to the microsecond (latency benchmarks read these).
+  double AtMs() const {
+    return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start_).count()) / 1000;
+  }
 
   static int64_t UnixMillis() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
