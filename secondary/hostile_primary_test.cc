@@ -250,7 +250,11 @@ class HostileTlsPrimaryTest : public HostilePrimaryTest {
   }
   transport::ChannelOptions As(const std::string& host) {
     transport::ChannelOptions options;
-    options.tls = {pki_ + "/ca.pem", pki_ + "/" + host + ".pem", pki_ + "/" + host + ".key", "host2"};
+    options.tls = {.ca_file = pki_ + "/ca.pem",
+                   .cert_file = pki_ + "/" + host + ".pem",
+                   .key_file = pki_ + "/" + host + ".key",
+                   .expected_peer_name = "host2",
+                   .ciphersuites = ""};
     return options;
   }
   std::string pki_;
