@@ -290,6 +290,9 @@ void CheckpointShipper::AckLoop() {
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stats_.fenced) return;  // a fenced primary releases nothing, acked or not
+        // Going unprotected released everything and forgot what was in flight: an ack that
+        // was already on its way names an epoch no longer listed, and changes nothing.
+        if (stats_.unprotected) continue;
         if (ack->epoch <= stats_.acked_epoch) continue;  // a repeat: nothing more to release
         // An ack releases output, so it must name an epoch that was shipped and is still
         // unacknowledged: acking one that was only captured (its output already sealed) or

@@ -134,6 +134,26 @@ TEST(CheckpointShipperTest, AnAckFarAheadIsRefusedToo) {
   shipper.Stop(/*goodbye=*/false);
 }
 
+TEST(CheckpointShipperTest, AnAckInFlightWhenThePrimaryWentUnprotectedChangesNothing) {
+  auto peer = std::make_shared<Peer>();
+  OutputBuffer console(checkpoint::OutputStream::kConsole);
+  console::ReleasedLog released;
+  CheckpointShipper shipper(std::make_unique<FakeChannel>(peer), console, released, ShipperOptions{});
+  console.Append("one\n");
+  shipper.Submit(Capture(1, console));
+  ASSERT_TRUE(peer->WaitForSent(1));
+  shipper.GoUnprotected();  // releases epoch 1's output and forgets it was in flight
+  EXPECT_EQ(released.end(), 4u);
+  peer->Send(replication::EncodeAck(1));  // the secondary's ack, already on its way
+  std::this_thread::sleep_for(200ms);  // (without the fix the ack is refused within ~1 ms)
+  ShipperStats stats = shipper.stats();
+  EXPECT_FALSE(stats.secondary_lost) << "a late ack after going unprotected counted as a lying secondary: "
+                                     << stats.last_error;
+  EXPECT_TRUE(stats.last_error.empty()) << stats.last_error;
+  EXPECT_EQ(released.end(), 4u);
+  shipper.Stop(/*goodbye=*/false);
+}
+
 // Bounded memory in bytes (issue 16, item 5): crossing a cap is the pair event — the
 // secondary counts as lost, nothing is released until the primary goes unprotected — never a
 // wedge and never an early release.
