@@ -232,6 +232,53 @@ TEST_F(HostilePrimaryTest, AFirstCheckpointDescribingAnotherVmIsRefused) {
   EXPECT_EQ(StatusField("standby_qemu_pid"), 0);
 }
 
+// Item 8 of issue 16: a new pairing's image is checked in full before the disk copy — the
+// previous pairing's committed state — is touched. Here a first checkpoint that passes
+// decoding but whose RAM cannot be applied must leave the copy byte for byte as it was
+// (before the fix, the copy was cut to zeros first and the RAM refused after).
+class HostileDiskPrimaryTest : public HostilePrimaryTest {
+ protected:
+  static constexpr size_t kDiskBytes = 1u << 20;
+  void SetUp() override {
+    auto dir = testing::ScratchDir::Create("ut-hostile-disk");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(std::move(*dir));
+    disk_ = dir_->path() + "/copy.raw";
+    std::ofstream(disk_, std::ios::binary) << std::string(kDiskBytes, 'K');
+    StartSecondary({{"listen", "tcp://127.0.0.1:0"}, {"insecure", true}, {"disk_image", disk_}});
+  }
+  std::string DiskContents() {
+    std::ifstream in(disk_, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::string disk_;
+};
+
+TEST_F(HostileDiskPrimaryTest, AFirstCheckpointWhoseRamCannotBeAppliedLeavesTheDiskCopyUntouched) {
+  Result<std::unique_ptr<transport::Channel>> channel = transport::Dial(listen_, Insecure(), Deadline::AfterMillis(5000));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  ASSERT_TRUE(Send(**channel, HelloFor("counter")).ok());
+  json definition = {{"name", "counter"},
+                     {"memory_mib", 64},
+                     {"kernel", "counter.elf"},
+                     {"disk", {{"size_bytes", kDiskBytes}, {"lineage", "lineage-of-the-new-pairing"}}}};
+  checkpoint::Checkpoint first = FirstCheckpoint(definition);
+  // Well-formed on the wire, refused when applied: deltas against an epoch nobody has.
+  first.base_epoch = 7;
+  first.page_runs.push_back({0, {{0, checkpoint::format::PageEncoding::kRaw, std::string(4096, 'x')}}});
+  ASSERT_TRUE(Send(**channel, CheckpointMessage(first)).ok());
+  std::optional<replication::AckMessage> answer = Answer(**channel);
+  ASSERT_TRUE(answer) << Log();
+  EXPECT_EQ(answer->type, replication::MessageType::kNack);
+  EXPECT_NE(answer->reason.find("deltas refer to epoch 7"), std::string::npos) << answer->reason;
+  ExpectStillServing();
+  EXPECT_EQ(StatusField("committed_epoch"), 0);
+  EXPECT_EQ(StatusField("standby_qemu_pid"), 0);
+  const std::string after = DiskContents();
+  ASSERT_EQ(after.size(), kDiskBytes);
+  EXPECT_EQ(after.find_first_not_of('K'), std::string::npos) << "the disk copy was touched by a pairing that failed";
+}
+
 // Over tls:// the primary's certificate must carry the name the secondary pins: another
 // certificate of the same CA is refused in the handshake, the agent serving on; the pinned
 // one gets in (the negative control).

@@ -497,6 +497,9 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   UNDERSTUDY_ASSIGN_OR_RETURN(
       std::unique_ptr<checkpoint::RamImage> image,
       checkpoint::RamImage::Create(*checkpoint.ram_blocks, checkpoint::RamImage::MaxImageBytes(definition.memory_mib)));
+  // The new pairing's image is validated in full (into a fresh RAM image nobody uses yet)
+  // before the disk copy — committed state of the previous pairing — is touched.
+  UNDERSTUDY_RETURN_IF_ERROR(checkpoint::ApplyCheckpoint(checkpoint, *image));
   if (definition.disk.size_bytes > 0) {
     if (!disk_) {
       return Status::NotSupported("the primary replicates a " + std::to_string(definition.disk.size_bytes) +
@@ -506,11 +509,6 @@ Status SecondaryAgent::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
     UNDERSTUDY_RETURN_IF_ERROR(disk_->BeginPairing(definition.disk.size_bytes, definition.disk.base_lineage));
   }
   UNDERSTUDY_RETURN_IF_ERROR(JournalDisk(checkpoint));
-  Status ram = checkpoint::ApplyCheckpoint(checkpoint, *image);
-  if (!ram.ok()) {
-    if (disk_) (void)disk_->Discard();
-    return ram;
-  }
   if (definition.disk.size_bytes > 0) {
     UNDERSTUDY_RETURN_IF_ERROR(disk_->Apply());
     disk_syncing_ = checkpoint.disk_sync_incomplete;
