@@ -10,16 +10,13 @@
 #include <string>
 
 #include "replication/agent_protocol.h"
+#include "tools/fuzz/fuzz_promise.h"
 
 namespace {
 
 using namespace understudy;
 
-void Require(bool condition, const char* promise) {
-  if (condition) return;
-  std::fprintf(stderr, "broken promise: %s\n", promise);
-  std::abort();
-}
+using fuzz::Require;
 
 std::span<const std::byte> Bytes(const std::string& text) { return std::as_bytes(std::span(text.data(), text.size())); }
 

@@ -16,17 +16,14 @@
 #include "common/json_fields.h"
 #include "control/control_server.h"
 #include "primary/test_checkpoint_hold.h"
+#include "tools/fuzz/fuzz_promise.h"
 
 namespace {
 
 using namespace understudy;
 using nlohmann::json;
 
-void Require(bool condition, const char* promise) {
-  if (condition) return;
-  std::fprintf(stderr, "broken promise: %s\n", promise);
-  std::abort();
-}
+using fuzz::Require;
 
 std::map<std::string, control::Handler> Handlers(primary::TestCheckpointHold& hold) {
   std::map<std::string, control::Handler> handlers = {

@@ -14,16 +14,13 @@
 #include "disk/lineage_record.h"
 #include "qemu/vm_definition.h"
 #include "replication/agent_protocol.h"
+#include "tools/fuzz/fuzz_promise.h"
 
 namespace {
 
 using namespace understudy;
 
-void Require(bool condition, const char* promise) {
-  if (condition) return;
-  std::fprintf(stderr, "broken promise: %s\n", promise);
-  std::abort();
-}
+using fuzz::Require;
 
 // What an accepted definition may put on QEMU's command line.
 void CheckAccepted(const qemu::VmDefinition& definition) {

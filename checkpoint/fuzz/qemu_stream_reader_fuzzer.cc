@@ -8,8 +8,8 @@
 // reader's header promises about the values it passes on. Errors are fine: the reader must
 // only never crash, leak, hang, trip UBSan, throw, or break a promise.
 //
-// Built two ways: with clang + libFuzzer + ASan/UBSan by fuzz.sh (the smoke test and long
-// runs), and with the default toolchain + corpus_replay_main.cc as a plain test that replays
+// Built two ways: with clang + libFuzzer + ASan/UBSan by tools/fuzz/fuzz.sh (the smoke test and long
+// runs), and with the default toolchain + tools/fuzz/corpus_replay_main.cc as a plain test that replays
 // the corpus.
 #include <cstddef>
 #include <cstdint>

@@ -10,16 +10,13 @@
 #include <string_view>
 
 #include "failover/etcd_reply.h"
+#include "tools/fuzz/fuzz_promise.h"
 
 namespace {
 
 using namespace understudy;
 
-void Require(bool condition, const char* promise) {
-  if (condition) return;
-  std::fprintf(stderr, "broken promise: %s\n", promise);
-  std::abort();
-}
+using fuzz::Require;
 
 const std::string kKey = "/understudy/vms/web1/owner";
 

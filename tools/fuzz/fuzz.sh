@@ -13,7 +13,7 @@
 # Bazel: //checkpoint/fuzz:qemu_stream_reader_fuzz_smoke and
 #        bazel run //checkpoint/fuzz:run_fuzzer -- qemu_stream_reader 300
 #        (etcd_reply: //failover/fuzz:etcd_reply_fuzz_smoke, bazel run //failover/fuzz:run_fuzzer)
-# It also runs straight from the source tree: checkpoint/fuzz/fuzz.sh run qemu_stream_reader 300
+# It also runs straight from the source tree: tools/fuzz/fuzz.sh run qemu_stream_reader 300
 set -uo pipefail
 
 readonly SKIP_MESSAGE="skipped: clang++-14 with libFuzzer not installed"
