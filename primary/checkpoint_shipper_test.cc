@@ -87,15 +87,23 @@ bool Eventually(Predicate predicate) {
   return predicate();
 }
 
-TEST(CheckpointShipperTest, AnAckForAnEpochNeverShippedIsRefusedAndReleasesNothing) {
-  auto peer = std::make_shared<Peer>();
-  OutputBuffer console(checkpoint::OutputStream::kConsole);
-  console::ReleasedLog released;
-  CheckpointShipper shipper(std::make_unique<FakeChannel>(peer), console, released, ShipperOptions{});
+// A shipper whose epoch 1 (console output "one\n", 4 bytes) was shipped and not yet acked.
+class ShipperWithEpochOneInFlight : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    console.Append("one\n");
+    shipper.Submit(Capture(1, console));
+    ASSERT_TRUE(peer->WaitForSent(1));
+  }
+  void TearDown() override { shipper.Stop(/*goodbye=*/false); }
 
-  console.Append("one\n");
-  shipper.Submit(Capture(1, console));
-  ASSERT_TRUE(peer->WaitForSent(1));
+  std::shared_ptr<Peer> peer = std::make_shared<Peer>();
+  OutputBuffer console{checkpoint::OutputStream::kConsole};
+  console::ReleasedLog released;
+  CheckpointShipper shipper{std::make_unique<FakeChannel>(peer), console, released, ShipperOptions{}};
+};
+
+TEST_F(ShipperWithEpochOneInFlight, AnAckForAnEpochNeverShippedIsRefusedAndReleasesNothing) {
   // Epoch 2 is captured (its output sealed) but never handed to the shipper.
   console.Append("two\n");
   EpochCapture never_shipped = Capture(2, console);
@@ -116,32 +124,16 @@ TEST(CheckpointShipperTest, AnAckForAnEpochNeverShippedIsRefusedAndReleasesNothi
   EXPECT_EQ(stats.acked_epoch, 1u);
   EXPECT_EQ(released.end(), 4u) << "epoch 2's output was released without being shipped";
   EXPECT_EQ(console.held_bytes(), 4u);
-  shipper.Stop(/*goodbye=*/false);
 }
 
-TEST(CheckpointShipperTest, AnAckFarAheadIsRefusedToo) {
-  auto peer = std::make_shared<Peer>();
-  OutputBuffer console(checkpoint::OutputStream::kConsole);
-  console::ReleasedLog released;
-  CheckpointShipper shipper(std::make_unique<FakeChannel>(peer), console, released, ShipperOptions{});
-  console.Append("one\n");
-  shipper.Submit(Capture(1, console));
-  ASSERT_TRUE(peer->WaitForSent(1));
+TEST_F(ShipperWithEpochOneInFlight, AnAckFarAheadIsRefusedToo) {
   peer->Send(replication::EncodeAck(UINT64_MAX));
   ASSERT_TRUE(Eventually([&] { return shipper.stats().secondary_lost; }));
   EXPECT_EQ(shipper.stats().acked_epoch, 0u);
   EXPECT_EQ(released.end(), 0u);
-  shipper.Stop(/*goodbye=*/false);
 }
 
-TEST(CheckpointShipperTest, AnAckInFlightWhenThePrimaryWentUnprotectedChangesNothing) {
-  auto peer = std::make_shared<Peer>();
-  OutputBuffer console(checkpoint::OutputStream::kConsole);
-  console::ReleasedLog released;
-  CheckpointShipper shipper(std::make_unique<FakeChannel>(peer), console, released, ShipperOptions{});
-  console.Append("one\n");
-  shipper.Submit(Capture(1, console));
-  ASSERT_TRUE(peer->WaitForSent(1));
+TEST_F(ShipperWithEpochOneInFlight, AnAckInFlightWhenThePrimaryWentUnprotectedChangesNothing) {
   shipper.GoUnprotected();  // releases epoch 1's output and forgets it was in flight
   EXPECT_EQ(released.end(), 4u);
   peer->Send(replication::EncodeAck(1));  // the secondary's ack, already on its way
@@ -151,7 +143,6 @@ TEST(CheckpointShipperTest, AnAckInFlightWhenThePrimaryWentUnprotectedChangesNot
                                      << stats.last_error;
   EXPECT_TRUE(stats.last_error.empty()) << stats.last_error;
   EXPECT_EQ(released.end(), 4u);
-  shipper.Stop(/*goodbye=*/false);
 }
 
 // Bounded memory in bytes (issue 16, item 5): crossing a cap is the pair event — the
