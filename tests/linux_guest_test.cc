@@ -19,6 +19,7 @@
 #include "common/child_process.h"
 #include "tests/harness/linux_guest.h"
 #include "tests/harness/network_lab.h"
+#include "tests/harness/tap_namespace.h"
 #include "tests/harness/test_guest.h"
 
 namespace understudy::testing {
@@ -33,36 +34,6 @@ constexpr char kGuestCidr[] = "10.96.0.2/24";
 constexpr int kIncrements = 100;
 constexpr int kBootBudgetMs = 180000;  // TCG on 2 busy cores; ~16 s measured under load 9
 constexpr int kCommandBudgetMs = 10000;
-
-// A network namespace holding one tap device at kHostCidr, up; deleted (with the device) on
-// destruction.
-class TapNamespace {
- public:
-  static Result<std::unique_ptr<TapNamespace>> Create(std::string name) {
-    std::unique_ptr<TapNamespace> created(new TapNamespace(std::move(name)));
-    const std::string& ns = created->name_;
-    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"netns", "add", ns}));
-    created->exists_ = true;
-    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", ns, "link", "set", "lo", "up"}));
-    std::vector<std::string> add_tap = NetnsExec(ns);
-    add_tap.insert(add_tap.end(), {"ip", "tuntap", "add", "dev", kTapDevice, "mode", "tap"});
-    UNDERSTUDY_RETURN_IF_ERROR(RunCommand(add_tap, Deadline::AfterMillis(kCommandBudgetMs)));
-    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", ns, "addr", "add", kHostCidr, "dev", kTapDevice}));
-    UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", ns, "link", "set", kTapDevice, "up"}));
-    return created;
-  }
-  ~TapNamespace() {
-    if (exists_) (void)RunIp({"netns", "del", name_});
-  }
-  TapNamespace(const TapNamespace&) = delete;
-  TapNamespace& operator=(const TapNamespace&) = delete;
-  const std::string& name() const { return name_; }
-
- private:
-  explicit TapNamespace(std::string name) : name_(std::move(name)) {}
-  std::string name_;
-  bool exists_ = false;
-};
 
 // The real redis-cli against the guest, from the calling thread's network namespace.
 Result<std::string> RedisCli(const std::vector<std::string>& command, const std::string& scratch) {
@@ -153,7 +124,7 @@ TEST(LinuxGuestTest, RedisOnVirtioNetAnswersOneHundredIncrementsInOrder) {
   ASSERT_TRUE(image.ok()) << image.status();
   std::printf("[understudy] Linux guest image %s\n", image->dir.c_str());
 
-  Result<std::unique_ptr<TapNamespace>> ns = TapNamespace::Create("uslg" + std::to_string(::getpid()));
+  Result<std::unique_ptr<TapNamespace>> ns = TapNamespace::Create("uslg" + std::to_string(::getpid()), kTapDevice, kHostCidr);
   ASSERT_TRUE(ns.ok()) << ns.status();
   Status entered = RunInNetworkNamespace((*ns)->name(), [&] { BootAndIncrementInsideNamespace(*image, *accelerator); });
   ASSERT_TRUE(entered.ok()) << entered;

@@ -24,6 +24,7 @@
 #include "common/child_process.h"
 #include "common/unique_fd.h"
 #include "tests/harness/network_lab.h"
+#include "tests/harness/tap_namespace.h"
 #include "tests/harness/require_guest_accelerator.h"
 #include "tests/harness/service_protocol.h"
 #include "tests/harness/test_guest.h"
@@ -42,44 +43,6 @@ constexpr char kGuestMac[] = "52:54:00:12:34:56";
 constexpr uint32_t kClients = 4;
 constexpr uint32_t kRequestsPerClient = 200;
 constexpr auto kRetransmitAfter = std::chrono::milliseconds(200);
-constexpr int kCommandBudgetMs = 10000;
-
-// A network namespace holding one tap device, kTapDevice at kHostAddress/24, up. Deleting
-// the namespace on destruction takes the device with it.
-class TapNamespace {
- public:
-  static Result<std::unique_ptr<TapNamespace>> Create(std::string name) {
-    std::unique_ptr<TapNamespace> created(new TapNamespace(std::move(name)));
-    const std::string& ns = created->name_;
-    UNDERSTUDY_RETURN_IF_ERROR(Run({"ip", "netns", "add", ns}));
-    created->exists_ = true;
-    UNDERSTUDY_RETURN_IF_ERROR(Run({"ip", "-n", ns, "link", "set", "lo", "up"}));
-    std::vector<std::string> add_tap = NetnsExec(ns);
-    add_tap.insert(add_tap.end(), {"ip", "tuntap", "add", "dev", kTapDevice, "mode", "tap"});
-    UNDERSTUDY_RETURN_IF_ERROR(Run(add_tap));
-    UNDERSTUDY_RETURN_IF_ERROR(
-        Run({"ip", "-n", ns, "addr", "add", std::string(kHostAddress) + "/24", "dev", kTapDevice}));
-    UNDERSTUDY_RETURN_IF_ERROR(Run({"ip", "-n", ns, "link", "set", kTapDevice, "up"}));
-    return created;
-  }
-
-  ~TapNamespace() {
-    if (exists_) (void)Run({"ip", "netns", "del", name_});
-  }
-  TapNamespace(const TapNamespace&) = delete;
-  TapNamespace& operator=(const TapNamespace&) = delete;
-
-  const std::string& name() const { return name_; }
-
- private:
-  explicit TapNamespace(std::string name) : name_(std::move(name)) {}
-  static Status Run(const std::vector<std::string>& argv) {
-    return RunCommand(argv, Deadline::AfterMillis(kCommandBudgetMs));
-  }
-
-  std::string name_;
-  bool exists_ = false;
-};
 
 // One client of the service: a UDP socket connected to the guest, opened in the calling
 // thread's network namespace (and staying there whichever thread uses it later).
@@ -353,7 +316,7 @@ void ServeClientsInsideNamespace() {
 TEST(NetGuestTest, FourClientsGetExactlyOnceAnswersOverATapDevice) {
   UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
   if (std::optional<std::string> why = NetworkLabUnavailableReason()) GTEST_SKIP() << "skipped: " << *why;
-  Result<std::unique_ptr<TapNamespace>> ns = TapNamespace::Create("usng" + std::to_string(::getpid()));
+  Result<std::unique_ptr<TapNamespace>> ns = TapNamespace::Create("usng" + std::to_string(::getpid()), kTapDevice, std::string(kHostAddress) + "/24");
   if (!ns.ok()) GTEST_SKIP() << "skipped: cannot build a network namespace with a tap device: " << ns.status();
 
   Status entered = RunInNetworkNamespace((*ns)->name(), [] { ServeClientsInsideNamespace(); });
