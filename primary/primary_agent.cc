@@ -778,7 +778,7 @@ Status PrimaryAgent::ProtectLoop(std::unique_ptr<transport::Channel> channel) {
   if (config_.test_ship_disk_writes_early) early_disk_write_target_.store(shipper_.get());
   if (adopted_ && adopted_->disk) adopted_->disk->StartRecording();
   UNDERSTUDY_RETURN_IF_ERROR(shipper_->SendControl(replication::EncodeHello(
-      {config_.failover.name, config_.vm.name, monitor_->udp_address(), /*disk=*/nullptr})));
+      {config_.failover.name, config_.vm.name, monitor_->udp_address(), /*disk=*/nullptr, record_revision_})));
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   arbiter_probe_thread_ = std::thread([this] { ProbeArbiterLoop(); });
   failover_thread_ = std::thread([this] { FailoverLoop(); });

@@ -23,7 +23,8 @@ std::string EncodeNack(uint64_t epoch, std::string_view reason) {
 
 std::string EncodeHello(const Hello& hello) {
   return std::string(1, static_cast<char>(MessageType::kHello)) +
-         nlohmann::json{{"name", hello.name}, {"vm", hello.vm}, {"heartbeat", hello.heartbeat_address}, {"disk", hello.disk}}
+         nlohmann::json{{"name", hello.name}, {"vm", hello.vm}, {"heartbeat", hello.heartbeat_address}, {"disk", hello.disk},
+                        {"revision", hello.revision}}
              .dump();
 }
 
@@ -41,12 +42,14 @@ Result<Hello> DecodeHello(std::span<const std::byte> message) {
   Result<std::string> name = OptionalString(*json, "name", "", "hello");
   Result<std::string> vm = OptionalString(*json, "vm", "", "hello");
   Result<std::string> heartbeat = OptionalString(*json, "heartbeat", "", "hello");
-  for (const Status& status : {name.status(), vm.status(), heartbeat.status()}) {
+  Result<uint64_t> revision = OptionalUint64(*json, "revision", 0, "hello");
+  for (const Status& status : {name.status(), vm.status(), heartbeat.status(), revision.status()}) {
     if (!status.ok()) return Status::Corruption(status.message());
   }
   hello.name = std::move(*name);
   hello.vm = std::move(*vm);
   hello.heartbeat_address = std::move(*heartbeat);
+  hello.revision = *revision;
   if (auto disk = json->find("disk"); disk != json->end()) hello.disk = *disk;
   if (hello.name.empty()) return Status::Corruption("hello without a name");
   // The VM's name becomes part of the arbiter's key and of paths: a VM definition's name

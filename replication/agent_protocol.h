@@ -5,8 +5,9 @@
 //                         kNack        u8 type, u64 LE epoch, UTF-8 reason: rejected; resend
 //                                      from this epoch (go-back-N)
 //   both ways             kHello       u8 type, JSON {"name", "vm", "heartbeat": "ip:port",
-//                                      "disk": the secondary's copy's lineage record}: first
-//                                      message each side sends
+//                                      "disk": the secondary's copy's lineage record,
+//                                      "revision": the primary's ownership-record revision of
+//                                      this pairing}: first message each side sends
 //   primary → secondary   kTestDiskWrite  TEST ONLY: u8 type, u64 LE offset, u32 LE length,
 //                                      u8 zero, data — one disk write the moment it completes
 //                                      (the negative control of commit-time disk apply)
@@ -34,6 +35,10 @@ struct Hello {
   std::string vm;                 // the protected VM (primary only): names the record
   std::string heartbeat_address;  // where its UDP heartbeats can be sent
   nlohmann::json disk;            // secondary only: its disk copy's lineage (disk/lineage_record.h)
+  // Primary only: the revision at which it wrote the record {name, protected} for this pairing
+  // (0: unknown). The secondary's PairController promotes over that record only; a primary
+  // that lies here can only make its secondary refuse to promote, never promote wrongly.
+  uint64_t revision = 0;
 };
 
 struct AckMessage {

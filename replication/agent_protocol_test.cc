@@ -14,7 +14,7 @@ std::span<const std::byte> Bytes(const std::string& text) {
 std::string HelloOf(const std::string& json_text) { return std::string(1, static_cast<char>(MessageType::kHello)) + json_text; }
 
 TEST(AgentProtocolTest, HelloRoundTrips) {
-  Hello hello{"host1", "vm1", "127.0.0.1:7401", nlohmann::json{{"lineage", "ab"}}};
+  Hello hello{"host1", "vm1", "127.0.0.1:7401", nlohmann::json{{"lineage", "ab"}}, /*revision=*/912};
   std::string message = EncodeHello(hello);
   Result<Hello> decoded = DecodeHello(Bytes(message));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
@@ -22,6 +22,7 @@ TEST(AgentProtocolTest, HelloRoundTrips) {
   EXPECT_EQ(decoded->vm, "vm1");
   EXPECT_EQ(decoded->heartbeat_address, "127.0.0.1:7401");
   EXPECT_EQ(decoded->disk, hello.disk);
+  EXPECT_EQ(decoded->revision, 912u);
 }
 
 // Regression (issue 16): {"name": 1} threw nlohmann's type_error out of DecodeHello and
@@ -37,7 +38,9 @@ TEST(AgentProtocolTest, HelloFieldsOfTheWrongTypeAreErrorsNotExceptions) {
                         Case{R"("name")", "not a JSON object"}, Case{R"({"name": "x")", "not valid JSON"},
                         Case{"{\"name\": \"\xff\"}", "not valid JSON"}, Case{R"({"vm": "v"})", "without a name"},
                         Case{R"({"name": "h", "vm": "../../other/owner"})", "not a VM name"},
-                        Case{R"({"name": "h", "vm": "a/b"})", "not a VM name"}}) {
+                        Case{R"({"name": "h", "vm": "a/b"})", "not a VM name"},
+                        Case{R"({"name": "h", "revision": -1})", "\"revision\""},
+                        Case{R"({"name": "h", "revision": "7"})", "\"revision\""}}) {
     Result<Hello> decoded = Hello{};
     EXPECT_NO_THROW(decoded = DecodeHello(Bytes(HelloOf(c.json)))) << c.json;
     ASSERT_FALSE(decoded.ok()) << c.json;
