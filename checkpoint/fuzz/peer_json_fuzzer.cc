@@ -31,7 +31,10 @@ void CheckAccepted(const qemu::VmDefinition& definition) {
     if (args[i] == "-device" && i + 1 < args.size() && args[i + 1].rfind(definition.nic.model + ",netdev=", 0) == 0) {
       size_t commas = 0;
       for (char c : args[i + 1]) commas += c == ',';
-      Require(commas == (definition.nic.mac.empty() ? 1u : 2u), "the NIC's -device has only our options");
+      // netdev=, romfile= (always empty: no option ROM) and mac= when set.
+      Require(commas == (definition.nic.mac.empty() ? 2u : 3u), "the NIC's -device has only our options");
+      Require(args[i + 1].find(",romfile=") != std::string::npos && args[i + 1].find("romfile=/") == std::string::npos,
+              "the NIC loads no option ROM");
     }
   }
   for (const char* flag : {"-chardev", "-netdev", "-blockdev", "-kernel", "-append"}) {
