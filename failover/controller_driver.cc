@@ -98,21 +98,30 @@ ControllerState ControllerDriver::WaitFor(const std::function<bool(ControllerSta
 
 void ControllerDriver::DriverLoop() {
   auto next_tick = std::chrono::steady_clock::now() + options_.tick;
+  // When a tick falls due, the events queued at that moment are stepped first: after this host
+  // stalled, the heartbeats that arrived meanwhile must count before a tick judges the silence.
+  // Events queued later wait for the tick, so a chattering path cannot hide a silent one.
+  bool tick_due = false;
+  size_t before_tick = 0;
   for (;;) {
     Queued queued{Event::Of(EventKind::kTick, 0), nullptr};
     {
       MutexLock lock(&mu_);
-      while (!stopping_ && events_.empty() && std::chrono::steady_clock::now() < next_tick) {
+      while (!stopping_ && !tick_due && events_.empty() && std::chrono::steady_clock::now() < next_tick) {
         changed_.WaitUntil(&mu_, next_tick);
       }
       if (stopping_) break;
-      // A tick is due even while events keep arriving: silences on one path must be noticed
-      // while another path chatters.
-      if (std::chrono::steady_clock::now() >= next_tick) {
-        next_tick = std::chrono::steady_clock::now() + options_.tick;
-      } else {
+      if (!tick_due && std::chrono::steady_clock::now() >= next_tick) {
+        tick_due = true;
+        before_tick = events_.size();
+      }
+      if (!tick_due || before_tick > 0) {
         queued = std::move(events_.front());
         events_.pop_front();
+        if (tick_due) --before_tick;
+      } else {
+        tick_due = false;
+        next_tick = std::chrono::steady_clock::now() + options_.tick;
       }
     }
     Status verdict = StepAndCarry(std::move(queued.event));

@@ -15,6 +15,7 @@ namespace understudy::failover {
 namespace {
 
 using std::chrono::milliseconds;
+using namespace std::chrono_literals;
 
 class ModelArbiter : public Arbiter {
  public:
@@ -68,9 +69,17 @@ class ModelArbiter : public Arbiter {
 class RecordingHandler : public ActionHandler {
  public:
   void Carry(const Action& action) override {
+    // Simulates this host stalling (the driver thread off the CPU) in the middle of a step.
+    if (action.kind == ActionKind::kReleaseUpTo && stall_on_release_.exchange(0ms) > 0ms) {
+      std::this_thread::sleep_for(stall_for_);
+    }
     MutexLock lock(&mu_);
     actions_.push_back(action);
     threads_.push_back(std::this_thread::get_id());
+  }
+  void StallOnNextRelease(std::chrono::milliseconds stall) {
+    stall_for_ = stall;
+    stall_on_release_.store(stall);
   }
   std::vector<Action> actions() {
     MutexLock lock(&mu_);
@@ -93,6 +102,8 @@ class RecordingHandler : public ActionHandler {
   }
 
  private:
+  std::atomic<std::chrono::milliseconds> stall_on_release_{std::chrono::milliseconds(0)};
+  std::chrono::milliseconds stall_for_{0};
   Mutex mu_;
   std::vector<Action> actions_ GUARDED_BY(mu_);
   std::vector<std::thread::id> threads_ GUARDED_BY(mu_);
@@ -217,6 +228,37 @@ TEST(ControllerDriverTest, OperatorRequestsGetTheControllersVerdict) {
   bool stopped_vm = false;
   for (const Action& a : handler.actions()) stopped_vm |= a.kind == ActionKind::kStopVm;
   EXPECT_TRUE(stopped_vm) << "the verdict comes after the request's actions ran";
+}
+
+// After this host stalls, the heartbeats that arrived meanwhile are stepped before the tick
+// that judges the silence: a stall of our own is not the peer's silence.
+TEST(ControllerDriverTest, HeartbeatsQueuedDuringALocalStallCountBeforeTheNextTick) {
+  ModelArbiter arbiter;
+  RecordingHandler handler;
+  auto driver = ControllerDriver::Start(Primary(), arbiter, handler);
+  ASSERT_TRUE(driver.ok());
+  ASSERT_EQ(WaitForState(**driver, ControllerState::kSyncing), ControllerState::kSyncing);
+  (*driver)->Post(Hello("b", 7));
+  std::atomic<bool> stop{false};
+  std::thread chatter([&] {
+    while (!stop.load()) {
+      for (Path path : {Path::kReplication, Path::kHeartbeatA, Path::kHeartbeatB}) (*driver)->Post(Heard(path, 7));
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  (*driver)->Post(Epoch(EventKind::kCaptured, 1));
+  (*driver)->Post(Epoch(EventKind::kAcked, 1));
+  ASSERT_EQ(WaitForState(**driver, ControllerState::kProtected), ControllerState::kProtected);
+  handler.StallOnNextRelease(400ms);  // well over the 150 ms budget
+  (*driver)->Post(Epoch(EventKind::kCaptured, 2));
+  (*driver)->Post(Epoch(EventKind::kAcked, 2));
+  ControllerState left = (*driver)->WaitFor([](ControllerState s) { return s != ControllerState::kProtected; },
+                                            Deadline::AfterMillis(1000));
+  stop.store(true);
+  chatter.join();
+  EXPECT_EQ(left, ControllerState::kProtected);
+  EXPECT_EQ(handler.HighestRelease(), 2u);
+  for (const Action& a : handler.actions()) EXPECT_NE(a.kind, ActionKind::kGoUnprotected) << ActionName(a);
 }
 
 // Stopping the driver while the arbiter holds a request ends by that request's deadline.
