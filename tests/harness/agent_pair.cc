@@ -209,6 +209,9 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
 
   pair->secondary_listen_ = listen;
+  if (options.before_primary_starts && pair->lab()) {
+    UNDERSTUDY_RETURN_IF_ERROR(options.before_primary_starts(pair->lab()->topology()));
+  }
   pair->network_ = std::move(client_network);
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},

@@ -7,6 +7,7 @@
 #ifndef UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
 #define UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -89,6 +90,9 @@ struct AgentPairOptions {
   // Both agents run this accelerator's QEMU instead of the chosen one (the Linux guest always
   // needs TCG with the vehicle: LinuxGuestAccelerator()).
   std::optional<GuestAccelerator> accelerator;
+  // With separate_hosts: runs after the secondary listens and before the primary starts, e.g.
+  // to cut a path (drill/network_faults.h) that must be down while the two pair.
+  std::function<Status(const drill::LabTopology&)> before_primary_starts;
   // Both agents' heartbeat budget (failover.budget_ms: silence before the peer is dead); unset:
   // the agents' default. For tests whose own work saturates this machine for seconds on purpose
   // (the RAM oracle on a 256 MiB guest), where a false detection would end the test's subject.
