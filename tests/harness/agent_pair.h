@@ -97,6 +97,9 @@ struct AgentPairOptions {
   // the agents' default. For tests whose own work saturates this machine for seconds on purpose
   // (the RAM oracle on a 256 MiB guest), where a false detection would end the test's subject.
   std::optional<uint32_t> heartbeat_budget_ms;
+  // The secondary's own budget, when it differs from the primary's (hosts may be configured
+  // apart): orders the two sides' detections of one cut.
+  std::optional<uint32_t> secondary_heartbeat_budget_ms;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG
