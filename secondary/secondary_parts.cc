@@ -2,6 +2,7 @@
 // arbiter, the controller and its driver) and the periodic samples of their health.
 #include "common/log.h"
 #include "secondary/secondary_agent.h"
+#include "secondary/stall_forgiving_clock.h"
 
 namespace understudy::secondary {
 
@@ -76,6 +77,19 @@ void SecondaryAgent::SetHeartbeatPeer(const std::string& address) {
   if (heartbeat_) heartbeat_->SetPeer(address);
 }
 
+namespace {
+
+failover::ControllerDriverOptions ForgivingDriverOptions() {
+  failover::ControllerDriverOptions options;
+  // A stall of this host longer than this between two readings is not counted as time the
+  // primary was silent (secondary/stall_forgiving_clock.h); the driver reads every 10 ms.
+  auto clock = std::make_shared<StallForgivingClock>(std::chrono::milliseconds(50));
+  options.clock_ms = [clock] { return clock->Now(); };
+  return options;
+}
+
+}  // namespace
+
 Status SecondaryAgent::StartController() {
   StopController();
   failover::PairControllerOptions options;
@@ -87,12 +101,18 @@ Status SecondaryAgent::StartController() {
   options.single_host_without_arbiter = !options.has_arbiter;
   UNDERSTUDY_ASSIGN_OR_RETURN(failover::PairController controller, failover::PairController::Create(options));
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::ControllerDriver> started,
-                              failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this));
+                              failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this,
+                                                                ForgivingDriverOptions()));
   std::shared_ptr<failover::ControllerDriver> driver(std::move(started));
+  std::string before, after;
   {
     MutexLock lock(&status_mutex_);
+    before = StateNameLocked();
     state_ = ControllerState::kJoining;
+    orders_ = Orders{};  // the previous pairing's, if any: none of them concerns the next
+    after = StateNameLocked();
   }
+  if (before != after) transitions_.Record(before, after, "a new pairing begins");
   watcher_stop_.store(false);
   MutexLock lock(&controller_mutex_);
   driver_ = driver;
