@@ -275,12 +275,15 @@ TEST_F(CommitterTest, ARefusedNewPairingLeavesThePreviousDiskCopyAlone) {
   ASSERT_EQ(Send(NextEpoch({Write(4096, 'b')})).committed_epoch, 2u);
   const std::string disk_before = ReadFile(dir_->File("disk.raw"));
   ASSERT_EQ(disk_before.substr(4096, 4), "bbbb");
-  // The primary restarts: its first checkpoint names a RAM block the VM does not have.
+  // The primary restarts: its first checkpoint parses but cannot be applied (its deltas refer
+  // to an epoch nobody has).
   epoch_ = 0;
   primary_image_ = std::move(*checkpoint::RamImage::Create(checkpoint::testing::SampleBlocks()));
   checkpoint::Checkpoint first = NextEpoch({Write(0, 'X')});
-  first.page_runs.push_back({99, {{0, checkpoint::format::PageEncoding::kRaw, std::string(4096, 'Z')}}});
-  EXPECT_EQ(Send(first).committed_epoch, 0u);
+  first.base_epoch = 7;
+  Committer::Reply reply = Send(first);
+  EXPECT_EQ(reply.committed_epoch, 0u);
+  EXPECT_NE(reply.error.find("epoch 7"), std::string::npos) << "refused for another reason: " << reply.error;
   EXPECT_EQ(FirstDifference(ReadFile(dir_->File("disk.raw")), disk_before), -1)
       << "the refused pairing changed the previous pairing's disk copy";
 }
