@@ -54,6 +54,15 @@ Status UnplugPort(const LabTopology& lab, const std::string& host, const std::st
   return Status::NotFound("host '" + host + "' is not on network '" + network + "'");
 }
 
+Status PlugPort(const LabTopology& lab, const std::string& host, const std::string& network) {
+  for (const LabPort& port : lab.ports) {
+    if (port.host != host || port.network != network) continue;
+    return RunCommand({"ip", "-n", lab.switch_namespace, "link", "set", port.port, "master", port.bridge},
+                      Deadline::AfterMillis(kCommandBudgetMs));
+  }
+  return Status::NotFound("host '" + host + "' is not on network '" + network + "'");
+}
+
 Status SlowPort(const LabTopology& lab, const std::string& host, const std::string& network, const std::string& rate) {
   for (const LabPort& port : lab.ports) {
     if (port.host != host || port.network != network) continue;

@@ -21,6 +21,9 @@ Status CutBetween(const LabTopology& lab, const std::string& a, const std::strin
 // Pulls one cable: `host`'s port on `network`.
 Status UnplugPort(const LabTopology& lab, const std::string& host, const std::string& network);
 
+// Puts back the one cable UnplugPort pulled, leaving every other fault as it is.
+Status PlugPort(const LabTopology& lab, const std::string& host, const std::string& network);
+
 // Limits `host`'s port on `network` to `rate` (a tc rate such as "8mbit") in the direction
 // towards the host; with the same limit on the peer's port, both directions are slow.
 Status SlowPort(const LabTopology& lab, const std::string& host, const std::string& network, const std::string& rate);

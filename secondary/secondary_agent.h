@@ -1,195 +1,195 @@
-// SecondaryAgent: ft-secondary's core. Receives checkpoints from the primary, validates each
-// completely, commits it all-or-nothing to its RAM image, forwards it to the ready standby,
-// and only then acknowledges it — the ack is what lets the primary release that epoch's
-// output. A damaged checkpoint is rejected with a log line and a NACK; the image and the
-// standby stay at the previous epoch.
+// SecondaryAgent: ft-secondary's core. It wires three parts together:
+//   * the Committer (secondary/committer.h), which validates each checkpoint the primary sends,
+//     commits it all-or-nothing and feeds the ready standby (secondary/ready_standby.h); the
+//     agent sends the committer's ack only then (the ack lets the primary release output);
+//   * the pair controller (failover/pair_controller.h), stepped by a ControllerDriver: the one
+//     place that decides whether this standby is promoted, fenced or stood down. The agent
+//     posts what it sees (the primary's hello, what each path hears, commits, a goodbye) and
+//     carries out the actions it returns;
+//   * after a promotion, the owner role (secondary/owner_role.h): the VM runs on this host and
+//     primary/'s code protects it again.
 //
-// When the failure detector declares the primary dead (silent on the UDP heartbeat path and
-// the checkpoint channel for the whole budget) it contends for the VM's ownership record;
-// only after winning does it promote: the standby receives the committed device state and
-// runs the guest from the last committed checkpoint, and the agent serves the VM's console
-// from exactly where committed output ended. Losing the record fences it (the standby is
-// discarded). A broken checkpoint link alone never promotes (failover/SAFETY.md).
+// A broken checkpoint link alone never promotes; only the controller's compare-and-swap on the
+// ownership record does (failover/SAFETY.md). The status "state" names the controller's state
+// as operators know it (waiting-for-primary, syncing, standby-ready, degraded, failing-over,
+// promoting, promoted, fenced, stood-down).
 //
-// Lifecycle: kWaitingForPrimary → kSyncing (connected, nothing committed yet) →
-// kStandbyReady (committing) ⇄ kDegraded (a path silent) → kFailingOver (contending) →
-// kPromoting → kPromoted | kFenced; kFailed on an unrecoverable error.
-//
-// Thread safety: Run() on one thread; RequestStop(), RequestPromotion() and StatusJson()
-// from any.
+// Thread safety: Run() on one thread (the "Run thread": it owns the channel, the committer and
+// the standby); RequestStop(), RequestPromotion() and StatusJson() from any; Carry() on the
+// controller driver's thread, which hands work for the Run thread over as Orders.
 #ifndef UNDERSTUDY_SECONDARY_SECONDARY_AGENT_H_
 #define UNDERSTUDY_SECONDARY_SECONDARY_AGENT_H_
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <thread>
 
-#include "checkpoint/checkpoint.h"
-#include "checkpoint/ram_image.h"
-#include "common/unique_fd.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
+#include "console/console_server.h"
 #include "console/released_log.h"
-#include "disk/disk_replica.h"
-#include "disk/disk_server.h"
+#include "control/control_server.h"
 #include "failover/arbiter.h"
-#include "network/frame_relay.h"
-#include "failover/peer_monitor.h"
-#include "failover/reprotector.h"
+#include "failover/controller_driver.h"
+#include "failover/heartbeat.h"
 #include "failover/transition_log.h"
 #include "monitoring/agent_metrics.h"
 #include "monitoring/metrics_server.h"
-#include "qemu/vm_definition.h"
 #include "replication/agent_protocol.h"
+#include "secondary/committer.h"
+#include "secondary/owner_role.h"
+#include "secondary/ready_standby.h"
 #include "secondary/secondary_config.h"
-#include "secondary/standby.h"
 #include "secondary/standby_verifier.h"
 #include "secondary/test_ram_dump.h"
 #include "transport/channel.h"
 
 namespace understudy::secondary {
 
-class SecondaryAgent {
+class SecondaryAgent : public failover::ActionHandler {
  public:
-  enum class State {
-    kWaitingForPrimary,
-    kSyncing,
-    kStandbyReady,
-    kDegraded,
-    kFailingOver,
-    kPromoting,
-    kPromoted,
-    kFenced,
-    kStopped,
-    kFailed,
-  };
-
   explicit SecondaryAgent(SecondaryConfig config);
-  ~SecondaryAgent();
+  ~SecondaryAgent() override;
 
   Status Run();
   void RequestStop() { stop_requested_.store(true); }
-  void RequestPromotion() { promotion_requested_.store(true); }
-  // TEST ONLY: stop acknowledging (while staying alive and heartbeating) until released.
-  void TEST_HoldAcks(bool hold) { test_hold_acks_.store(hold); }
-  // TEST ONLY: store every committed device state truncated (simulated storage damage) — what
-  // standby verification must catch.
-  void TEST_CorruptDeviceState(bool corrupt) { test_corrupt_device_state_.store(corrupt); }
-
+  // The operator's promotion, decided by the controller: its refusal names the state.
+  Status RequestPromotion();
   nlohmann::json StatusJson() const;
+  // The controller's actions (driver thread): promote / fence / unpair become Orders for the
+  // Run thread; after a promotion, owner actions go to the owner role.
+  void Carry(const failover::Action& action) override;
 
  private:
-  // Serves one primary until it leaves. Returns OK after a goodbye or a promotion.
+  // What the controller asked of the Run thread, taken between two messages.
+  struct Orders {
+    bool promote = false;  // run the standby from the last committed checkpoint
+    bool fence = false;    // discard the standby; never commit or promote again
+    bool unpair = false;   // drop the primary's connection
+  };
+
+  // Run() without its cleanup.
+  Status Serve();
+  // The committer and its standby, metrics, the verifier, the heartbeat, the arbiter and the
+  // controller (before the control API starts, so its handlers never see them change).
+  Status StartParts();
+  Status MakeCommitter();
+  Status StartHeartbeat();
+  // A fresh controller and driver for the next pairing (at start, and when a new primary
+  // pairs after a goodbye or replaces its earlier run). Run thread only.
+  Status StartController() EXCLUDES(controller_mutex_);
+  void StopController() EXCLUDES(controller_mutex_);
+  // Turns the controller's state changes into the status, the transition log and metrics.
+  void WatchController(std::shared_ptr<failover::ControllerDriver> driver);
+  std::shared_ptr<failover::ControllerDriver> driver() const EXCLUDES(controller_mutex_);
+  void Post(failover::Event event) const EXCLUDES(controller_mutex_);
+  void OnHeartbeatHeard();  // the heartbeat thread
+  // Serves primaries one after another, and carries out the controller's orders.
+  Status AcceptPrimaries(transport::Listener& listener);
+  // Serves one primary until it leaves or an order ends the pairing.
   Status ServePrimary(transport::Channel& channel);
-  Status Receive(transport::Channel& channel, std::span<const std::byte> message);
-  // A checkpoint (`which`: its epoch, or what was expected) was refused: log, count, remember.
-  void RecordRejection(const std::string& which, const Status& why, uint64_t committed);
-  Status CommitFirst(const checkpoint::Checkpoint& checkpoint);
-  Status Commit(const checkpoint::Checkpoint& checkpoint);
-  Status AppendOutputs(const checkpoint::Checkpoint& checkpoint);
-  Status Promote(std::string_view why);
-  // Promoted and configured to re-protect: if a new secondary listens, hand the running VM to
-  // a Reprotector (failover/reprotector.h).
-  void TryReprotect();
-  // The primary is dead: win the ownership record, then promote; or fence.
-  Status TakeOver(std::string_view why);
-  void OnHello(const replication::Hello& hello);
-  // A primary's hello: decoded and held to config_.binding (the VM, the proved identity);
-  // false after refusing it (RefusePrimary), when the caller drops the connection.
+  void ChannelHeartbeatLoop(transport::Channel& channel, const std::atomic<bool>& serving);
+  void SayGoodbye();
+  // One message from the primary; false when the connection must be dropped.
+  bool HandleMessage(transport::Channel& channel, std::span<const std::byte> message, bool& hello_accepted);
+  // A primary's hello, held to config_.binding (the VM, the proved identity) and to the
+  // controller's state; false after refusing it (RefusePrimary).
   bool AcceptHello(const transport::Channel& channel, std::span<const std::byte> message);
-  void RefusePrimary(const Status& why);  // log, count, remember
-  void WatchPeer();  // degraded / standby-ready as the detector's verdict changes
-  // While the primary is not heard, checks now and then that the record still names it; a
-  // record that moved (the primary went unprotected) fences this secondary.
-  void CheckRecordStillPrimary();
-  State state() const;
-  Status SendLocked(transport::Channel& channel, const std::string& message);
-  void SerialLoop();
-  void SetState(State state, const std::string& why = "");
-
-  const SecondaryConfig config_;
-  std::unique_ptr<failover::PeerMonitor> monitor_;
-  std::unique_ptr<failover::Arbiter> arbiter_;
-  uint64_t record_revision_ = 0;  // the record the primary owns, as we last read it
-  std::string primary_name_;
-  std::mutex send_mutex_;  // replies and heartbeats share the channel
-  std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> promotion_requested_{false};
-  std::atomic<bool> test_hold_acks_{false};
-  std::atomic<bool> test_corrupt_device_state_{false};
-  TestRamDump test_ram_dump_;  // TEST ONLY: served between checkpoints by the commit thread
-  std::unique_ptr<StandbyVerifier> verifier_;  // unless verify_period_ms is 0
-  // Keeps the committed device state (damaged when the test switch says so).
-  void StoreDeviceState(const std::string& device_state);
-
-  // Owned by the Run() thread:
-  std::optional<qemu::VmDefinition> definition_;
-  std::optional<checkpoint::QemuStreamInfo> stream_info_;
-  std::unique_ptr<checkpoint::RamImage> image_;
-  std::string device_state_;  // of the committed epoch
-  std::unique_ptr<Standby> standby_;
-  std::unique_ptr<disk::DiskReplica> disk_;         // when configured
-  std::unique_ptr<disk::DiskServer> disk_server_;   // serves disk_ to the standby QEMU
-  // Frames a re-protecting primary released, which relay_ follows to the tap (declared
-  // first: the relay's thread reads it until the relay is gone).
-  console::ReleasedLog released_network_{4u << 20};
-  // The standby's NIC on this host's tap: silent until promotion, then relaying directly.
-  std::unique_ptr<network::FrameRelay> relay_;
-  Status ConnectStandbyNetwork(network::FrameRelay::Mode mode);
-  // A standby that could run the VM: the initial image and the whole initial disk copy
-  // committed. Without one, a silent primary is waited for, never replaced.
-  bool CanTakeOver() const { return image_ && !disk_syncing_; }
-  bool disk_syncing_ = false;  // the pairing's initial disk copy is still arriving (commit thread)
-  // Every 5 s: can this host reach the arbiter? (its own client, off the commit thread)
-  void ProbeArbiterLoop();
-  void PublishArbiterReachability();  // into the metrics, from the commit thread
-  std::atomic<int> arbiter_reachable_{-1};  // -1 unknown, 0 no, 1 yes
-  bool HasNic() const { return definition_ && definition_->nic.kind == qemu::NicBackend::Kind::kStreamUnixServer; }
-  // Status after `checkpoint`'s disk writes reached the copy; returns their bytes.
-  uint64_t NoteDiskApplied(const checkpoint::Checkpoint& checkpoint, const std::string& lineage);
-  uint64_t disk_bytes_applied_ = 0;  // commit thread only
+  void RefusePrimary(const Status& why) EXCLUDES(status_mutex_);
+  // A checkpoint message: committed (or not) by the committer; its answer goes back.
+  Status Receive(transport::Channel& channel, std::span<const std::byte> message);
   // TEST ONLY (test_apply_disk_writes_on_arrival): an early write straight into the copy.
   void ApplyUncommittedTestWrite(std::span<const std::byte> message);
-  // Step 1 of committing a checkpoint's disk writes (before its RAM), see DiskReplica.
-  Status JournalDisk(const checkpoint::Checkpoint& checkpoint);
-  bool standby_broken_ = false;
-  UniqueFd standby_serial_;
-  std::thread serial_thread_;
-  std::atomic<bool> serial_stop_{false};  // the promoted VM's console goes to a Reprotector
-  std::chrono::steady_clock::time_point next_reprotect_log_;
-  console::ReleasedLog console_;  // committed output, then (after promotion) the VM's own
+  Status SendLocked(transport::Channel& channel, const std::string& message) EXCLUDES(send_mutex_);
+  Orders TakeOrders() EXCLUDES(status_mutex_);
+  // Carries out orders (Run thread); `drop` says the primary's connection must go.
+  Status Obey(const Orders& orders, bool& drop);
+  std::string HeartbeatAddress() const EXCLUDES(status_mutex_);
+  void SetHeartbeatPeer(const std::string& address) EXCLUDES(status_mutex_);
 
-  failover::TransitionLog transitions_;
-  std::unique_ptr<monitoring::MetricsServer> metrics_server_;
-  // Created at the primary's hello (the VM's name labels every series); Run() thread only.
-  std::unique_ptr<monitoring::AgentMetrics> metrics_;
-  std::chrono::steady_clock::time_point next_sample_;         // Run() thread only
-  std::chrono::steady_clock::time_point takeover_started_;    // Run() thread only
+  // Promotion and the owner role (secondary/promotion.cc).
+  // Runs the standby from the last committed checkpoint; a VM that cannot run is reported to
+  // the controller as kLocalVmDied.
+  void Promote() EXCLUDES(status_mutex_);
+  // Discards the standby and goes silent: the primary must see this side gone.
+  void Fence() EXCLUDES(status_mutex_);
+  void SerialLoop();
+  // Promoted: serves the console and starts the owner role (re-protection) when it can.
+  Status RunAsOwner() EXCLUDES(status_mutex_);
+  // The seam with primary/: builds the owner role for the promoted VM (today a Reprotector,
+  // once a new secondary listens). Run thread only; null while it cannot yet.
+  std::unique_ptr<OwnerRole> StartOwnerRole() EXCLUDES(status_mutex_);
+  // The controller's owner actions after the promotion, forwarded to the owner role.
+  void CarryOwnerActionLocked(const failover::Action& action) REQUIRES(status_mutex_);
+  Result<nlohmann::json> StepDownOwner() EXCLUDES(status_mutex_);
+
+  // Status and control (secondary/secondary_status.cc).
+  std::map<std::string, control::Handler> ControlHandlers();
+  void AddTestControlHandlers(std::map<std::string, control::Handler>& handlers);
+  void OnControllerState(failover::ControllerState to) EXCLUDES(status_mutex_);
+  std::string StateNameLocked() const REQUIRES(status_mutex_);
+  void Sample();  // heartbeat and verification metrics, now and then (Run thread)
+  void ProbeArbiterLoop();
+
+  const SecondaryConfig config_;
   const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
-  std::unique_ptr<failover::Reprotector> reprotector_;  // set under status_mutex_
-  std::chrono::steady_clock::time_point next_record_check_;  // Run() thread only
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> test_hold_acks_{false};
+  TestRamDump test_ram_dump_;  // TEST ONLY: served between checkpoints by the Run thread
+  failover::TransitionLog transitions_;
+  // Released output: committed console bytes, then (after promotion) the VM's own; and the
+  // frames a re-protecting primary released (declared before standby_: its relay reads them).
+  console::ReleasedLog released_network_{4u << 20};
+  console::ReleasedLog console_;
 
-  mutable std::mutex status_mutex_;
-  // Protected by status_mutex_:
-  State state_ = State::kWaitingForPrimary;
-  int standby_qemu_pid_ = 0;
-  uint64_t committed_epoch_ = 0;
-  uint64_t rejected_ = 0;
-  uint64_t refused_primaries_ = 0;  // hellos refused by config_.binding, or missing
-  std::string vm_name_;  // from the primary's hello
-  nlohmann::json disk_status_;             // the disk copy after the last commit (null: none)
-  uint64_t test_stalled_in_disk_apply_ = 0;
-  uint64_t bytes_received_ = 0;
-  std::string last_error_;
-  std::string listen_address_;
-  std::string primary_;
-  double promotion_ms_ = 0;
+  // Set in StartParts() before any other thread starts, constant after; the objects are
+  // thread-safe where the comment says so.
+  std::unique_ptr<monitoring::MetricsServer> metrics_server_;
+  std::unique_ptr<monitoring::AgentMetrics> metrics_;  // thread-safe
+  std::unique_ptr<StandbyVerifier> verifier_;          // unless verify_period_ms is 0
+  std::unique_ptr<ReadyStandby> standby_;              // Run thread only
+  std::unique_ptr<Committer> committer_;               // Run thread; status() from any
+  std::unique_ptr<failover::Arbiter> arbiter_;         // the driver's arbiter thread only
+
+  // Run thread only:
+  std::unique_ptr<console::ConsoleServer> console_server_;
+  std::thread serial_thread_;
+  std::atomic<bool> serial_stop_{false};  // the promoted VM's console goes to the owner role
+  std::chrono::steady_clock::time_point next_sample_;
+  std::chrono::steady_clock::time_point next_reprotect_log_;
+  // The pairing the heartbeat path belongs to (the controller's peer incarnation).
+  std::atomic<uint64_t> incarnation_{0};
+  std::atomic<int> arbiter_reachable_{-1};  // -1 unknown, 0 no, 1 yes (probe thread)
+
+  mutable Mutex send_mutex_;  // replies and channel heartbeats share the channel
+
+  mutable Mutex controller_mutex_;
+  std::shared_ptr<failover::ControllerDriver> driver_ GUARDED_BY(controller_mutex_);
+  std::unique_ptr<std::thread> watcher_ GUARDED_BY(controller_mutex_);
+  std::atomic<bool> watcher_stop_{false};
+
+  mutable Mutex status_mutex_;
+  Orders orders_ GUARDED_BY(status_mutex_);
+  failover::ControllerState state_ GUARDED_BY(status_mutex_) = failover::ControllerState::kJoining;
+  bool vm_running_ GUARDED_BY(status_mutex_) = false;  // promoted and the VM runs here
+  uint64_t refused_primaries_ GUARDED_BY(status_mutex_) = 0;
+  uint64_t bytes_received_ GUARDED_BY(status_mutex_) = 0;
+  uint64_t pairing_revision_ GUARDED_BY(status_mutex_) = 0;
+  std::string last_error_ GUARDED_BY(status_mutex_);
+  std::string listen_address_ GUARDED_BY(status_mutex_);
+  std::string primary_ GUARDED_BY(status_mutex_);
+  double promotion_ms_ GUARDED_BY(status_mutex_) = 0;
+  int standby_qemu_pid_ GUARDED_BY(status_mutex_) = 0;
+  std::string final_state_ GUARDED_BY(status_mutex_);  // "stopped" or "failed" once Run ends
+  std::chrono::steady_clock::time_point failing_over_since_ GUARDED_BY(status_mutex_);
+  // Until the owner role heartbeats from the same address (re-protection).
+  std::unique_ptr<failover::Heartbeat> heartbeat_ GUARDED_BY(status_mutex_);
+  std::unique_ptr<OwnerRole> owner_ GUARDED_BY(status_mutex_);
 };
-
-std::string_view StateName(SecondaryAgent::State state);
 
 }  // namespace understudy::secondary
 

@@ -40,7 +40,7 @@ void StandbyVerifier::MaybeStart(const qemu::VmDefinition& definition, const che
                                          std::to_string(static_cast<int>(result.duration_seconds * 1000)) + " ms)"
                                    : "epoch " + std::to_string(result.epoch) + " does NOT load: " + result.error);
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      MutexLock lock(&mutex_);
       last_ = result;
     }
     if (on_result_) on_result_(result);
@@ -80,7 +80,7 @@ VerificationResult StandbyVerifier::Verify(const qemu::VmDefinition& definition,
 }
 
 std::optional<VerificationResult> StandbyVerifier::last() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   return last_;
 }
 

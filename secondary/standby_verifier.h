@@ -16,13 +16,14 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/ram_image.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "qemu/vm_definition.h"
 
 namespace understudy::secondary {
@@ -56,7 +57,7 @@ class StandbyVerifier {
   void MaybeStart(const qemu::VmDefinition& definition, const checkpoint::QemuStreamInfo& stream_info,
                   const checkpoint::RamImage& image, const std::string& device_state);
 
-  std::optional<VerificationResult> last() const;
+  std::optional<VerificationResult> last() const EXCLUDES(mutex_);
 
  private:
   VerificationResult Verify(const qemu::VmDefinition& definition, const checkpoint::QemuStreamInfo& stream_info,
@@ -67,8 +68,8 @@ class StandbyVerifier {
   std::chrono::steady_clock::time_point next_start_;  // owner's thread only
   std::atomic<bool> running_{false};
   std::thread thread_;
-  mutable std::mutex mutex_;
-  std::optional<VerificationResult> last_;  // guarded by mutex_
+  mutable Mutex mutex_;
+  std::optional<VerificationResult> last_ GUARDED_BY(mutex_);
 };
 
 }  // namespace understudy::secondary

@@ -17,26 +17,31 @@ void TestRamDump::AddControlCommand(std::map<std::string, control::Handler>& han
     UNDERSTUDY_ASSIGN_OR_RETURN(std::string path, RequireString(request, "path", "test_dump_ram"));
     UNDERSTUDY_ASSIGN_OR_RETURN(std::string block, OptionalString(request, "block", "pc.ram", "test_dump_ram"));
     if (path.empty()) return Status::InvalidArgument("test_dump_ram: \"path\" must be a file name");
-    Pending pending{path, block, std::nullopt};
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (pending_) return Status::FailedPrecondition("test_dump_ram: another dump is pending");
-    pending_ = &pending;
-    bool done = served_.wait_for(lock, std::chrono::seconds(20), [&] { return pending.result.has_value(); });
-    pending_ = nullptr;
-    if (!done) return Status::DeadlineExceeded("test_dump_ram: the commit thread did not serve the dump in 20 s");
-    return std::move(*pending.result);
+    return Dump(std::move(path), std::move(block));
   };
 }
 
+Result<json> TestRamDump::Dump(std::string path, std::string block) {
+  Pending pending{std::move(path), std::move(block), std::nullopt};
+  MutexLock lock(&mutex_);
+  if (pending_) return Status::FailedPrecondition("test_dump_ram: another dump is pending");
+  pending_ = &pending;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!pending.result.has_value() && std::chrono::steady_clock::now() < give_up) served_.WaitUntil(&mutex_, give_up);
+  pending_ = nullptr;
+  if (!pending.result) return Status::DeadlineExceeded("test_dump_ram: the commit thread did not serve the dump in 20 s");
+  return std::move(*pending.result);
+}
+
 void TestRamDump::ServeIfRequested(const checkpoint::RamImage* image) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(&mutex_);
   if (!pending_ || pending_->result) return;
   if (!image) {
     pending_->result = Status::FailedPrecondition("test_dump_ram: nothing committed yet");
   } else {
     pending_->result = Write(*image, pending_->block, pending_->path);
   }
-  served_.notify_all();
+  served_.SignalAll();
 }
 
 Result<json> TestRamDump::Write(const checkpoint::RamImage& image, const std::string& block, const std::string& path) {

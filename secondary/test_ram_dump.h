@@ -13,14 +13,14 @@
 #ifndef UNDERSTUDY_SECONDARY_TEST_RAM_DUMP_H_
 #define UNDERSTUDY_SECONDARY_TEST_RAM_DUMP_H_
 
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "checkpoint/ram_image.h"
 #include "common/deadline.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "control/control_server.h"
 
 namespace understudy::secondary {
@@ -33,7 +33,7 @@ class TestRamDump {
 
   // On the commit thread: serves a pending request from `image` (null: none yet, the request
   // fails).
-  void ServeIfRequested(const checkpoint::RamImage* image);
+  void ServeIfRequested(const checkpoint::RamImage* image) EXCLUDES(mutex_);
 
  private:
   struct Pending {
@@ -44,9 +44,12 @@ class TestRamDump {
   static Result<nlohmann::json> Write(const checkpoint::RamImage& image, const std::string& block,
                                       const std::string& path);
 
-  std::mutex mutex_;
-  std::condition_variable served_;
-  Pending* pending_ = nullptr;  // owned by the waiting handler
+  // The control thread's side: waits (up to 20 s) for the commit thread to serve the dump.
+  Result<nlohmann::json> Dump(std::string path, std::string block) EXCLUDES(mutex_);
+
+  Mutex mutex_;
+  CondVar served_;
+  Pending* pending_ GUARDED_BY(mutex_) = nullptr;  // owned by the waiting handler
 };
 
 }  // namespace understudy::secondary

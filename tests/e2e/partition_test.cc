@@ -7,6 +7,9 @@
 //   3. the secondary isolated from everything: the primary goes unprotected;
 //   4. etcd down, then the secondary killed: the primary releases nothing unacknowledged
 //      until etcd returns, then goes unprotected;
+//   5. (issue 15's split brain) the secondary cut from etcd while it pairs, its link restored,
+//      then the hosts cut from each other, the secondary slower to notice: the primary goes
+//      unprotected and the secondary must fence, never promote over that;
 //   and: only the replication link cut (heartbeats still flow) is no failure at all: nobody
 //   takes over, output waits, and the pair carries on once the cable is back.
 // In every case the observer's sequence stays continuous, and the consoles the two agents
@@ -57,12 +60,14 @@ class PartitionTest : public ::testing::Test {
     AgentPairOptions options;
     options.separate_hosts = true;
     options.guest = {.pages = 64};
+    Customize(options);
     auto pair = AgentPair::Start(options, "partition");
     ASSERT_TRUE(pair.ok()) << pair.status();
     pair_ = std::move(*pair);
     observer_ = std::make_unique<BackgroundObserver>(std::vector<std::string>{pair_->primary_dir(), pair_->secondary_dir()});
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   }
+  virtual void Customize(AgentPairOptions&) {}
   void TearDown() override {
     if (!pair_) return;
     (void)drill::Heal(pair_->lab()->topology());
@@ -190,6 +195,51 @@ TEST_F(PartitionTest, WithoutTheArbiterThePrimaryHoldsOutputUntilItReturns) {
   EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->PrimaryStatus()) == "unprotected"; }, 10000)) << pair_->PrimaryLog();
   ExpectOutputContinues();
   ExpectContinuous();
+}
+
+// The pair starts while the secondary cannot reach etcd: it learns the pairing's record
+// revision from the primary's hello, never from a read of its own. Its failure budget is ten
+// times the primary's, so of one cut the primary always learns first.
+class PartitionAtPairingTest : public PartitionTest {
+ protected:
+  void Customize(AgentPairOptions& options) override {
+    options.before_primary_starts = [](const drill::LabTopology& lab) { return drill::UnplugPort(lab, "secondary", "arbiter"); };
+    options.secondary_heartbeat_budget_ms = 1500;
+  }
+};
+
+// Issue 15: a secondary that could not read the record at pairing used to remember no revision,
+// so nothing fenced it while the primary was silent, and at its takeover it adopted whatever
+// revision still named its primary, `unprotected` included: it won its swap and promoted while
+// the primary kept releasing. Now it must fence (or, had it detected first, win and promote
+// while the primary fences): never both sides serving.
+TEST_F(PartitionAtPairingTest, SecondaryWithoutTheRecordAtPairingNeverPromotesOverAnUnprotectedPrimary) {
+  ASSERT_TRUE(drill::PlugPort(lab(), "secondary", "arbiter").ok());
+  EXPECT_TRUE(WaitFor([&] { return StateOf(pair_->SecondaryStatus()) == "standby-ready"; }, 5000))
+      << StateOf(pair_->SecondaryStatus());
+  ASSERT_TRUE(drill::CutBetween(lab(), "primary", "secondary").ok());
+  bool split = false;
+  std::string primary, secondary;
+  auto decided = [&] {
+    primary = StateOf(pair_->PrimaryStatus());
+    secondary = StateOf(pair_->SecondaryStatus());
+    split = split || (primary == "unprotected" && secondary == "promoted");
+    return split || (primary == "unprotected" && secondary == "fenced") || (primary == "fenced" && secondary == "promoted");
+  };
+  bool settled = WaitFor(decided, 15000);
+  std::printf("  outcome: primary %s, secondary %s\n", primary.c_str(), secondary.c_str());
+  ASSERT_FALSE(split) << "split brain: the primary runs unprotected and the secondary promoted\nsecondary log:\n"
+                      << pair_->SecondaryLog();
+  ASSERT_TRUE(settled) << "primary " << primary << ", secondary " << secondary << "\nsecondary log:\n"
+                       << pair_->SecondaryLog();
+  ExpectOutputContinues();
+  ASSERT_TRUE(drill::Heal(lab()).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  decided();
+  EXPECT_FALSE(split) << "split brain after healing: the loser came back";
+  ExpectOutputContinues();
+  ExpectContinuous();
+  ExpectOneSource(*pair_);
 }
 
 }  // namespace

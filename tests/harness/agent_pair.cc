@@ -124,6 +124,7 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
                            {"qemu_binary", accelerator.qemu_binary},
                            {"image_dir", guest_images.substr(0, guest_images.rfind('/'))}};
   secondary_config["failover"]["heartbeat_listen"] = secondary_heartbeat;
+  if (options.secondary_heartbeat_budget_ms) secondary_config["failover"]["budget_ms"] = *options.secondary_heartbeat_budget_ms;
   secondary_config["failover"].update(secondary_etcd);
   json primary_channel = {{"name", "primary"}, {"failover", failover}, {"qemu_binary", accelerator.qemu_binary}};
   primary_channel["failover"]["heartbeat_listen"] = primary_heartbeat;
@@ -209,6 +210,9 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   }
 
   pair->secondary_listen_ = listen;
+  if (options.before_primary_starts && pair->lab()) {
+    UNDERSTUDY_RETURN_IF_ERROR(options.before_primary_starts(pair->lab()->topology()));
+  }
   pair->network_ = std::move(client_network);
   json primary_config = primary_channel;
   primary_config.update({{"vm", vm.ToJson()},

@@ -7,6 +7,7 @@
 #ifndef UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
 #define UNDERSTUDY_TESTS_HARNESS_AGENT_PAIR_H_
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -89,10 +90,16 @@ struct AgentPairOptions {
   // Both agents run this accelerator's QEMU instead of the chosen one (the Linux guest always
   // needs TCG with the vehicle: LinuxGuestAccelerator()).
   std::optional<GuestAccelerator> accelerator;
+  // With separate_hosts: runs after the secondary listens and before the primary starts, e.g.
+  // to cut a path (drill/network_faults.h) that must be down while the two pair.
+  std::function<Status(const drill::LabTopology&)> before_primary_starts;
   // Both agents' heartbeat budget (failover.budget_ms: silence before the peer is dead); unset:
   // the agents' default. For tests whose own work saturates this machine for seconds on purpose
   // (the RAM oracle on a 256 MiB guest), where a false detection would end the test's subject.
   std::optional<uint32_t> heartbeat_budget_ms;
+  // The secondary's own budget, when it differs from the primary's (hosts may be configured
+  // apart): orders the two sides' detections of one cut.
+  std::optional<uint32_t> secondary_heartbeat_budget_ms;
 };
 
 // Empty when this machine can run an AgentPair — a guest accelerator (KVM, or TCG with the TCG
