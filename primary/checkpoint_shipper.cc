@@ -128,6 +128,7 @@ void CheckpointShipper::CrossCap(const CapCrossing& crossing) {
 }
 
 Status CheckpointShipper::ReleaseOutputs(uint64_t epoch) {
+  if (!options_.releases_output) return Status::Ok();
   if (options_.network_output) {
     UNDERSTUDY_RETURN_IF_ERROR(options_.network_output->Release(epoch, *options_.released_network));
   }

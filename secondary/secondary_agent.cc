@@ -65,7 +65,7 @@ SecondaryAgent::~SecondaryAgent() {
 
 void SecondaryAgent::TryReprotect() {
   Result<std::unique_ptr<transport::Channel>> channel =
-      failover::Reprotector::ConnectToNewSecondary(*config_.reprotect, Deadline::AfterMillis(500));
+      transport::Dial(config_.reprotect->secondary_uri, config_.reprotect->channel, Deadline::AfterMillis(500));
   if (!channel.ok()) {
     if (std::chrono::steady_clock::now() >= next_reprotect_log_) {
       Log("secondary", "running unprotected; no new secondary at " + config_.reprotect->secondary_uri + " yet (" +
@@ -79,24 +79,23 @@ void SecondaryAgent::TryReprotect() {
   // it directly. Every byte the serial loop read is already in console_.
   serial_stop_.store(true);
   if (serial_thread_.joinable()) serial_thread_.join();
-  failover::PromotedVm vm{*definition_, &standby_->process().qmp(), standby_->process().pid(), &console_,
-                          &metrics_server_->registry(), disk_server_.get()};
+  primary::PromotedStandby standby{*definition_, &standby_->process().qmp(), standby_->process().pid(),
+                                   std::move(standby_serial_), &console_, &metrics_server_->registry(),
+                                   disk_server_.get()};
   if (relay_) {
-    relay_->ReleaseFrom(released_network_, released_network_.end());
-    vm.relay = relay_.get();
-    vm.released_network = &released_network_;
+    standby.relay = relay_.get();
+    standby.released_network = &released_network_;
   }
   std::lock_guard<std::mutex> lock(status_mutex_);
-  // The protecting primary heartbeats from this host's heartbeat address.
+  // The protecting owner heartbeats from this host's heartbeat address.
   monitor_.reset();
-  Result<std::unique_ptr<failover::Reprotector>> reprotector =
-      failover::Reprotector::Start(*config_.reprotect, config_.failover, config_.runtime_dir + "/reprotect", std::move(vm),
-                                   std::move(standby_serial_), std::move(*channel));
-  if (!reprotector.ok()) {
-    Log("secondary", "cannot protect the VM again: " + reprotector.status().ToString());
+  Result<std::unique_ptr<primary::PromotedVmOwner>> owner = primary::PromotedVmOwner::Start(
+      *config_.reprotect, config_.failover, std::move(standby), primary_name_, std::move(*channel));
+  if (!owner.ok()) {
+    Log("secondary", "cannot protect the VM again: " + owner.status().ToString());
     return;
   }
-  reprotector_ = std::move(*reprotector);
+  reprotector_ = std::move(*owner);
   transitions_.Record("promoted", "re-protecting", "a new secondary at " + config_.reprotect->secondary_uri);
 }
 

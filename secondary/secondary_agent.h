@@ -38,10 +38,10 @@
 #include "failover/arbiter.h"
 #include "network/frame_relay.h"
 #include "failover/peer_monitor.h"
-#include "failover/reprotector.h"
 #include "failover/transition_log.h"
 #include "monitoring/agent_metrics.h"
 #include "monitoring/metrics_server.h"
+#include "primary/promoted_vm_owner.h"
 #include "qemu/vm_definition.h"
 #include "replication/agent_protocol.h"
 #include "secondary/secondary_config.h"
@@ -92,7 +92,7 @@ class SecondaryAgent {
   Status AppendOutputs(const checkpoint::Checkpoint& checkpoint);
   Status Promote(std::string_view why);
   // Promoted and configured to re-protect: if a new secondary listens, hand the running VM to
-  // a Reprotector (failover/reprotector.h).
+  // primary/'s owner of a VM (primary/promoted_vm_owner.h), which protects it again.
   void TryReprotect();
   // The primary is dead: win the ownership record, then promote; or fence.
   Status TakeOver(std::string_view why);
@@ -158,7 +158,7 @@ class SecondaryAgent {
   bool standby_broken_ = false;
   UniqueFd standby_serial_;
   std::thread serial_thread_;
-  std::atomic<bool> serial_stop_{false};  // the promoted VM's console goes to a Reprotector
+  std::atomic<bool> serial_stop_{false};  // the promoted VM's console goes to a PromotedVmOwner
   std::chrono::steady_clock::time_point next_reprotect_log_;
   console::ReleasedLog console_;  // committed output, then (after promotion) the VM's own
 
@@ -169,7 +169,7 @@ class SecondaryAgent {
   std::chrono::steady_clock::time_point next_sample_;         // Run() thread only
   std::chrono::steady_clock::time_point takeover_started_;    // Run() thread only
   const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
-  std::unique_ptr<failover::Reprotector> reprotector_;  // set under status_mutex_
+  std::unique_ptr<primary::PromotedVmOwner> reprotector_;  // set under status_mutex_
   std::chrono::steady_clock::time_point next_record_check_;  // Run() thread only
 
   mutable std::mutex status_mutex_;
