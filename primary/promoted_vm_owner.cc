@@ -1,6 +1,9 @@
 #include "primary/promoted_vm_owner.h"
 
+#include <unistd.h>
+
 #include "common/log.h"
+#include "common/process_space.h"
 
 namespace understudy::primary {
 
@@ -27,13 +30,13 @@ Result<std::unique_ptr<PromotedVmOwner>> PromotedVmOwner::Start(const ReprotectC
   failover::ControllerDriver* driver = self->driver_.get();
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<VmOwner> owner,
                               VmOwner::Start(std::move(host), std::move(options),
-                                             [driver](Event event) { driver->Post(std::move(event)); }, /*alone=*/true));
-  VmOwner* raw = owner.get();
+                                             [driver](Event event) { driver->Post(std::move(event)); }, /*alone=*/true,
+                                             std::move(channel)));
   {
     MutexLock lock(&self->mu_);
     self->owner_ = std::move(owner);
+    self->owner_set_.SignalAll();
   }
-  raw->Offer(std::move(channel));
   self->watch_thread_ = std::thread([raw_self = self.get()] { raw_self->WatchLoop(); });
   return self;
 }
@@ -96,7 +99,14 @@ void PromotedVmOwner::Carry(const failover::Action& action) {
   if (action.kind == failover::ActionKind::kPromote) return;  // the secondary promoted it already
   VmOwner* owner;
   {
+    // The first secondary is offered while the owner is being built: its kPair may come
+    // before Start stored the owner.
+    // (Actions before that, on the way to `promoted`, concern no session and are dropped.)
     MutexLock lock(&mu_);
+    Deadline built = Deadline::AfterMillis(5000);
+    while (action.kind == failover::ActionKind::kPair && !owner_ && !stopping_.load() && !built.Expired()) {
+      owner_set_.WaitFor(&mu_, std::chrono::milliseconds(10));
+    }
     owner = owner_.get();
   }
   if (owner) owner->Carry(action);
@@ -128,6 +138,8 @@ json PromotedVmOwner::StatusJson() const {
   status["state"] = state_;
   status["vm"] = owner_ ? owner_->host().vm().name : "";
   status["transitions"] = transitions_.ToJson();
+  status["pid"] = ::getpid();
+  status["process_space"] = ThisProcessSpace();
   return status;
 }
 

@@ -59,6 +59,7 @@ class PromotedVmOwner : public failover::ActionHandler {
   std::thread watch_thread_;
   mutable Mutex mu_;
   std::unique_ptr<VmOwner> owner_ GUARDED_BY(mu_);
+  CondVar owner_set_;
   std::string state_ GUARDED_BY(mu_) = "promoted";
   bool reprotecting_ GUARDED_BY(mu_) = false;
 };

@@ -214,6 +214,7 @@ void ProtectionSession::HeartbeatLoop() {
   const std::string heartbeat = replication::EncodeHeartbeat();
   while (!stopping_.load()) {
     std::this_thread::sleep_for(config_.failover.monitor.interval);
+    if (fenced_.load()) continue;  // silent: the secondary must treat us as gone
     (void)shipper_->SendControl(heartbeat);
   }
 }
@@ -240,6 +241,7 @@ void ProtectionSession::GoUnprotected() { shipper_->GoUnprotected(); }
 
 void ProtectionSession::Fence() {
   paired_.store(false);
+  fenced_.store(true);
   shipper_->Fence();
 }
 

@@ -74,7 +74,8 @@ class ProtectionSession {
   // The owner runs the VM alone: checkpoints go on locally (each is released at once by the
   // controller), nothing is shipped.
   void GoUnprotected();
-  // The owner lost the VM: nothing more is shipped.
+  // The owner lost the VM (or its guest died): nothing more is shipped, and the channel goes
+  // silent (no heartbeats), so the secondary treats this side as gone.
   void Fence();
   // Ends checkpointing: QEMU leaves COLO (x-colo-lost-heartbeat) and runs on as a plain VM;
   // the session's COLO thread ends. Returns the last global epoch sealed.
@@ -119,6 +120,7 @@ class ProtectionSession {
   std::unique_ptr<ColoPeer> peer_;              // set before colo_thread_ starts
   std::atomic<bool> paired_{false};
   std::atomic<bool> over_cap_{false};
+  std::atomic<bool> fenced_{false};
   std::atomic<bool> colo_started_{false};
   std::atomic<bool> ending_{false};   // checkpointing ends on purpose
   std::atomic<bool> stopping_{false};

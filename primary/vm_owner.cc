@@ -15,7 +15,8 @@ VmOwner::VmOwner(std::unique_ptr<VmHost> host, OwnerOptions options, std::functi
     : options_(std::move(options)), post_(std::move(post)), host_(std::move(host)) {}
 
 Result<std::unique_ptr<VmOwner>> VmOwner::Start(std::unique_ptr<VmHost> host, OwnerOptions options,
-                                                std::function<void(Event)> post, bool alone) {
+                                                std::function<void(Event)> post, bool alone,
+                                                std::unique_ptr<transport::Channel> first_secondary) {
   std::unique_ptr<VmOwner> owner(new VmOwner(std::move(host), std::move(options), std::move(post)));
   const PrimaryConfig& config = owner->options_.config;
   owner->metrics_ = std::make_unique<monitoring::AgentMetrics>(
@@ -25,6 +26,7 @@ Result<std::unique_ptr<VmOwner>> VmOwner::Start(std::unique_ptr<VmHost> host, Ow
     MutexLock lock(&owner->mu_);
     owner->alone_ = alone;
   }
+  if (first_secondary) owner->Offer(std::move(first_secondary));
   owner->seal_thread_ = std::thread([raw = owner.get()] { raw->SealLoop(); });
   owner->redial_thread_ = std::thread([raw = owner.get()] { raw->RedialLoop(); });
   return owner;
@@ -128,8 +130,11 @@ void VmOwner::Carry(const failover::Action& action) {
         MutexLock lock(&mu_);
         done_ = true;
       }
+      // Heartbeats can only say "alive": a fenced owner goes silent instead, so its peer
+      // treats it as gone (and the record decides).
+      heartbeat_->Pause(true);
       WithSession([](ProtectionSession& session) { session.Fence(); });
-      host_->Fence("the ownership record is not ours");
+      host_->Fence("this host no longer owns the VM (record lost, guest died, or stepped down)");
       return;
     }
     case ActionKind::kStopVm: {
@@ -180,6 +185,7 @@ void VmOwner::Pair(const failover::Action& action) {
     previous->Stop(/*goodbye=*/false);
   }
   paired_incarnation_.store(action.peer_incarnation);
+  record_revision_.store(action.revision);
   Log("primary", "paired with secondary '" + action.peer + "' at record revision " + std::to_string(action.revision));
   Status paired = session->Pair(action.revision, base);
   if (!paired.ok()) Log("primary", "starting the pairing: " + paired.ToString());
@@ -244,8 +250,14 @@ json VmOwner::StatusJson() const {
     MutexLock lock(&mu_);
     session = session_;
   }
-  json status = json::object();
+  // The fields of a session, zero until the first one runs.
+  json status = {{"epoch", 0},         {"shipped_epoch", 0},  {"committed_epoch", 0}, {"in_flight", 0},
+                 {"checkpoints", 0},   {"checkpoints_per_second", 0.0},              {"bytes_sent", 0},
+                 {"pages_sent", 0},    {"compression_ratio", 0.0},                   {"nacks", 0},
+                 {"pause_ms_p50", 0.0}, {"pause_ms_p99", 0.0}, {"commit_ms_p50", 0.0}, {"commit_ms_p99", 0.0},
+                 {"disk", nullptr},    {"last_error", ""}};
   if (session) session->AddStatus(status);
+  status["record_revision"] = record_revision_.load();
   failover::HeartbeatStats heartbeats = heartbeat_->stats();
   status["heartbeat_rtt_ms"] = heartbeats.smoothed_rtt_ms;
   status["heartbeat_lost"] = heartbeats.lost;

@@ -55,9 +55,11 @@ struct OwnerOptions {
 class VmOwner {
  public:
   // Owns `host` from now on. `post` feeds the controller (ControllerDriver::Post). `alone`:
-  // the VM already runs without a secondary (a promoted standby).
+  // the VM already runs without a secondary (a promoted standby). `first_secondary`, when
+  // set, is offered before the owner dials anyone itself (one connection, not two).
   static Result<std::unique_ptr<VmOwner>> Start(std::unique_ptr<VmHost> host, OwnerOptions options,
-                                                std::function<void(failover::Event)> post, bool alone);
+                                                std::function<void(failover::Event)> post, bool alone,
+                                                std::unique_ptr<transport::Channel> first_secondary = nullptr);
   ~VmOwner();
   VmOwner(const VmOwner&) = delete;
   VmOwner& operator=(const VmOwner&) = delete;
@@ -93,6 +95,7 @@ class VmOwner {
   std::unique_ptr<monitoring::AgentMetrics> metrics_;
   std::unique_ptr<failover::Heartbeat> heartbeat_;  // set in Start, before any thread reads it
   std::atomic<uint64_t> paired_incarnation_{0};
+  std::atomic<uint64_t> record_revision_{0};  // of the current pairing, as the controller paired
   std::atomic<bool> stopping_{false};
   std::thread seal_thread_;
   std::thread redial_thread_;
