@@ -134,6 +134,8 @@ class CheckpointShipper {
  private:
   void ShipLoop();
   void AckLoop();
+  // One ack from the secondary; false when the ack loop must end (fenced, or a lying ack).
+  bool HandleAck(uint64_t epoch);
   Status Ship(EpochCapture& capture);
   Status SendCheckpoint(uint64_t epoch, const std::string& bytes, bool first_transmission);
   Status SendLocked(uint64_t epoch, const std::string& bytes, bool first_transmission);  // holds send_mutex_
