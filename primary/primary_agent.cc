@@ -7,11 +7,35 @@
 #include "common/log.h"
 #include "common/private_directory.h"
 #include "common/process_space.h"
+#include "primary/stall_forgiving_clock.h"
 
 namespace understudy::primary {
 
 using failover::ControllerState;
 using nlohmann::json;
+
+namespace {
+
+// What the status always said about the peer, from the controller's state.
+std::string PeerVerdict(ControllerState state) {
+  switch (state) {
+    case ControllerState::kSyncing:
+    case ControllerState::kProtected: return "alive";
+    case ControllerState::kDegraded: return "degraded";
+    case ControllerState::kContending:
+    case ControllerState::kUnprotected: return "dead";
+    default: return "unknown";
+  }
+}
+
+failover::ControllerDriverOptions DriverOptions() {
+  failover::ControllerDriverOptions options;
+  // This host's own stalls are not the secondary's silence (stall_forgiving_clock.h).
+  options.clock_ms = [clock = std::make_shared<StallForgivingClock>(kMaxClockStepMs)] { return clock->Now(); };
+  return options;
+}
+
+}  // namespace
 
 PrimaryAgent::PrimaryAgent(PrimaryConfig config) : config_(std::move(config)) {}
 
@@ -101,7 +125,7 @@ Status PrimaryAgent::StartController() {
   options.single_host_without_arbiter = !options.has_arbiter;
   UNDERSTUDY_ASSIGN_OR_RETURN(failover::PairController controller, failover::PairController::Create(std::move(options)));
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::ControllerDriver> driver,
-                              failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this));
+                              failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this, DriverOptions()));
   failover::ControllerDriver* raw = driver.get();
   {
     MutexLock lock(&mu_);
@@ -161,21 +185,26 @@ void PrimaryAgent::Carry(const failover::Action& action) {
 
 std::string PrimaryAgent::DisplayState(const failover::ControllerSnapshot& snapshot) {
   MutexLock lock(&mu_);
+  // Protected means a standby could take over now: the image and the whole disk.
+  bool ready = owner_ && owner_->SecondaryCanTakeOver();
+  std::string name(failover::ControllerStateName(snapshot.state));
   switch (snapshot.state) {
-    case ControllerState::kReprotecting:
+    case ControllerState::kUnprotected:
+      // Syncing after running alone is a re-protection, however briefly the controller was
+      // in `re-protecting` itself (the swap takes one arbiter round trip).
       reprotecting_ = true;
-      return "re-protecting";
+      return name;
     case ControllerState::kContending: return "failing-over";
+    case ControllerState::kReprotecting: return "re-protecting";
     case ControllerState::kSyncing: return reprotecting_ ? "re-protecting" : "syncing";
     case ControllerState::kProtected:
     case ControllerState::kDegraded:
-      // Protected means a standby could take over now: the image and the whole disk.
-      if (owner_ && !owner_->SecondaryCanTakeOver()) return reprotecting_ ? "re-protecting" : "syncing";
+      if (!ready) return reprotecting_ ? "re-protecting" : "syncing";
       reprotecting_ = false;
-      return std::string(failover::ControllerStateName(snapshot.state));
+      return name;
     default:
       reprotecting_ = false;
-      return std::string(failover::ControllerStateName(snapshot.state));
+      return name;
   }
 }
 
@@ -240,7 +269,8 @@ json PrimaryAgent::StatusJson() const {
   status["owner_name"] = config_.failover.name;
   status["controller_state"] = failover::ControllerStateName(snapshot.state);
   status["released_epoch"] = snapshot.released;
-  status["peer"] = snapshot.peer.empty() ? "unknown" : snapshot.peer;
+  status["peer"] = PeerVerdict(snapshot.state);
+  status["peer_name"] = snapshot.peer;
   status["pid"] = ::getpid();
   status["process_space"] = ThisProcessSpace();
   status["transitions"] = transitions_.ToJson();

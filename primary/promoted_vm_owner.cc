@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "common/process_space.h"
+#include "primary/stall_forgiving_clock.h"
 
 namespace understudy::primary {
 
@@ -49,7 +50,10 @@ Status PromotedVmOwner::ReachPromoted(const failover::FailoverConfig& failover, 
   options.has_arbiter = failover.arbiter != "none";
   options.single_host_without_arbiter = !options.has_arbiter;
   UNDERSTUDY_ASSIGN_OR_RETURN(failover::PairController controller, failover::PairController::Create(std::move(options)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(driver_, failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this));
+  failover::ControllerDriverOptions driver_options;
+  driver_options.clock_ms = [clock = std::make_shared<StallForgivingClock>(kMaxClockStepMs)] { return clock->Now(); };
+  UNDERSTUDY_ASSIGN_OR_RETURN(driver_,
+                              failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this, driver_options));
   // The pairing the standby came from, as the secondary knew it; its primary is silent, and
   // the record this host won ({me, promoted}) takes the controller to promoted.
   Event welcome = Event::Of(EventKind::kWelcome, 0);
@@ -118,9 +122,16 @@ void PromotedVmOwner::WatchLoop() {
     failover::ControllerSnapshot snapshot = driver_->snapshot();
     MutexLock lock(&mu_);
     std::string state(failover::ControllerStateName(snapshot.state));
-    if (snapshot.state == ControllerState::kReprotecting) reprotecting_ = true;
+    // Syncing after running alone is the re-protection, however briefly the controller was
+    // in `re-protecting` itself (the swap takes one arbiter round trip).
+    if (snapshot.state == ControllerState::kReprotecting || snapshot.state == ControllerState::kPromoted ||
+        snapshot.state == ControllerState::kUnprotected) {
+      reprotecting_ = true;
+    }
     bool ready = snapshot.state != ControllerState::kProtected || (owner_ && owner_->SecondaryCanTakeOver());
-    if (reprotecting_ && (snapshot.state == ControllerState::kSyncing || !ready)) state = "re-protecting";
+    bool pairing = snapshot.state == ControllerState::kReprotecting || snapshot.state == ControllerState::kSyncing ||
+                   (snapshot.state == ControllerState::kProtected && !ready);
+    if (reprotecting_ && pairing) state = "re-protecting";
     if (snapshot.state == ControllerState::kContending) state = "failing-over";
     if (snapshot.state == ControllerState::kProtected && ready) reprotecting_ = false;
     if (state == state_) continue;

@@ -70,6 +70,7 @@ void ProtectionSession::StartShipper(std::unique_ptr<transport::Channel> channel
   if (disk::DiskServer* disk = host_.disk()) options.unshipped_disk_bytes = [disk] { return disk->unsealed_bytes(); };
   options.on_cap_crossed = [this](const CapCrossing& crossing) {
     over_cap_.store(true);
+    if (context_.on_pairing_over) context_.on_pairing_over();
     context_.metrics->CountByteCapEvent(crossing.cap);
   };
   if (host_.relay()) {

@@ -49,6 +49,9 @@ Status VmOwner::StartHeartbeat() {
                                                                          heard.kind = EventKind::kHeard;
                                                                          heard.path = path;
                                                                          heard.peer_incarnation = paired_incarnation_.load();
+                                                                         if (pairing_over_.load()) {
+                                                                           heard.peer_says = failover::PeerSays::kAlone;
+                                                                         }
                                                                          post_(heard);
                                                                        }
                                                                      }));
@@ -76,6 +79,7 @@ void VmOwner::Offer(std::unique_ptr<transport::Channel> channel) {
   context.heartbeat_address = heartbeat_->local_address();
   context.post = [this](Event event) { OnSessionEvent(std::move(event)); };
   context.on_peer_heartbeat_address = [this](const std::string& address) { heartbeat_->SetPeer(address); };
+  context.on_pairing_over = [this] { pairing_over_.store(true); };
   context.metrics = metrics_.get();
   context.test_hold = options_.test_hold;
   std::shared_ptr<ProtectionSession> replaced;
@@ -184,6 +188,7 @@ void VmOwner::Pair(const failover::Action& action) {
     base = std::max(base, previous->EndCheckpointing());
     previous->Stop(/*goodbye=*/false);
   }
+  pairing_over_.store(false);
   paired_incarnation_.store(action.peer_incarnation);
   record_revision_.store(action.revision);
   Log("primary", "paired with secondary '" + action.peer + "' at record revision " + std::to_string(action.revision));

@@ -96,6 +96,9 @@ class VmOwner {
   std::unique_ptr<failover::Heartbeat> heartbeat_;  // set in Start, before any thread reads it
   std::atomic<uint64_t> paired_incarnation_{0};
   std::atomic<uint64_t> record_revision_{0};  // of the current pairing, as the controller paired
+  // A byte cap ended the pairing: every path then tells the controller the peer is gone
+  // ("alone"), since the secondary itself may be alive and well.
+  std::atomic<bool> pairing_over_{false};
   std::atomic<bool> stopping_{false};
   std::thread seal_thread_;
   std::thread redial_thread_;
