@@ -6,9 +6,14 @@
 // agents of a stalled host declare each other gone at once. Forgiving time only ever delays a
 // decision (the safe direction): releases follow acks, never the clock.
 //
+// The thread that reads the clock (the driver's) runs at the heartbeats' priority.
+//
 // Thread safety: Now() from any thread.
 #ifndef UNDERSTUDY_PRIMARY_STALL_FORGIVING_CLOCK_H_
 #define UNDERSTUDY_PRIMARY_STALL_FORGIVING_CLOCK_H_
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -23,6 +28,17 @@ namespace understudy::primary {
 // the last one is already a stall of this host.
 inline constexpr int64_t kMaxClockStepMs = 40;
 
+// Raises the calling thread's priority once (best effort, as PeerMonitor's loop does): the
+// threads that hear the peer and decide on its silence should not be the ones a loaded host
+// starves first.
+inline void RunAtHeartbeatPriority() {
+  thread_local bool raised = [] {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10);
+    return true;
+  }();
+  (void)raised;
+}
+
 class StallForgivingClock {
  public:
   // `max_step_ms`: the most one reading may advance past the previous one. `real_ms`: the
@@ -34,6 +50,7 @@ class StallForgivingClock {
         }) {}
 
   int64_t Now() EXCLUDES(mu_) {
+    RunAtHeartbeatPriority();
     int64_t real = real_ms_();
     MutexLock lock(&mu_);
     if (!started_) {

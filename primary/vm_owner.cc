@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "primary/stall_forgiving_clock.h"
 
 namespace understudy::primary {
 
@@ -41,6 +42,7 @@ Status VmOwner::StartHeartbeat() {
   auth.max_echo_age = 2 * monitor.budget;
   UNDERSTUDY_ASSIGN_OR_RETURN(heartbeat_, failover::Heartbeat::Start(monitor.udp_listen, "", monitor.pair_id,
                                                                      monitor.interval, auth, [this] {
+                                                                       RunAtHeartbeatPriority();
                                                                        // One UDP path here: it stands for both
                                                                        // heartbeat paths of the controller.
                                                                        for (failover::Path path : {failover::Path::kHeartbeatA,
