@@ -14,7 +14,7 @@
 #include "common/byte_order.h"
 #include "common/fd_io.h"
 #include "tests/harness/colo_recording.h"
-#include "tests/harness/require_kvm.h"
+#include "tests/harness/require_guest_accelerator.h"
 
 namespace understudy::checkpoint {
 namespace {
@@ -99,7 +99,7 @@ struct ParsedStream : QemuStreamVisitor {
 class QemuStreamRecordingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (testing::KvmUnavailableReason()) return;
+    if (testing::GuestAcceleratorUnavailableReason()) return;
     ColoRecordingOptions options;
     options.guest = {.pages = kDirtiedPages, .every = 500};
     options.checkpoints = 24;
@@ -117,7 +117,7 @@ class QemuStreamRecordingTest : public ::testing::Test {
     recording_error_ = nullptr;
   }
   void SetUp() override {
-    UNDERSTUDY_REQUIRE_KVM();
+    UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
     ASSERT_EQ(recording_error_, nullptr) << *recording_error_;
     ASSERT_NE(recording_, nullptr);
   }

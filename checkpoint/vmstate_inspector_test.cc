@@ -16,7 +16,7 @@
 #include "checkpoint/qemu_stream_reader.h"
 #include "common/byte_order.h"
 #include "tests/harness/colo_recording.h"
-#include "tests/harness/require_kvm.h"
+#include "tests/harness/require_guest_accelerator.h"
 
 namespace understudy::checkpoint {
 namespace {
@@ -426,10 +426,22 @@ struct DeviceStates : QemuStreamVisitor {
 
 constexpr int kCheckpoints = 8;
 
+// A clock device whose 8-byte field changes at every checkpoint: kvmclock under KVM; TCG has no
+// kvmclock, and QEMU's "timer" section (cpu_ticks_offset) plays the part.
+struct ClockDevice {
+  std::string device;
+  std::string field;
+};
+ClockDevice TheClock() {
+  Result<testing::GuestAccelerator> accelerator = testing::ChosenAccelerator();
+  if (accelerator.ok() && accelerator->name == "tcg") return {"timer", "cpu_ticks_offset"};
+  return {"kvmclock", "clock"};
+}
+
 class VmstateInspectorRecordingTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (testing::KvmUnavailableReason()) return;
+    if (testing::GuestAcceleratorUnavailableReason()) return;
     testing::ColoRecordingOptions options;
     options.checkpoints = kCheckpoints;
     Result<testing::ColoRecording> recording = testing::RecordColoStream(options);
@@ -463,7 +475,7 @@ class VmstateInspectorRecordingTest : public ::testing::Test {
     setup_error_ = nullptr;
   }
   void SetUp() override {
-    UNDERSTUDY_REQUIRE_KVM();
+    UNDERSTUDY_REQUIRE_GUEST_ACCELERATOR();
     ASSERT_EQ(setup_error_, nullptr) << *setup_error_;
     ASSERT_NE(vmdesc_, nullptr);
     ASSERT_GE(parsed_->states.size(), static_cast<size_t>(kCheckpoints) + 1);
@@ -510,15 +522,15 @@ TEST_F(VmstateInspectorRecordingTest, LaysOutMostDevicesFieldByField) {
     }
 
     const DeviceLayout* cpu = Find(*layouts, "cpu");
-    const DeviceLayout* kvmclock = Find(*layouts, "kvmclock");
+    const DeviceLayout* kvmclock = Find(*layouts, TheClock().device);
     const DeviceLayout* timer = Find(*layouts, "timer");
     ASSERT_NE(cpu, nullptr);
     ASSERT_NE(kvmclock, nullptr);
     ASSERT_NE(timer, nullptr);
     for (const DeviceLayout* device : {cpu, kvmclock, timer}) ExpectTiles(*device);
     EXPECT_GT(cpu->value_field_count(), 100u);
-    ASSERT_NE(FindField(*kvmclock, "clock"), nullptr);
-    EXPECT_EQ(FindField(*kvmclock, "clock")->size, 8u);
+    ASSERT_NE(FindField(*kvmclock, TheClock().field), nullptr);
+    EXPECT_EQ(FindField(*kvmclock, TheClock().field)->size, 8u);
 
     // The layout is right, not merely the right size: the counter guest is a 32-bit
     // protected-mode kernel linked at 1 MiB (tests/guests/guest.ld), so EIP is in its text
@@ -581,37 +593,38 @@ TEST_F(VmstateInspectorRecordingTest, AFlippedRegisterByteShowsUpAsExactlyThatFi
 }
 
 TEST_F(VmstateInspectorRecordingTest, ADescriptionThatDisagreesInSizeMakesOnlyThatDeviceOpaque) {
-  // kvmclock's "clock" is 8 bytes on the wire; claim 4.
+  // The clock's field is 8 bytes on the wire; claim 4.
+  const ClockDevice clock = TheClock();
   Json shrunk = *vmdesc_;
   bool found = false;
   for (Json& device : shrunk["devices"]) {
-    if (device["name"] != "kvmclock") continue;
+    if (device["name"] != clock.device) continue;
     for (Json& field : device["fields"]) {
-      if (field["name"] == "clock") {
+      if (field["name"] == clock.field) {
         field["size"] = uint64_t{4};
         found = true;
       }
     }
   }
-  ASSERT_TRUE(found) << "no kvmclock.clock in the VM description";
+  ASSERT_TRUE(found) << "no " << clock.device << "." << clock.field << " in the VM description";
   Result<std::vector<DeviceLayout>> layouts = DescribeDevices(State(0), shrunk);
   ASSERT_TRUE(layouts.ok()) << layouts.status();
-  const DeviceLayout* kvmclock = Find(*layouts, "kvmclock");
-  ASSERT_NE(kvmclock, nullptr);
-  EXPECT_FALSE(kvmclock->decoded());
-  EXPECT_TRUE(kvmclock->fields.empty()) << "an opaque device must not be split by guesswork";
-  EXPECT_NE(kvmclock->opaque_reason.find("the section holds " + std::to_string(kvmclock->section.data_size)),
+  const DeviceLayout* shrunk_device = Find(*layouts, clock.device);
+  ASSERT_NE(shrunk_device, nullptr);
+  EXPECT_FALSE(shrunk_device->decoded());
+  EXPECT_TRUE(shrunk_device->fields.empty()) << "an opaque device must not be split by guesswork";
+  EXPECT_NE(shrunk_device->opaque_reason.find("the section holds " + std::to_string(shrunk_device->section.data_size)),
             std::string::npos)
-      << kvmclock->opaque_reason;
+      << shrunk_device->opaque_reason;
   const DeviceLayout* cpu = Find(*layouts, "cpu");
   ASSERT_NE(cpu, nullptr);
   ExpectTiles(*cpu);
 
-  // A checkpoint diff against it still says kvmclock changed, without fields.
+  // A checkpoint diff against it still says the clock changed, without fields.
   Result<DeviceStateDiff> diff = DiffDeviceState(State(1), State(2), shrunk);
   ASSERT_TRUE(diff.ok()) << diff.status();
   auto changed = std::find_if(diff->changed.begin(), diff->changed.end(),
-                              [](const DeviceDifference& d) { return d.name == "kvmclock"; });
+                              [&](const DeviceDifference& d) { return d.name == clock.device; });
   ASSERT_NE(changed, diff->changed.end());
   EXPECT_EQ(changed->change, DeviceDifference::Change::kOpaque);
   EXPECT_TRUE(changed->fields.empty());
@@ -673,7 +686,7 @@ TEST_F(VmstateInspectorRecordingTest, CkptInspectSummarizesTheRecordingAndDiffsC
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const std::string& out = result.output;
   for (std::string_view expected :
-       {"machine: pc-i440fx", "pc.ram", "precopy: ", "devices in device state 0 (precopy):", "kvmclock", "cpu ",
+       {"machine: pc-i440fx", "pc.ram", "precopy: ", "devices in device state 0 (precopy):", TheClock().device.c_str(), "cpu ",
         "device state 1 -> 2:", "cpu: ", "unchanged ("}) {
     EXPECT_NE(out.find(expected), std::string::npos) << "missing '" << expected << "' in:\n" << out;
   }
@@ -683,7 +696,10 @@ TEST_F(VmstateInspectorRecordingTest, CkptInspectSummarizesTheRecordingAndDiffsC
   result = RunCommand(CkptInspect() + " --fields cpu " + path);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("env.eip"), std::string::npos);
-  EXPECT_NE(result.output.find("cpu/tsc_khz"), std::string::npos);
+  // KVM's CPU state carries the TSC frequency subsection; TCG's does not.
+  if (TheClock().device == "kvmclock") {
+    EXPECT_NE(result.output.find("cpu/tsc_khz"), std::string::npos);
+  }
 
   result = RunCommand(CkptInspect() + " --diff 0 999 " + path);
   EXPECT_EQ(result.exit_code, 1) << result.output;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/deadline.h"
 #include "common/process_space.h"
 #include "console/console_follower.h"
 #include "control/control_server.h"
@@ -156,6 +157,17 @@ Expectation ExpectedOutcome(DrillKind kind) {
   }
 }
 
+// The primary's status once it says "protected", or the last status seen when the wait ends:
+// the caller refuses to drill a pair that is not protected.
+Result<json> WaitForProtectedPrimary(const DrillOptions& options) {
+  const Deadline deadline = Deadline::After(options.wait_for_protected);
+  for (;;) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(json primary, AgentStatus(options.primary_dir));
+    if (primary.value("state", "") == "protected" || deadline.Expired()) return primary;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace
 
 Result<DrillKind> ParseDrillKind(const std::string& name) {
@@ -182,7 +194,7 @@ Result<DrillReport> RunDrill(DrillKind kind, const DrillOptions& options) {
     }
     UNDERSTUDY_ASSIGN_OR_RETURN(lab, LabTopology::Load(options.lab_path));
   }
-  UNDERSTUDY_ASSIGN_OR_RETURN(json primary, AgentStatus(options.primary_dir));
+  UNDERSTUDY_ASSIGN_OR_RETURN(json primary, WaitForProtectedPrimary(options));
   UNDERSTUDY_ASSIGN_OR_RETURN(json secondary, AgentStatus(options.secondary_dir));
   bool kills = kind == DrillKind::kKillPrimary || kind == DrillKind::kKillSecondary || kind == DrillKind::kKillQemu;
   const json& victim = kind == DrillKind::kKillSecondary ? secondary : primary;
@@ -192,7 +204,8 @@ Result<DrillReport> RunDrill(DrillKind kind, const DrillOptions& options) {
         ", this is " + ThisProcessSpace() + "): its pids mean nothing here; run the drill on that host");
   }
   if (primary.value("state", "") != "protected") {
-    return Status::FailedPrecondition("the primary is '" + primary.value("state", "?") + "', not protected: nothing to drill");
+    return Status::FailedPrecondition("the primary is '" + primary.value("state", "?") + "', not protected after waiting " +
+                                      std::to_string(options.wait_for_protected.count()) + " ms: nothing to drill");
   }
 
   Observer observer(options.primary_dir, options.secondary_dir);

@@ -37,6 +37,9 @@ struct DrillOptions {
   std::string primary_dir;    // the primary agent's runtime_dir (control.sock, console.sock)
   std::string secondary_dir;  // the secondary's
   std::string lab_path;       // a lab description (drill/lab_topology.h); network drills need it
+  // A pair that is briefly degraded (one heartbeat late on a loaded host) or still syncing is
+  // waited for this long to become protected before the drill gives up on it.
+  std::chrono::milliseconds wait_for_protected{10000};
   std::chrono::milliseconds watch_before{1000};  // observe the healthy pair first
   std::chrono::milliseconds watch_after{2000};   // keep observing once the pair settled
   std::chrono::milliseconds settle_timeout{20000};

@@ -290,9 +290,9 @@ std::vector<std::string> VmDefinition::QemuArguments() const {
     case NicBackend::Kind::kStreamUnixServer: {
       args.insert(args.end(), {"-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path=" + nic.path});
       std::string device = nic.model + ",netdev=net0";
-      // Guests boot with -kernel and never from the network: virtio-net's option ROM
-      // (iPXE) is dead weight, and the TCG vehicle's firmware path has none.
-      if (nic.model == "virtio-net-pci") device += ",romfile=";
+      // Guests boot with -kernel and never from the network: a NIC's option ROM (iPXE) is
+      // dead weight, and the TCG vehicle's firmware path has none (QEMU exits without it).
+      device += ",romfile=";
       if (!nic.mac.empty()) device += ",mac=" + nic.mac;
       args.insert(args.end(), {"-device", device});
       break;

@@ -69,7 +69,7 @@ TEST(VmDefinitionTest, CommandLineSaysExactlyWhatTheDefinitionSays) {
   EXPECT_TRUE(HasPair(args, "-append", "pages=8 every=10"));
   EXPECT_TRUE(HasPair(args, "-chardev", "socket,id=serial0,path=/run/u/serial.sock,server=on,wait=off"));
   EXPECT_TRUE(HasPair(args, "-netdev", "stream,id=net0,server=on,addr.type=unix,addr.path=/run/u/net.sock"));
-  EXPECT_TRUE(HasPair(args, "-device", "e1000,netdev=net0,mac=52:54:00:12:34:56"));
+  EXPECT_TRUE(HasPair(args, "-device", "e1000,netdev=net0,romfile=,mac=52:54:00:12:34:56"));
   EXPECT_TRUE(HasPair(args, "-blockdev", "driver=nbd,node-name=disk0,server.type=unix,server.path=/run/u/disk.sock"));
   EXPECT_TRUE(HasPair(args, "-device", "ide-hd,drive=disk0,bus=ide.0"));
   EXPECT_NE(std::find(args.begin(), args.end(), "-nodefaults"), args.end());

@@ -205,7 +205,7 @@ qemu::VmDefinition NetGuestDefinition() {
 // peer, the test talks to the service through ordinary UDP sockets.
 std::vector<std::string> NetGuestTapArgs() {
   return {"-netdev", std::string("tap,id=n0,ifname=") + kTapDevice + ",script=no,downscript=no", "-device",
-          std::string("e1000,netdev=n0,mac=") + kGuestMac};
+          std::string("e1000,netdev=n0,romfile=,mac=") + kGuestMac};
 }
 
 double Percentile(std::vector<double> samples, double fraction) {

@@ -60,6 +60,25 @@ struct SocketCloser {
 // A ZeroMQ socket, closed (linger 0: queued messages are dropped) when destroyed.
 using Socket = std::unique_ptr<void, SocketCloser>;
 
+// Closes the reader of a socket monitor (StartMonitor), after stopping the monitor itself.
+// Why: libzmq's I/O thread sends each event to the monitor with a blocking send (libzmq 4.3,
+// socket_base_t::monitor_event). Once the reader is gone, the next event of the monitored
+// socket (a connection it accepts while being closed, a disconnect) blocks that thread until
+// the context ends, and with it every socket of the context: a listener's old port stays
+// bound (EADDRINUSE) and no new connection is served. Stopping the monitor first
+// (zmq_socket_monitor with no endpoint, under the lock the I/O thread sends under) means no
+// event is sent after that, whatever libzmq still has to close.
+struct MonitorCloser {
+  void* monitored = nullptr;
+  void operator()(void* reader) const {
+    zmq_socket_monitor(monitored, nullptr, 0);
+    zmq_close(reader);
+  }
+};
+// The reader of a socket's monitor. REQUIRES: destroyed before the monitored socket is closed
+// (declare it after the Socket, or reset it first).
+using Monitor = std::unique_ptr<void, MonitorCloser>;
+
 // Owns a zmq_msg_t.
 class ZmqMessage {
  public:
@@ -135,16 +154,18 @@ std::atomic<uint64_t> monitor_counter{0};
 
 // Starts a socket monitor for `events` and returns the PAIR socket that receives them.
 // REQUIRES: called before `socket` binds or connects, so no event is missed.
-Result<Socket> StartMonitor(void* context, void* socket, int events) {
+Result<Monitor> StartMonitor(void* context, void* socket, int events) {
   std::string endpoint = "inproc://understudy-zmq-monitor-" + std::to_string(monitor_counter.fetch_add(1));
-  if (zmq_socket_monitor(socket, endpoint.c_str(), events) != 0) return ZmqFailure("starting a ZeroMQ socket monitor");
   Socket reader(zmq_socket(context, ZMQ_PAIR));
   if (!reader) return ZmqFailure("creating a ZeroMQ monitor socket");
   UNDERSTUDY_RETURN_IF_ERROR(SetIntOption(reader.get(), ZMQ_LINGER, 0, "ZMQ_LINGER"));
-  // Never drop an event, even when nobody has looked for a while.
+  // Never drop an event, even when nobody has looked for a while (and never block libzmq's
+  // I/O thread on a full queue: see MonitorCloser).
   UNDERSTUDY_RETURN_IF_ERROR(SetIntOption(reader.get(), ZMQ_RCVHWM, 0, "ZMQ_RCVHWM"));
-  if (zmq_connect(reader.get(), endpoint.c_str()) != 0) return ZmqFailure("connecting to a ZeroMQ socket monitor");
-  return reader;
+  if (zmq_socket_monitor(socket, endpoint.c_str(), events) != 0) return ZmqFailure("starting a ZeroMQ socket monitor");
+  Monitor monitor(reader.release(), MonitorCloser{socket});  // from here on, closing it stops the monitor
+  if (zmq_connect(monitor.get(), endpoint.c_str()) != 0) return ZmqFailure("connecting to a ZeroMQ socket monitor");
+  return monitor;
 }
 
 struct MonitorEvent {
@@ -234,7 +255,7 @@ struct ChannelParts {
   std::shared_ptr<void> context_owner;  // keeps the ZeroMQ context alive; released last
   std::function<void()> on_destroy;     // after the sockets are closed
   Socket socket;
-  Socket monitor;
+  Monitor monitor;  // of socket; declared after it, so destroyed first
   int connection_fd = -1;  // libzmq's TCP socket for this connection (for SIOCOUTQ only)
   std::string peer;        // z85 public key
   std::string where;       // for messages
@@ -318,7 +339,7 @@ class ZmqChannel final : public Channel {
   std::mutex mu_;
   // Protected by mu_: every call on the two ZeroMQ sockets, and the state below.
   Socket socket_;
-  Socket monitor_;
+  Monitor monitor_;  // of socket_: closed first (MonitorCloser)
   bool waiting_[2] = {false, false};  // indexed by Side
   // Connection state: connected until the monitor reports the connection's end (lost_), which
   // is final. Receive still delivers what arrived before it.
@@ -356,8 +377,8 @@ ZmqChannel::ZmqChannel(ChannelParts parts)
       monitor_(std::move(parts.monitor)) {}
 
 ZmqChannel::~ZmqChannel() {
+  monitor_.reset();  // first: see MonitorCloser
   socket_.reset();
-  monitor_.reset();
   if (on_destroy_) on_destroy_();
   context_owner_.reset();  // a dialled channel's context: joins its ZeroMQ threads
 }
@@ -695,8 +716,8 @@ class ZmqListener : public Listener {
   }
 
   ~ZmqListener() override {
+    monitor_.reset();  // first: see MonitorCloser
     socket_.reset();
-    monitor_.reset();
   }
 
   // Binds a fresh socket to the listener's address (the port stays the same once chosen).
@@ -713,7 +734,7 @@ class ZmqListener : public Listener {
           SetBytesOption(socket.get(), ZMQ_CURVE_SECRETKEY, secret_key_.data(), kKeyBytes, "ZMQ_CURVE_SECRETKEY"));
       UNDERSTUDY_RETURN_IF_ERROR(
           SetBytesOption(socket.get(), ZMQ_ZAP_DOMAIN, kZapDomain, sizeof(kZapDomain) - 1, "ZMQ_ZAP_DOMAIN"));
-      UNDERSTUDY_ASSIGN_OR_RETURN(Socket monitor, StartMonitor(core_->context(), socket.get(), kServerEvents));
+      UNDERSTUDY_ASSIGN_OR_RETURN(Monitor monitor, StartMonitor(core_->context(), socket.get(), kServerEvents));
       if (zmq_bind(socket.get(), endpoint.c_str()) == 0) {
         char bound[256] = {};
         size_t size = sizeof(bound);
@@ -762,8 +783,8 @@ class ZmqListener : public Listener {
         if (channel.ok() || channel.status().code() != Status::Code::kCorruption) return channel;
         // The peer is unusable. A PAIR socket cannot drop one connection, so start afresh.
         Log("transport", "dropped a peer of " + address() + ": " + channel.status().message());
+        monitor_.reset();  // first: see MonitorCloser
         socket_.reset();
-        monitor_.reset();
         UNDERSTUDY_RETURN_IF_ERROR(Bind(deadline));
         continue;
       }
@@ -828,7 +849,7 @@ class ZmqListener : public Listener {
   uint16_t port_;  // 0 until the first bind chose one
   // The bound socket waiting for its peer; null once handed to a channel.
   Socket socket_;
-  Socket monitor_;
+  Monitor monitor_;  // of socket_: closed first (MonitorCloser)
   // Connections to socket_ that are open, by libzmq's fd, from the monitor's events in order.
   std::set<int> open_connections_;
 };
@@ -866,7 +887,7 @@ Result<std::unique_ptr<Channel>> DialZmqCurve(const std::string& host, uint16_t 
         SetBytesOption(socket.get(), ZMQ_CURVE_PUBLICKEY, client_public.data(), kKeyBytes, "ZMQ_CURVE_PUBLICKEY"));
     UNDERSTUDY_RETURN_IF_ERROR(
         SetBytesOption(socket.get(), ZMQ_CURVE_SECRETKEY, client_secret.data(), kKeyBytes, "ZMQ_CURVE_SECRETKEY"));
-    UNDERSTUDY_ASSIGN_OR_RETURN(Socket monitor, StartMonitor(context->get(), socket.get(), kClientEvents));
+    UNDERSTUDY_ASSIGN_OR_RETURN(Monitor monitor, StartMonitor(context->get(), socket.get(), kClientEvents));
     if (zmq_connect(socket.get(), endpoint.c_str()) != 0) return ZmqFailure("connecting to " + endpoint);
 
     // Follow this attempt until it succeeds or its connection is gone.

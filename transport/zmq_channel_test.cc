@@ -1,8 +1,11 @@
 #include "transport/zmq_channel.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -601,6 +604,57 @@ TEST(ZmqChannelTest, OnePeerAtATimeThenAcceptAgainOnTheSameAddress) {
   ASSERT_TRUE(next_client->Send(AsPart("second life"), Deadline::AfterMillis(1000)).ok());
   ASSERT_TRUE((*next_server)->Receive(message, Deadline::AfterMillis(1000)).ok());
   EXPECT_EQ(AsText(message), "second life");
+}
+
+// Regression (a flake under load): libzmq's I/O thread sends every monitor event with a
+// blocking send, so an event raised after a channel's monitor reader was closed froze the I/O
+// thread of the listener's context until the listener went away. Here the event is a
+// connection that the destroyed channel's socket accepted while libzmq was still closing it:
+// the old port then stayed bound (Accept: "still held by the previous connection" for its
+// whole deadline) and no dial was answered. Plain TCP connections knock in a tight loop while
+// the channel goes away, so that a connection arrives in that window whenever libzmq's
+// threads are scheduled late: before the fix, about one round in fifteen hung here on a
+// loaded 2-core machine, so twenty rounds catch it most of the time.
+TEST(ZmqChannelTest, AcceptAgainWhileConnectionsKnockAtTheClosingSocket) {
+  Keys keys;
+  for (int round = 0; round < 20; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    Pair pair = Connect(keys);
+    ASSERT_TRUE(pair.client && pair.server);
+    const uint16_t port = PortOf(pair.listener->address());
+    std::atomic<bool> stop{false};
+    std::thread knocker([&] {
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_port = htons(port);
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      while (!stop.load()) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) return;
+        ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+        pollfd connected = {fd, POLLOUT, 0};
+        ::poll(&connected, 1, 20);
+        ::close(fd);
+        // A few thousand knocks a second keep libzmq's I/O thread busy accepting, which is
+        // what widens the window, without tens of thousands piling up on the loopback.
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+    pair.client.reset();
+    std::vector<std::byte> message;
+    EXPECT_EQ(pair.server->Receive(message, Deadline::AfterMillis(2000)).code(), Status::Code::kBroken);
+    pair.server.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // while libzmq closes the old socket
+    stop = true;
+    knocker.join();
+    Result<std::unique_ptr<Channel>> next_server = Status::FailedPrecondition("not accepted");
+    std::unique_ptr<Channel> next_client = DialFriendlyWhileAccepting(keys, *pair.listener, &next_server);
+    ASSERT_TRUE(next_server.ok()) << next_server.status();
+    ASSERT_TRUE(next_client);
+    ASSERT_TRUE(next_client->Send(AsPart("next round"), Deadline::AfterMillis(1000)).ok());
+    ASSERT_TRUE((*next_server)->Receive(message, Deadline::AfterMillis(1000)).ok());
+    EXPECT_EQ(AsText(message), "next round");
+  }
 }
 
 // Two allowed clients race for one listener: one is accepted, the other learns it lost.

@@ -83,25 +83,13 @@ Result<std::vector<Action>> LegacyController::Step(const Event& e) {
       else SecondaryLoop(e.now_ms, out);
       break;
     case EventKind::kHeard:
-      if (peer_.empty() || e.peer_incarnation != peer_incarnation_) break;
-      heard_at_[static_cast<int>(e.path)] = e.now_ms;
-      if (role_ == Role::kSecondary && e.peer_says == PeerSays::kGoodbye && e.path == Path::kReplication &&
-          state_ != PairState::kPromoted) {
-        waiting_for_primary_ = true;  // "keeping the standby, not promoting" — but still able to take over
-      }
+      OnHeard(e);
       break;
     case EventKind::kHello:
       OnHello(e, out);
       break;
     case EventKind::kWelcome:
-      if (role_ == Role::kSecondary && peer_.empty() && !promoted_once_) {
-        peer_ = e.peer;
-        peer_incarnation_ = e.peer_incarnation;
-        heard_at_.fill(e.now_ms);
-        state_ = PairState::kSyncing;
-        record_revision_ = 0;
-        Request(Waiting::kHelloRead, 2000, out);
-      }
+      OnWelcome(e, out);
       break;
     case EventKind::kCaptured:
       captured_ = std::max(captured_, e.epoch);
@@ -133,6 +121,25 @@ Result<std::vector<Action>> LegacyController::Step(const Event& e) {
       return OnOperator(e);
   }
   return out;
+}
+
+void LegacyController::OnHeard(const Event& e) {
+  if (peer_.empty() || e.peer_incarnation != peer_incarnation_) return;
+  heard_at_[static_cast<int>(e.path)] = e.now_ms;
+  if (role_ == Role::kSecondary && e.peer_says == PeerSays::kGoodbye && e.path == Path::kReplication &&
+      state_ != PairState::kPromoted) {
+    waiting_for_primary_ = true;  // "keeping the standby, not promoting" — but still able to take over
+  }
+}
+
+void LegacyController::OnWelcome(const Event& e, Actions& out) {
+  if (role_ != Role::kSecondary || !peer_.empty() || promoted_once_) return;
+  peer_ = e.peer;
+  peer_incarnation_ = e.peer_incarnation;
+  heard_at_.fill(e.now_ms);
+  state_ = PairState::kSyncing;
+  record_revision_ = 0;
+  Request(Waiting::kHelloRead, 2000, out);
 }
 
 void LegacyController::OnHello(const Event& e, Actions& out) {
@@ -206,48 +213,14 @@ void LegacyController::OnReply(const Event& e, Actions& out) {
       if (ok && r.owner == peer_) record_revision_ = r.revision;
       return;
     case Waiting::kCheckRead:
-      if (ok) {
-        bool fine = role_ == Role::kPrimary ? (r.owner == me_ && r.revision == record_revision_)
-                                            : (r.owner == peer_ && r.revision == record_revision_);
-        if (!fine) {
-          FenceSelf(out);
-          return;
-        }
-      }
-      AfterCheck(e.now_ms, out);
+      OnCheckReply(e, out);
       return;
     case Waiting::kTakeoverRead:
       if (ok && r.owner == peer_) record_revision_ = r.revision;  // whatever the mode
       Request(Waiting::kContendCas, 1000, out, true, record_revision_, RecordMode::kPromoted);
       return;
     case Waiting::kContendCas:
-      if (e.answer == ArbiterAnswer::kWon) {
-        if (role_ == Role::kPrimary) {
-          unprotected_output_ = true;  // shipper_->GoUnprotected()
-          Set(PairEvent::kRecordWon);
-          out.push_back(Action{.kind = ActionKind::kUnpair});
-          out.push_back(Action{.kind = ActionKind::kGoUnprotected});
-          peer_.clear();
-          Release(out);
-        } else {
-          state_ = PairState::kPromoted;
-          promoted_once_ = true;
-          out.push_back(Action{.kind = ActionKind::kUnpair});
-          out.push_back(Action{.kind = ActionKind::kPromote, .epoch = committed_});
-          peer_.clear();
-          captured_ = std::max(captured_, committed_);
-          unprotected_output_ = true;
-          Release(out);
-        }
-      } else if (e.answer == ArbiterAnswer::kLost) {
-        FenceSelf(out);
-      } else {
-        if (role_ == Role::kPrimary) Set(PairEvent::kArbiterUnreachable);
-        sleep_until_ = e.now_ms + 50;
-        if (role_ == Role::kSecondary && Verdict(e.now_ms) != Heard::kDead) {
-          state_ = PairState::kProtected;  // "heard again before the arbiter decided"
-        }
-      }
+      OnContendReply(e, out);
       return;
     case Waiting::kStopRead:
       if (ok && r.owner == me_) {
@@ -261,6 +234,52 @@ void LegacyController::OnReply(const Event& e, Actions& out) {
       return;
     case Waiting::kNone:
       return;
+  }
+}
+
+// CheckRecordStillOurs / CheckRecordStillPrimary: fence unless the record is as we left it.
+void LegacyController::OnCheckReply(const Event& e, Actions& out) {
+  const bool ok = e.answer == ArbiterAnswer::kRecord || e.answer == ArbiterAnswer::kWon;
+  const OwnershipRecord& r = e.record;
+  if (ok) {
+    bool fine = role_ == Role::kPrimary ? (r.owner == me_ && r.revision == record_revision_)
+                                        : (r.owner == peer_ && r.revision == record_revision_);
+    if (!fine) {
+      FenceSelf(out);
+      return;
+    }
+  }
+  AfterCheck(e.now_ms, out);
+}
+
+// The contended swap of a takeover: the primary goes unprotected, the secondary promotes.
+void LegacyController::OnContendReply(const Event& e, Actions& out) {
+  if (e.answer == ArbiterAnswer::kWon) {
+    if (role_ == Role::kPrimary) {
+      unprotected_output_ = true;  // shipper_->GoUnprotected()
+      Set(PairEvent::kRecordWon);
+      out.push_back(Action{.kind = ActionKind::kUnpair});
+      out.push_back(Action{.kind = ActionKind::kGoUnprotected});
+      peer_.clear();
+      Release(out);
+    } else {
+      state_ = PairState::kPromoted;
+      promoted_once_ = true;
+      out.push_back(Action{.kind = ActionKind::kUnpair});
+      out.push_back(Action{.kind = ActionKind::kPromote, .epoch = committed_});
+      peer_.clear();
+      captured_ = std::max(captured_, committed_);
+      unprotected_output_ = true;
+      Release(out);
+    }
+  } else if (e.answer == ArbiterAnswer::kLost) {
+    FenceSelf(out);
+  } else {
+    if (role_ == Role::kPrimary) Set(PairEvent::kArbiterUnreachable);
+    sleep_until_ = e.now_ms + 50;
+    if (role_ == Role::kSecondary && Verdict(e.now_ms) != Heard::kDead) {
+      state_ = PairState::kProtected;  // "heard again before the arbiter decided"
+    }
   }
 }
 

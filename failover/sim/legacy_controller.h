@@ -54,6 +54,10 @@ class LegacyController : public Brain {
   void SecondaryLoop(int64_t now, Actions& out);
   void OnReply(const Event& e, Actions& out);
   void OnClaimReply(Waiting was, const Event& e, Actions& out);
+  void OnCheckReply(const Event& e, Actions& out);
+  void OnContendReply(const Event& e, Actions& out);
+  void OnHeard(const Event& e);
+  void OnWelcome(const Event& e, Actions& out);
   void OnHello(const Event& e, Actions& out);
   Result<std::vector<Action>> OnOperator(const Event& e);
   enum class Heard { kUnknown, kAlive, kDegraded, kDead };

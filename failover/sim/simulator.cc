@@ -147,11 +147,14 @@ class World {
   void SendOnPath(int from, int to, int path, Msg msg);
   void Deliver(Msg& msg);
   void DeliverAnswer(Agent& agent, const Msg& msg);
+  void DeliverWelcome(int host, const Msg& msg, Event event);
   void AtEtcd(Msg& msg);
   // Agents.
   // False when the brain refused the event (an operator request it forbids).
   bool Feed(int host, const Event& event);
   void Carry(int host, const Action& action);
+  void Pair(int host, const Action& action);
+  void SendOnReplicationLink(int host, int to, MsgKind kind);
   void Periodic(int host);
   void Release(int host, uint64_t upto);
   void AskArbiter(int host, const Action& action);
@@ -398,20 +401,9 @@ void World::Carry(int host, const Action& action) {
     case ActionKind::kCompareAndSwap:
       AskArbiter(host, action);
       break;
-    case ActionKind::kPair: {
-      ++outcome_.coverage.pairings;
-      int peer = Other(host);
-      if (!agents_[peer].up || kNames[peer] != action.peer || agents_[peer].inc != action.peer_incarnation) break;
-      agent.peer = peer;
-      agent.peer_inc = action.peer_incarnation;
-      agent.ship_from = agent.released;
-      Msg msg;
-      msg.kind = MsgKind::kWelcome;
-      msg.from_inc = agent.inc;
-      msg.epoch = action.revision;
-      SendOnPath(host, peer, 0, std::move(msg));
+    case ActionKind::kPair:
+      Pair(host, action);
       break;
-    }
     case ActionKind::kUnpair:
       agent.peer = -1;
       break;
@@ -434,22 +426,36 @@ void World::Carry(int host, const Action& action) {
       stopped_on_purpose_ = true;
       break;
     case ActionKind::kSendGoodbye:
-      if (agent.peer >= 0) {
-        Msg msg;
-        msg.kind = MsgKind::kGoodbye;
-        msg.from_inc = agent.inc;
-        SendOnPath(host, agent.peer, 0, std::move(msg));
-      }
+      SendOnReplicationLink(host, agent.peer, MsgKind::kGoodbye);
       break;
     case ActionKind::kAckGoodbye:
-      if (agent.primary >= 0) {
-        Msg msg;
-        msg.kind = MsgKind::kGoodbyeAck;
-        msg.from_inc = agent.inc;
-        SendOnPath(host, agent.primary, 0, std::move(msg));
-      }
+      SendOnReplicationLink(host, agent.primary, MsgKind::kGoodbyeAck);
       break;
   }
+}
+
+void World::Pair(int host, const Action& action) {
+  Agent& agent = agents_[host];
+  ++outcome_.coverage.pairings;
+  int peer = Other(host);
+  if (!agents_[peer].up || kNames[peer] != action.peer || agents_[peer].inc != action.peer_incarnation) return;
+  agent.peer = peer;
+  agent.peer_inc = action.peer_incarnation;
+  agent.ship_from = agent.released;
+  Msg msg;
+  msg.kind = MsgKind::kWelcome;
+  msg.from_inc = agent.inc;
+  msg.epoch = action.revision;
+  SendOnPath(host, peer, 0, std::move(msg));
+}
+
+// A message that carries nothing but its kind, to `to` if there is one (`to` < 0: nobody).
+void World::SendOnReplicationLink(int host, int to, MsgKind kind) {
+  if (to < 0) return;
+  Msg msg;
+  msg.kind = kind;
+  msg.from_inc = agents_[host].inc;
+  SendOnPath(host, to, 0, std::move(msg));
 }
 
 void World::AtEtcd(Msg& msg) {
@@ -563,18 +569,7 @@ void World::Deliver(Msg& msg) {
       Feed(host, event);
       break;
     case MsgKind::kWelcome:
-      if (agent.crash_on_welcome) {
-        Crash(host);
-        return;
-      }
-      event.kind = EventKind::kWelcome;
-      event.revision = msg.epoch;
-      Feed(host, event);
-      if (agent.up && !agent.brain->Joining() && agent.primary < 0 && agent.brain->AcceptsCheckpoints()) {
-        agent.primary = from;
-        agent.primary_inc = msg.from_inc;
-        agent.committed = 0;
-      }
+      DeliverWelcome(host, msg, event);
       break;
     case MsgKind::kCheckpoint:
       Commit(host, msg);
@@ -599,6 +594,22 @@ void World::Deliver(Msg& msg) {
       break;
     default:
       break;
+  }
+}
+
+void World::DeliverWelcome(int host, const Msg& msg, Event event) {
+  Agent& agent = agents_[host];
+  if (agent.crash_on_welcome) {
+    Crash(host);
+    return;
+  }
+  event.kind = EventKind::kWelcome;
+  event.revision = msg.epoch;
+  Feed(host, event);
+  if (agent.up && !agent.brain->Joining() && agent.primary < 0 && agent.brain->AcceptsCheckpoints()) {
+    agent.primary = msg.from;
+    agent.primary_inc = msg.from_inc;
+    agent.committed = 0;
   }
 }
 
@@ -801,8 +812,8 @@ Fault At(int64_t at, FaultKind kind, int host = 0, int path = 0, int64_t value =
   return Fault{at, kind, host, path, value, extra};
 }
 
-// Appends the fault(s) of kind `kind` (one of GenerateSchedule's 17) at `at`.
-void AddFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, std::vector<Fault>& f) {
+// Kinds 0-5: the paths between the hosts and each host's arbiter LAN.
+void AddNetworkFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, std::vector<Fault>& f) {
   switch (kind) {
     case 0:  // a partition between the hosts: every path
       for (int p = 0; p < kPathCount; ++p) {
@@ -830,6 +841,12 @@ void AddFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, 
       f.push_back(At(at, FaultKind::kSlowLan, host, 0, rng.Below(800)));
       f.push_back(At(at + span, FaultKind::kSlowLan, host, 0, 0));
       break;
+  }
+}
+
+// Kinds 6-9: etcd itself.
+void AddEtcdFault(int kind, int64_t at, int64_t span, Rng& rng, std::vector<Fault>& f) {
+  switch (kind) {
     case 6:
       f.push_back(At(at, FaultKind::kEtcdDown));
       f.push_back(At(at + span, FaultKind::kEtcdUp));
@@ -845,6 +862,12 @@ void AddFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, 
       f.push_back(At(at, FaultKind::kDupReplies, 0, 0, 1));
       f.push_back(At(at + span, FaultKind::kDupReplies, 0, 0, 0));
       break;
+  }
+}
+
+// Kinds 10-16: the hosts, their VMs and the operator.
+void AddHostFault(int kind, int64_t at, int64_t span, int host, Rng& rng, std::vector<Fault>& f) {
+  switch (kind) {
     case 10:
       f.push_back(At(at, FaultKind::kCrash, host));
       if (rng.Percent(60)) f.push_back(At(at + span, FaultKind::kRestart, host));
@@ -868,6 +891,17 @@ void AddFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, 
     default:  // an operator restarts a fenced / stood-down agent (or a crashed host)
       f.push_back(At(at, FaultKind::kRestart, host));
       break;
+  }
+}
+
+// Appends the fault(s) of kind `kind` (one of GenerateSchedule's 17) at `at`.
+void AddFault(int kind, int64_t at, int64_t span, int host, int path, Rng& rng, std::vector<Fault>& f) {
+  if (kind <= 5) {
+    AddNetworkFault(kind, at, span, host, path, rng, f);
+  } else if (kind <= 9) {
+    AddEtcdFault(kind, at, span, rng, f);
+  } else {
+    AddHostFault(kind, at, span, host, rng, f);
   }
 }
 

@@ -1,6 +1,8 @@
 #include "tests/harness/guest_accelerator.h"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,7 +23,13 @@ constexpr char kStockQemu[] = "qemu-system-x86_64";
 std::optional<std::string> KvmUnusable() {
   int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return std::string("cannot open /dev/kvm: ") + std::strerror(errno);
+  // Opening is not enough: a file or another device under that name opens too. KVM answers
+  // KVM_GET_API_VERSION with 12 (the stable API since Linux 2.6.22).
+  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  int error = errno;
   ::close(fd);
+  if (version < 0) return std::string("/dev/kvm does not answer KVM_GET_API_VERSION: ") + std::strerror(error);
+  if (version != KVM_API_VERSION) return "/dev/kvm speaks KVM API " + std::to_string(version) + ", not " + std::to_string(KVM_API_VERSION);
   return std::nullopt;
 }
 

@@ -12,7 +12,10 @@
 #
 # Bazel: //checkpoint/fuzz:qemu_stream_reader_fuzz_smoke and
 #        bazel run //checkpoint/fuzz:run_fuzzer -- qemu_stream_reader 300
-#        (etcd_reply: //failover/fuzz:etcd_reply_fuzz_smoke, bazel run //failover/fuzz:run_fuzzer)
+#        (each fuzzer lives beside its code, as //FOLDER/fuzz:NAME_fuzz_smoke and
+#        bazel run //FOLDER/fuzz:run_fuzzer -- NAME: failover/fuzz etcd_reply,
+#        replication/fuzz agent_protocol, qemu/fuzz vm_definition, disk/fuzz lineage_record,
+#        control/fuzz control_request)
 # It also runs straight from the source tree: tools/fuzz/fuzz.sh run qemu_stream_reader 300
 set -uo pipefail
 
@@ -25,7 +28,7 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,un
 
 usage() {
   echo "usage: $0 smoke NAME | run NAME [SECONDS] [LIBFUZZER_ARGS...]" >&2
-  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply peer_json etcd_reply agent_protocol control_request" >&2
+  echo "fuzzers: qemu_stream_reader checkpoint_decoder checkpoint_apply etcd_reply agent_protocol vm_definition lineage_record control_request" >&2
   exit 2
 }
 
@@ -55,10 +58,15 @@ fuzzer_sources() {
       DICT=""
       LINK_LIBS=(-llz4)
       ;;
-    peer_json)
-      SOURCES=(checkpoint/fuzz/peer_json_fuzzer.cc replication/agent_protocol.cc qemu/vm_definition.cc
-               disk/lineage_record.cc common/json_fields.cc common/status.cc)
-      SEED_CORPUS=checkpoint/fuzz/corpus/peer_json
+    vm_definition)
+      SOURCES=(qemu/fuzz/vm_definition_fuzzer.cc qemu/vm_definition.cc common/json_fields.cc common/status.cc)
+      SEED_CORPUS=qemu/fuzz/corpus/vm_definition
+      DICT=""
+      LINK_LIBS=()
+      ;;
+    lineage_record)
+      SOURCES=(disk/fuzz/lineage_record_fuzzer.cc disk/lineage_record.cc common/json_fields.cc common/status.cc)
+      SEED_CORPUS=disk/fuzz/corpus/lineage_record
       DICT=""
       LINK_LIBS=()
       ;;
@@ -70,16 +78,15 @@ fuzzer_sources() {
       LINK_LIBS=()
       ;;
     agent_protocol)
-      SOURCES=(checkpoint/fuzz/agent_protocol_fuzzer.cc replication/agent_protocol.cc common/json_fields.cc
+      SOURCES=(replication/fuzz/agent_protocol_fuzzer.cc replication/agent_protocol.cc common/json_fields.cc
                common/status.cc)
-      SEED_CORPUS=checkpoint/fuzz/corpus/agent_protocol
+      SEED_CORPUS=replication/fuzz/corpus/agent_protocol
       DICT=""
       LINK_LIBS=()
       ;;
     control_request)
-      SOURCES=(checkpoint/fuzz/control_request_fuzzer.cc control/control_server.cc primary/test_checkpoint_hold.cc
-               common/fd_io.cc common/log.cc common/json_fields.cc common/status.cc)
-      SEED_CORPUS=checkpoint/fuzz/corpus/control_request
+      SOURCES=(control/fuzz/control_request_fuzzer.cc control/control_server.cc common/fd_io.cc common/log.cc common/json_fields.cc common/status.cc)
+      SEED_CORPUS=control/fuzz/corpus/control_request
       DICT=""
       LINK_LIBS=(-pthread)
       ;;

@@ -1,11 +1,12 @@
 // libFuzzer target for the control API's requests (control/control_server.h): one request
-// line through AnswerControlRequest — the server's whole parsing — to the handlers the agents
-// register, with their own argument parsing: the primary's test checkpoint hold (the real
-// primary/test_checkpoint_hold.cc handlers), and handlers that read their fields exactly as
-// the secondary's test_hold_acks, test_corrupt_device_state and test_dump_ram do
-// (common/json_fields.h; those live inside the agents, bound to them). Errors are fine; a crash,
-// an exception (even one the server would have caught: "Internal: command ... failed"), or a
-// reply that is not a JSON object the server can send are not.
+// line through AnswerControlRequest — the server's whole parsing — to handlers that read their
+// fields exactly as the secondary's test_hold_acks, test_corrupt_device_state and test_dump_ram
+// do (common/json_fields.h; those live inside the agents, bound to them). Errors are fine; a
+// crash, an exception (even one the server would have caught: "Internal: command ... failed"),
+// or a reply that is not a JSON object the server can send are not. Only control/ and common/
+// are built in: the primary's test checkpoint hold (primary/test_checkpoint_hold.h) is
+// primary/'s own test scaffolding and is not fuzzed from here (control/ must not depend on
+// the agents).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -15,7 +16,6 @@
 
 #include "common/json_fields.h"
 #include "control/control_server.h"
-#include "primary/test_checkpoint_hold.h"
 #include "tools/fuzz/fuzz_promise.h"
 
 namespace {
@@ -25,8 +25,8 @@ using nlohmann::json;
 
 using fuzz::Require;
 
-std::map<std::string, control::Handler> Handlers(primary::TestCheckpointHold& hold) {
-  std::map<std::string, control::Handler> handlers = {
+std::map<std::string, control::Handler> Handlers() {
+  return {
       {"status", [](const json&) -> Result<json> { return json{{"role", "secondary"}}; }},
       {"promote", [](const json&) -> Result<json> { return json{{"promotion", "requested"}}; }},
       {"test_hold_acks",
@@ -45,8 +45,6 @@ std::map<std::string, control::Handler> Handlers(primary::TestCheckpointHold& ho
          if (path.empty()) return Status::InvalidArgument("test_dump_ram: \"path\" must be a file name");
          return json{{"path", path}, {"block", block}};
        }}};
-  hold.AddControlCommands(handlers, [] { return uint64_t{7}; });
-  return handlers;
 }
 
 }  // namespace
@@ -54,8 +52,7 @@ std::map<std::string, control::Handler> Handlers(primary::TestCheckpointHold& ho
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > control::ControlServer::kMaxRequestBytes) return 0;  // the server refuses longer lines unread
   const std::string_view line(reinterpret_cast<const char*>(data), size);
-  primary::TestCheckpointHold hold;  // fresh per input: a hold armed by one input never leaks into the next
-  const std::map<std::string, control::Handler> handlers = Handlers(hold);
+  const std::map<std::string, control::Handler> handlers = Handlers();
   try {
     json reply = control::AnswerControlRequest(line, handlers);
     Require(reply.is_object(), "every reply is a JSON object");
