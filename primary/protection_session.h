@@ -71,8 +71,12 @@ class ProtectionSession {
   // The controller paired with this secondary at record revision `revision`: sends our hello
   // and, the first time, starts checkpointing with epochs numbered after `epoch_base`.
   Status Pair(uint64_t revision, uint64_t epoch_base);
-  // Ships nothing more that matters: acks are ignored from now on.
-  void Unpair() { paired_.store(false); }
+  // The controller dropped this secondary: its acks are ignored from now on, and the channel
+  // goes silent (no heartbeats), so it does not mistake us for its primary any more.
+  void Unpair() {
+    paired_.store(false);
+    fenced_.store(true);
+  }
   // The owner runs the VM alone: checkpoints go on locally (each is released at once by the
   // controller), nothing is shipped.
   void GoUnprotected();

@@ -116,7 +116,11 @@ void VmOwner::OnSessionEvent(Event event) {
 void VmOwner::Carry(const failover::Action& action) {
   switch (action.kind) {
     case ActionKind::kPair: return Pair(action);
-    case ActionKind::kUnpair: return WithSession([](ProtectionSession& session) { session.Unpair(); });
+    case ActionKind::kUnpair:
+      // Heartbeats can only say "alive": to a dropped secondary we go silent instead, so it
+      // does not keep taking us for its primary (it reads the record, and fences).
+      heartbeat_->Pause(true);
+      return WithSession([](ProtectionSession& session) { session.Unpair(); });
     case ActionKind::kReleaseUpTo: {
       Status released = host_->Release(action.epoch);
       if (!released.ok()) Log("primary", "releasing output up to epoch " + std::to_string(action.epoch) + ": " + released.ToString());
@@ -192,6 +196,7 @@ void VmOwner::Pair(const failover::Action& action) {
   }
   pairing_over_.store(false);
   paired_incarnation_.store(action.peer_incarnation);
+  heartbeat_->Pause(false);
   record_revision_.store(action.revision);
   Log("primary", "paired with secondary '" + action.peer + "' at record revision " + std::to_string(action.revision));
   Status paired = session->Pair(action.revision, base);
