@@ -128,6 +128,7 @@ void CheckpointShipper::CrossCap(const CapCrossing& crossing) {
 }
 
 Status CheckpointShipper::ReleaseOutputs(uint64_t epoch) {
+  if (!options_.releases_output) return Status::Ok();
   if (options_.network_output) {
     UNDERSTUDY_RETURN_IF_ERROR(options_.network_output->Release(epoch, *options_.released_network));
   }
@@ -260,6 +261,47 @@ Status CheckpointShipper::SendLocked(uint64_t epoch, const std::string& bytes, b
   return Status::Ok();
 }
 
+bool CheckpointShipper::HandleAck(uint64_t epoch) {
+  std::optional<std::chrono::steady_clock::time_point> stopped_at;
+  Status refused;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stats_.fenced) return false;  // a fenced primary releases nothing, acked or not
+    // Going unprotected released everything and forgot what was in flight: an ack that
+    // was already on its way names an epoch no longer listed, and changes nothing.
+    if (stats_.unprotected) return true;
+    if (epoch <= stats_.acked_epoch) return true;  // a repeat: nothing more to release
+    // An ack releases output, so it must name an epoch that was shipped and is still
+    // unacknowledged: acking one that was only captured (its output already sealed) or
+    // never existed would release what the secondary never committed.
+    bool shipped = false;
+    for (const UnackedEpoch& entry : unacked_) shipped = shipped || entry.epoch == epoch;
+    if (!shipped) {
+      refused = Status::Corruption("the secondary acknowledged epoch " + std::to_string(epoch) +
+                                   ", which was never shipped (last shipped " + std::to_string(stats_.shipped_epoch) +
+                                   ", acknowledged " + std::to_string(stats_.acked_epoch) + ")");
+    } else {
+      stats_.acked_epoch = epoch;
+      while (!unacked_.empty() && unacked_.front().epoch <= epoch) {
+        if (unacked_.front().epoch == epoch) stopped_at = unacked_.front().stopped_at;
+        stats_.in_flight_bytes -= unacked_.front().bytes.size();
+        unacked_.pop_front();
+      }
+      changed_.notify_all();
+    }
+  }
+  // A peer that acknowledges what it never received cannot be trusted with the next ack
+  // either: nothing is released and the secondary counts as lost (the arbiter decides).
+  if (!refused.ok()) {
+    MarkLost(refused);
+    return false;
+  }
+  if (stopped_at && options_.on_acked) options_.on_acked(epoch, std::chrono::steady_clock::now() - *stopped_at);
+  Status released = ReleaseOutputs(epoch);
+  if (!released.ok()) Log("primary", "releasing console output: " + released.ToString());
+  return true;
+}
+
 void CheckpointShipper::AckLoop() {
   std::vector<std::byte> message;
   for (;;) {
@@ -285,41 +327,7 @@ void CheckpointShipper::AckLoop() {
     Result<replication::AckMessage> ack = replication::DecodeAck(message);
     if (!ack.ok()) return MarkLost(ack.status());
     if (ack->type == replication::MessageType::kAck) {
-      std::optional<std::chrono::steady_clock::time_point> stopped_at;
-      Status refused;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stats_.fenced) return;  // a fenced primary releases nothing, acked or not
-        // Going unprotected released everything and forgot what was in flight: an ack that
-        // was already on its way names an epoch no longer listed, and changes nothing.
-        if (stats_.unprotected) continue;
-        if (ack->epoch <= stats_.acked_epoch) continue;  // a repeat: nothing more to release
-        // An ack releases output, so it must name an epoch that was shipped and is still
-        // unacknowledged: acking one that was only captured (its output already sealed) or
-        // never existed would release what the secondary never committed.
-        bool shipped = false;
-        for (const UnackedEpoch& entry : unacked_) shipped = shipped || entry.epoch == ack->epoch;
-        if (!shipped) {
-          refused = Status::Corruption("the secondary acknowledged epoch " + std::to_string(ack->epoch) +
-                                       ", which was never shipped (last shipped " +
-                                       std::to_string(stats_.shipped_epoch) + ", acknowledged " +
-                                       std::to_string(stats_.acked_epoch) + ")");
-        } else {
-          stats_.acked_epoch = ack->epoch;
-          while (!unacked_.empty() && unacked_.front().epoch <= ack->epoch) {
-            if (unacked_.front().epoch == ack->epoch) stopped_at = unacked_.front().stopped_at;
-            stats_.in_flight_bytes -= unacked_.front().bytes.size();
-            unacked_.pop_front();
-          }
-          changed_.notify_all();
-        }
-      }
-      // A peer that acknowledges what it never received cannot be trusted with the next
-      // ack either: nothing is released and the secondary counts as lost (the arbiter decides).
-      if (!refused.ok()) return MarkLost(refused);
-      if (stopped_at && options_.on_acked) options_.on_acked(ack->epoch, std::chrono::steady_clock::now() - *stopped_at);
-      Status released = ReleaseOutputs(ack->epoch);
-      if (!released.ok()) Log("primary", "releasing console output: " + released.ToString());
+      if (!HandleAck(ack->epoch)) return;
       continue;
     }
     // NACK: the secondary rejected `epoch` (damaged, or out of order after an earlier

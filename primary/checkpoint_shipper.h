@@ -79,6 +79,9 @@ struct ShipperOptions {
   std::function<uint64_t()> unshipped_disk_bytes;
   // Called once, on the thread that noticed, when a cap is crossed (metrics).
   std::function<void(const CapCrossing&)> on_cap_crossed;
+  // False: the shipper never releases output itself (not on an ack, not unprotected); its
+  // owner releases on the PairController's kReleaseUpTo (primary/protection_session.h).
+  bool releases_output = true;
 };
 
 struct ShipperStats {
@@ -131,6 +134,8 @@ class CheckpointShipper {
  private:
   void ShipLoop();
   void AckLoop();
+  // One ack from the secondary; false when the ack loop must end (fenced, or a lying ack).
+  bool HandleAck(uint64_t epoch);
   Status Ship(EpochCapture& capture);
   Status SendCheckpoint(uint64_t epoch, const std::string& bytes, bool first_transmission);
   Status SendLocked(uint64_t epoch, const std::string& bytes, bool first_transmission);  // holds send_mutex_

@@ -10,64 +10,13 @@
 #include <mutex>
 
 #include "console/released_log.h"
+#include "primary/fake_secondary_channel.h"
 #include "replication/agent_protocol.h"
 
 namespace understudy::primary {
 namespace {
 
 using namespace std::chrono_literals;
-
-// The primary's end of a channel; the test plays the secondary through the shared Peer.
-struct Peer {
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::deque<std::vector<std::byte>> to_primary;
-  std::vector<std::string> from_primary;
-  bool closed = false;  // the primary said goodbye
-
-  void Send(const std::string& message) {
-    std::lock_guard<std::mutex> lock(mutex);
-    to_primary.emplace_back(reinterpret_cast<const std::byte*>(message.data()),
-                            reinterpret_cast<const std::byte*>(message.data()) + message.size());
-    changed.notify_all();
-  }
-  bool WaitForSent(size_t count) {
-    std::unique_lock<std::mutex> lock(mutex);
-    return changed.wait_for(lock, 5s, [&] { return from_primary.size() >= count; });
-  }
-};
-
-class FakeChannel : public transport::Channel {
- public:
-  explicit FakeChannel(std::shared_ptr<Peer> peer) : peer_(std::move(peer)) {}
-  Status Send(std::span<const transport::MessagePart> parts, Deadline) override {
-    std::string message;
-    for (const transport::MessagePart& part : parts) message.append(reinterpret_cast<const char*>(part.data()), part.size());
-    std::lock_guard<std::mutex> lock(peer_->mutex);
-    peer_->from_primary.push_back(std::move(message));
-    peer_->changed.notify_all();
-    return Status::Ok();
-  }
-  Status Receive(std::vector<std::byte>& message, Deadline deadline) override {
-    std::unique_lock<std::mutex> lock(peer_->mutex);
-    if (!peer_->changed.wait_until(lock, deadline.when(), [&] { return !peer_->to_primary.empty(); })) {
-      return Status::DeadlineExceeded("no message");
-    }
-    message = std::move(peer_->to_primary.front());
-    peer_->to_primary.pop_front();
-    return Status::Ok();
-  }
-  Status Close(Deadline) override {
-    std::lock_guard<std::mutex> lock(peer_->mutex);
-    peer_->closed = true;
-    return Status::Ok();
-  }
-  const std::string& peer_identity() const override { return identity_; }
-
- private:
-  std::shared_ptr<Peer> peer_;
-  std::string identity_ = "fake-secondary";
-};
 
 EpochCapture Capture(uint64_t epoch, OutputBuffer& console) {
   EpochCapture capture;
@@ -143,6 +92,31 @@ TEST_F(ShipperWithEpochOneInFlight, AnAckInFlightWhenThePrimaryWentUnprotectedCh
                                      << stats.last_error;
   EXPECT_TRUE(stats.last_error.empty()) << stats.last_error;
   EXPECT_EQ(released.end(), 4u);
+}
+
+// Under a PairController (releases_output off) the shipper reports acks and releases
+// nothing itself: not on an ack, not when going unprotected. The owner releases on the
+// controller's kReleaseUpTo (vm_owner_test).
+TEST(CheckpointShipperUnderAController, AnAckIsReportedAndReleasesNothing) {
+  auto peer = std::make_shared<Peer>();
+  OutputBuffer console{checkpoint::OutputStream::kConsole};
+  console::ReleasedLog released;
+  std::atomic<uint64_t> reported{0};
+  ShipperOptions options;
+  options.releases_output = false;
+  options.on_acked = [&](uint64_t epoch, std::chrono::duration<double>) { reported.store(epoch); };
+  CheckpointShipper shipper{std::make_unique<FakeChannel>(peer), console, released, options};
+  console.Append("one\n");
+  shipper.Submit(Capture(1, console));
+  ASSERT_TRUE(peer->WaitForSent(1));
+  peer->Send(replication::EncodeAck(1));
+  ASSERT_TRUE(Eventually([&] { return reported.load() == 1; })) << "the ack was not reported";
+  EXPECT_EQ(shipper.stats().acked_epoch, 1u);
+  shipper.GoUnprotected();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(released.end(), 0u) << "the shipper released output by itself";
+  EXPECT_EQ(console.held_bytes(), 4u);
+  shipper.Stop(/*goodbye=*/false);
 }
 
 // Bounded memory in bytes (issue 16, item 5): crossing a cap is the pair event — the

@@ -63,6 +63,24 @@ Result<Committed> ReceiveAndCommit(transport::Channel& channel, std::unique_ptr<
   return committed;
 }
 
+// The guest's console output of one epoch: kOutputBytes of the ByteAt pattern.
+void PrintOutputEpoch(OutputBuffer& console) {
+  std::string piece(1u << 20, '\0');
+  for (uint64_t at = 0; at < kOutputBytes; at += piece.size()) {
+    for (size_t i = 0; i < piece.size(); ++i) piece[i] = ByteAt(at + i);
+    console.Append(piece);
+  }
+}
+
+// How far `released` got within 30 s of waiting for `bytes`.
+uint64_t WaitForReleased(const console::ReleasedLog& released, uint64_t bytes) {
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       released.end() < bytes && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return released.end();
+}
+
 TEST(LargeOutputEpochTest, A300MibOutputEpochShipsInChunksAndCommits) {
   transport::ChannelOptions options;
   options.insecure = true;
@@ -92,12 +110,7 @@ TEST(LargeOutputEpochTest, A300MibOutputEpochShipsInChunksAndCommits) {
   ASSERT_EQ(one->epoch, 1u);
 
   // The guest prints 300 MiB in one epoch (the secondary acked nothing meanwhile).
-  std::string piece(1u << 20, '\0');
-  for (uint64_t at = 0; at < kOutputBytes; at += piece.size()) {
-    for (size_t i = 0; i < piece.size(); ++i) piece[i] = ByteAt(at + i);
-    console.Append(piece);
-  }
-  piece = {};
+  PrintOutputEpoch(console);
   ASSERT_TRUE(shipper.WaitForRoom(Deadline::AfterMillis(1000)).ok());
   ASSERT_FALSE(shipper.stats().over_cap) << "300 MiB is under the default 512 MiB held-output cap";
   EpochCapture second;
@@ -118,11 +131,7 @@ TEST(LargeOutputEpochTest, A300MibOutputEpochShipsInChunksAndCommits) {
   EXPECT_LE(two->largest_output_section, checkpoint::format::kChunkSectionBytes);
 
   // The ack releases the whole epoch on the primary.
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-       released.end() < kOutputBytes && std::chrono::steady_clock::now() < deadline;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(released.end(), kOutputBytes);
+  EXPECT_EQ(WaitForReleased(released, kOutputBytes), kOutputBytes);
   EXPECT_EQ(shipper.stats().acked_epoch, 2u);
   EXPECT_FALSE(shipper.stats().over_cap) << shipper.stats().last_error;
   EXPECT_EQ(console.held_bytes(), 0u);

@@ -6,6 +6,29 @@
 
 namespace understudy::primary {
 
+namespace {
+
+// "test_only": switches that exist for tests (see primary_config.h); never in production.
+Status ReadTestOnly(const nlohmann::json& json, PrimaryConfig& config) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* test_only, OptionalObject(json, "test_only", "configuration"));
+  if (!test_only) return Status::Ok();
+  constexpr std::string_view test_where = "configuration: test_only";
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.test_ship_disk_writes_early,
+                              OptionalBool(*test_only, "ship_disk_writes_early", false, test_where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.test_network_output_commit_off,
+                              OptionalBool(*test_only, "network_output_commit_off", false, test_where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.test_control_commands, OptionalBool(*test_only, "control_commands", false, test_where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.test_drop_page_at_epoch, OptionalUint64(*test_only, "drop_page_at_epoch", 0, test_where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.test_hold_checkpoint_at_epoch,
+                              OptionalUint64(*test_only, "hold_checkpoint_at_epoch", 0, test_where));
+  if (test_only->contains("corrupt_epoch")) {
+    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_corrupt_epoch, RequireUint64(*test_only, "corrupt_epoch", test_where));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
   if (!json.is_object()) return Status::InvalidArgument("the configuration must be a JSON object");
   PrimaryConfig config;
@@ -43,21 +66,7 @@ Result<PrimaryConfig> PrimaryConfig::FromJson(const nlohmann::json& json) {
     UNDERSTUDY_ASSIGN_OR_RETURN(config.attach->qmp_socket, RequireString(*attach, "qmp", "configuration: attach"));
     UNDERSTUDY_ASSIGN_OR_RETURN(config.attach->serial_socket, RequireString(*attach, "serial", "configuration: attach"));
   }
-  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* test_only, OptionalObject(json, "test_only", where));
-  if (test_only) {
-    constexpr std::string_view test_where = "configuration: test_only";
-    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_ship_disk_writes_early,
-                                OptionalBool(*test_only, "ship_disk_writes_early", false, test_where));
-    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_network_output_commit_off,
-                                OptionalBool(*test_only, "network_output_commit_off", false, test_where));
-    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_control_commands, OptionalBool(*test_only, "control_commands", false, test_where));
-    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_drop_page_at_epoch, OptionalUint64(*test_only, "drop_page_at_epoch", 0, test_where));
-    UNDERSTUDY_ASSIGN_OR_RETURN(config.test_hold_checkpoint_at_epoch,
-                                OptionalUint64(*test_only, "hold_checkpoint_at_epoch", 0, test_where));
-    if (test_only->contains("corrupt_epoch")) {
-      UNDERSTUDY_ASSIGN_OR_RETURN(config.test_corrupt_epoch, RequireUint64(*test_only, "corrupt_epoch", test_where));
-    }
-  }
+  UNDERSTUDY_RETURN_IF_ERROR(ReadTestOnly(json, config));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   UNDERSTUDY_RETURN_IF_ERROR(

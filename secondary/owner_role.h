@@ -4,9 +4,8 @@
 // controller's owner actions (kPair, kUnpair, kReleaseUpTo, kGoUnprotected, kStopVm,
 // kSendGoodbye) to it.
 //
-// Today's implementation (secondary/legacy_owner_role.h) hands the VM to a
-// failover::Reprotector, which decides for itself; primary/'s VmHost + ProtectionSession
-// replace it.
+// Today's implementation (secondary/promoted_owner_role.h) hands the VM to primary/'s
+// PromotedVmOwner (a VmHost running ProtectionSessions), which steps a controller of its own.
 //
 // Thread safety: Carry() on the controller driver's thread; StatusJson() from any; StepDown()
 // from the control thread; Stop() from the agent's Run thread.

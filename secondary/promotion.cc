@@ -4,7 +4,7 @@
 
 #include "common/fd_io.h"
 #include "common/log.h"
-#include "secondary/legacy_owner_role.h"
+#include "secondary/promoted_owner_role.h"
 #include "secondary/secondary_agent.h"
 
 namespace understudy::secondary {
@@ -90,7 +90,7 @@ Status SecondaryAgent::RunAsOwner() {
 
 std::unique_ptr<OwnerRole> SecondaryAgent::StartOwnerRole() {
   Result<std::unique_ptr<transport::Channel>> channel =
-      failover::Reprotector::ConnectToNewSecondary(*config_.reprotect, Deadline::AfterMillis(500));
+      transport::Dial(config_.reprotect->secondary_uri, config_.reprotect->channel, Deadline::AfterMillis(500));
   if (!channel.ok()) {
     if (std::chrono::steady_clock::now() >= next_reprotect_log_) {
       Log("secondary", "running unprotected; no new secondary at " + config_.reprotect->secondary_uri + " yet (" +
@@ -104,26 +104,27 @@ std::unique_ptr<OwnerRole> SecondaryAgent::StartOwnerRole() {
   // it directly. Every byte the serial loop read is already in console_.
   serial_stop_.store(true);
   if (serial_thread_.joinable()) serial_thread_.join();
-  failover::PromotedVm vm{*committer_->definition(), &standby_->standby()->process().qmp(), standby_->pid(), &console_,
-                          &metrics_server_->registry(), committer_->disk_server()};
+  primary::PromotedStandby standby{*committer_->definition(), &standby_->standby()->process().qmp(), standby_->pid(),
+                                   standby_->TakeSerial(),   &console_,
+                                   &metrics_server_->registry(), committer_->disk_server()};
   if (network::FrameRelay* relay = standby_->relay()) {
-    relay->ReleaseFrom(released_network_, released_network_.end());
-    vm.relay = relay;
-    vm.released_network = &released_network_;
+    standby.relay = relay;
+    standby.released_network = &released_network_;
   }
+  std::string old_primary;
   {
     MutexLock lock(&status_mutex_);
-    heartbeat_.reset();  // the protecting primary heartbeats from this host's heartbeat address
+    old_primary = primary_;
+    heartbeat_.reset();  // the protecting owner heartbeats from this host's heartbeat address
   }
-  Result<std::unique_ptr<failover::Reprotector>> reprotector =
-      failover::Reprotector::Start(*config_.reprotect, config_.failover, config_.runtime_dir + "/reprotect", std::move(vm),
-                                   standby_->TakeSerial(), std::move(*channel));
-  if (!reprotector.ok()) {
-    Log("secondary", "cannot protect the VM again: " + reprotector.status().ToString());
+  Result<std::unique_ptr<primary::PromotedVmOwner>> owner = primary::PromotedVmOwner::Start(
+      *config_.reprotect, config_.failover, std::move(standby), old_primary, std::move(*channel));
+  if (!owner.ok()) {
+    Log("secondary", "cannot protect the VM again: " + owner.status().ToString());
     return nullptr;
   }
   transitions_.Record("promoted", "re-protecting", "a new secondary at " + config_.reprotect->secondary_uri);
-  return std::make_unique<LegacyOwnerRole>(std::move(*reprotector));
+  return std::make_unique<PromotedOwnerRole>(std::move(*owner));
 }
 
 void SecondaryAgent::CarryOwnerActionLocked(const failover::Action& action) {

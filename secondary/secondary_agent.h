@@ -120,7 +120,7 @@ class SecondaryAgent : public failover::ActionHandler {
   void SerialLoop();
   // Promoted: serves the console and starts the owner role (re-protection) when it can.
   Status RunAsOwner() EXCLUDES(status_mutex_);
-  // The seam with primary/: builds the owner role for the promoted VM (today a Reprotector,
+  // The seam with primary/: builds the owner role for the promoted VM (today a PromotedVmOwner,
   // once a new secondary listens). Run thread only; null while it cannot yet.
   std::unique_ptr<OwnerRole> StartOwnerRole() EXCLUDES(status_mutex_);
   // The controller's owner actions after the promotion, forwarded to the owner role.

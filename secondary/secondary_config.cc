@@ -35,7 +35,7 @@ Result<SecondaryConfig> SecondaryConfig::FromJson(const nlohmann::json& json) {
   UNDERSTUDY_ASSIGN_OR_RETURN(config.network, network::NetworkConfig::FromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.channel, transport::ChannelOptionsFromJson(json));
   UNDERSTUDY_ASSIGN_OR_RETURN(config.failover, failover::FailoverConfig::FromJson(json));
-  UNDERSTUDY_ASSIGN_OR_RETURN(config.reprotect, failover::ReprotectConfig::FromJson(json, config.channel));
+  UNDERSTUDY_ASSIGN_OR_RETURN(config.reprotect, primary::ReprotectConfig::FromJson(json, config.channel));
   std::vector<std::string> other_uris;
   if (config.reprotect) other_uris.push_back(config.reprotect->secondary_uri);
   UNDERSTUDY_ASSIGN_OR_RETURN(config.binding, PrimaryBinding::FromConfig(json, config.listen_uri, config.channel, other_uris));

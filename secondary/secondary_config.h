@@ -25,7 +25,7 @@
 //                                         QEMU this often (secondary/standby_verifier.h); 0: never
 //     "reprotect": {"secondary": "tls://10.0.0.1:7400"}   optional: after a promotion, protect
 //                                         the VM again once a secondary listens there
-//                                         (failover/reprotector.h)
+//                                         (primary/reprotect_config.h)
 //   }
 //
 // "listen" may use port 0; the bound address is in the status ("listen").
@@ -44,7 +44,7 @@
 #include "common/result.h"
 #include "network/network_config.h"
 #include "failover/failover_config.h"
-#include "failover/reprotector.h"
+#include "primary/reprotect_config.h"
 #include "qemu/vm_definition.h"
 #include "secondary/primary_binding.h"
 #include "transport/channel.h"
@@ -61,7 +61,7 @@ struct SecondaryConfig {
   std::string qemu_binary = "qemu-system-x86_64";
   // Prometheus endpoint (GET /metrics); port 0 picks one (the status shows which).
   std::string metrics_listen = "127.0.0.1:0";
-  std::optional<failover::ReprotectConfig> reprotect;
+  std::optional<primary::ReprotectConfig> reprotect;
   uint32_t verify_period_ms = 300000;
   // This host's copy of the VM's disk (disk/disk_replica.h), when the VM has one.
   std::string disk_image;

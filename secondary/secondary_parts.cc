@@ -2,7 +2,7 @@
 // arbiter, the controller and its driver) and the periodic samples of their health.
 #include "common/log.h"
 #include "secondary/secondary_agent.h"
-#include "secondary/stall_forgiving_clock.h"
+#include "failover/stall_forgiving_clock.h"
 
 namespace understudy::secondary {
 
@@ -82,8 +82,8 @@ namespace {
 failover::ControllerDriverOptions ForgivingDriverOptions() {
   failover::ControllerDriverOptions options;
   // A stall of this host longer than this between two readings is not counted as time the
-  // primary was silent (secondary/stall_forgiving_clock.h); the driver reads every 10 ms.
-  auto clock = std::make_shared<StallForgivingClock>(std::chrono::milliseconds(50));
+  // primary was silent (failover/stall_forgiving_clock.h); the driver reads every 10 ms.
+  auto clock = std::make_shared<failover::StallForgivingClock>(/*max_step_ms=*/50);
   options.clock_ms = [clock] { return clock->Now(); };
   return options;
 }

@@ -1,0 +1,79 @@
+// StallForgivingClock: the time an agent's PairController is stepped with (the driver's
+// `clock_ms`, failover/controller_driver.h): steady time with this host's own stalls taken
+// out. The driver reads the clock at least every tick; a gap between two readings much
+// longer than that means this process did not run (a loaded or paused host), and nothing
+// could have been heard meanwhile — counting that gap as the peer's silence would make both
+// agents of a stalled host declare each other gone at once. Forgiving time only ever delays a
+// decision (the safe direction): releases follow acks, never the clock.
+//
+// The thread that reads the clock (the driver's) runs at the heartbeats' priority.
+//
+// Thread safety: Now() from any thread.
+#ifndef UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_
+#define UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
+
+namespace understudy::failover {
+
+// The step the agents use: ticks come every 10 ms, heartbeats every 20 ms; a reading 40 ms after
+// the last one is already a stall of this host.
+inline constexpr int64_t kMaxClockStepMs = 40;
+
+// Raises the calling thread's priority once (best effort, as PeerMonitor's loop does): the
+// threads that hear the peer and decide on its silence should not be the ones a loaded host
+// starves first.
+inline void RunAtHeartbeatPriority() {
+  thread_local bool raised = [] {
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10);
+    return true;
+  }();
+  (void)raised;
+}
+
+class StallForgivingClock {
+ public:
+  // `max_step_ms`: the most one reading may advance past the previous one. `real_ms`: the
+  // underlying clock (tests pass their own; default steady_clock).
+  explicit StallForgivingClock(int64_t max_step_ms, std::function<int64_t()> real_ms = nullptr)
+      : max_step_ms_(max_step_ms), real_ms_(real_ms ? std::move(real_ms) : [] {
+          return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+              .count();
+        }) {}
+
+  int64_t Now() EXCLUDES(mu_) {
+    RunAtHeartbeatPriority();
+    int64_t real = real_ms_();
+    MutexLock lock(&mu_);
+    if (!started_) {
+      started_ = true;
+      last_real_ = real;
+      now_ = real;
+    }
+    int64_t step = real - last_real_;
+    last_real_ = real;
+    if (step > max_step_ms_) step = max_step_ms_;
+    if (step > 0) now_ += step;
+    return now_;
+  }
+
+ private:
+  const int64_t max_step_ms_;
+  const std::function<int64_t()> real_ms_;
+  Mutex mu_;
+  bool started_ GUARDED_BY(mu_) = false;
+  int64_t last_real_ GUARDED_BY(mu_) = 0;
+  int64_t now_ GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace understudy::failover
+
+#endif  // UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_

@@ -1,0 +1,123 @@
+// The VmOwner without QEMU: a host built from a "promoted standby" whose serial console is a
+// socket this test writes as the guest, and a secondary played through a fake channel. The
+// rule under test: held output reaches the released log only through the controller's
+// kReleaseUpTo, whatever else happens (epochs captured, a new secondary's hello, its acks).
+#include "primary/vm_owner.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <prometheus/registry.h>
+
+#include "primary/fake_secondary_channel.h"
+#include "replication/agent_protocol.h"
+
+namespace understudy::primary {
+namespace {
+
+using failover::Action;
+using failover::ActionKind;
+using failover::Event;
+using failover::EventKind;
+
+template <typename Predicate>
+bool Eventually(Predicate predicate, std::chrono::milliseconds within = 5s) {
+  for (auto deadline = std::chrono::steady_clock::now() + within; std::chrono::steady_clock::now() < deadline;) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(1ms);
+  }
+  return predicate();
+}
+
+class VmOwnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int pair[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    guest_serial_ = UniqueFd(pair[0]);
+    PromotedStandby standby;
+    standby.definition.name = "vm-under-test";
+    standby.serial = UniqueFd(pair[1]);
+    standby.released_console = &released_;
+    standby.metrics = &registry_;
+    Result<std::unique_ptr<VmHost>> host = VmHost::FromPromotedStandby(std::move(standby));
+    ASSERT_TRUE(host.ok()) << host.status();
+    OwnerOptions options;
+    options.config.vm.name = "vm-under-test";
+    options.config.failover.name = "owner";
+    Result<std::unique_ptr<VmOwner>> owner = VmOwner::Start(
+        std::move(*host), std::move(options), [this](Event event) { Record(std::move(event)); }, /*alone=*/true);
+    ASSERT_TRUE(owner.ok()) << owner.status();
+    owner_ = std::move(*owner);
+  }
+  void TearDown() override {
+    if (owner_) owner_->Shutdown();
+  }
+
+  void GuestPrints(const std::string& text) { ASSERT_EQ(::write(guest_serial_.get(), text.data(), text.size()), ssize_t(text.size())); }
+  void Record(Event event) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (event.kind != EventKind::kHeard) events_.push_back(std::move(event));
+  }
+  std::optional<Event> Last(EventKind kind) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto event = events_.rbegin(); event != events_.rend(); ++event) {
+      if (event->kind == kind) return *event;
+    }
+    return std::nullopt;
+  }
+  std::string Released() {
+    Result<std::string> bytes = released_.ReadFrom(0, 1 << 20, Deadline::Now());
+    return bytes.ok() ? *bytes : "";
+  }
+
+  UniqueFd guest_serial_;
+  console::ReleasedLog released_;
+  prometheus::Registry registry_;
+  std::unique_ptr<VmOwner> owner_;
+  std::mutex mutex_;
+  std::vector<Event> events_;
+};
+
+TEST_F(VmOwnerTest, OutputRunningAloneIsCapturedThenReleasedOnlyByReleaseUpTo) {
+  GuestPrints("hello\n");
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kCaptured).has_value(); })) << "the owner never sealed an epoch";
+  uint64_t epoch = Last(EventKind::kCaptured)->epoch;
+  EXPECT_GE(epoch, 1u);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(released_.end(), 0u) << "output left before the controller said so";
+  owner_->Carry(Action{.kind = ActionKind::kReleaseUpTo, .epoch = epoch});
+  EXPECT_EQ(Released(), "hello\n");
+}
+
+TEST_F(VmOwnerTest, ReleaseUpToAnEarlierEpochKeepsTheLaterOnesHeld) {
+  GuestPrints("one\n");
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kCaptured).has_value(); }));
+  uint64_t first = Last(EventKind::kCaptured)->epoch;
+  GuestPrints("two\n");
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kCaptured)->epoch > first; }));
+  owner_->Carry(Action{.kind = ActionKind::kReleaseUpTo, .epoch = first});
+  EXPECT_EQ(Released(), "one\n");
+  owner_->Carry(Action{.kind = ActionKind::kReleaseUpTo, .epoch = Last(EventKind::kCaptured)->epoch});
+  EXPECT_EQ(Released(), "one\ntwo\n");
+}
+
+TEST_F(VmOwnerTest, ANewSecondarysHelloIsOfferedAndItsOutputIsHeldForIt) {
+  auto peer = std::make_shared<Peer>();
+  peer->Send(replication::EncodeHello({"new-secondary", "", "127.0.0.1:1", nullptr, 0}));
+  owner_->Offer(std::make_unique<FakeChannel>(peer));
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kHello).has_value(); })) << "the hello never reached the controller";
+  EXPECT_EQ(Last(EventKind::kHello)->peer, "new-secondary");
+  EXPECT_NE(Last(EventKind::kHello)->peer_incarnation, 0u);
+  // From the hello on, output waits for the new pairing: nothing is sealed (it would be in
+  // no checkpoint), and nothing is released whatever the epochs say.
+  GuestPrints("held for the new secondary\n");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(Last(EventKind::kCaptured).has_value()) << "output sealed outside the new pairing";
+  owner_->Carry(Action{.kind = ActionKind::kReleaseUpTo, .epoch = 1000});
+  EXPECT_EQ(released_.end(), 0u);
+}
+
+}  // namespace
+}  // namespace understudy::primary
