@@ -93,6 +93,10 @@ Status PrimaryAgent::Serve() {
   }
   UNDERSTUDY_RETURN_IF_ERROR(StartController());
   raw_owner->Offer(std::move(*channel));
+  // Operators must see an arbiter outage before a failover needs the arbiter.
+  monitoring::AgentMetrics* metrics = &raw_owner->metrics();
+  failover::ArbiterProbe probe(*arbiter_, std::chrono::seconds(5),
+                               [metrics](bool reachable) { metrics->SetArbiterReachable(reachable); });
   Status watched = Watch();
   control.reset();  // no status request reads the owner or the driver after this
   return watched;

@@ -28,6 +28,7 @@
 #include "common/thread_annotations.h"
 #include "control/control_server.h"
 #include "failover/arbiter.h"
+#include "failover/arbiter_probe.h"
 #include "failover/controller_driver.h"
 #include "failover/transition_log.h"
 #include "primary/primary_config.h"

@@ -61,7 +61,9 @@ class PromotedVmOwner : public failover::ActionHandler {
   std::unique_ptr<VmOwner> owner_ GUARDED_BY(mu_);
   CondVar owner_set_;
   std::string state_ GUARDED_BY(mu_) = "promoted";
-  bool reprotecting_ GUARDED_BY(mu_) = false;
+  // It starts alone (a promoted standby), so its first pairing is a re-protection too, even
+  // when the watch loop never sees the brief `promoted` / `re-protecting` states.
+  bool reprotecting_ GUARDED_BY(mu_) = true;
 };
 
 }  // namespace understudy::primary

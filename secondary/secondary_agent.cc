@@ -44,7 +44,12 @@ SecondaryAgent::~SecondaryAgent() {
 
 Status SecondaryAgent::Run() {
   UNDERSTUDY_RETURN_IF_ERROR(EnsurePrivateDirectory(config_.runtime_dir));
-  std::thread arbiter_probe([this] { ProbeArbiterLoop(); });
+  // A secondary that cannot reach the arbiter could not take over when it has to: operators
+  // must see that while the pair is healthy (the controller reads only when it must).
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::Arbiter> probe_arbiter,
+                              config_.failover.MakeArbiterFor(config_.binding.vm));
+  auto probe = std::make_unique<failover::ArbiterProbe>(
+      *probe_arbiter, std::chrono::seconds(5), [this](bool reachable) { arbiter_reachable_.store(reachable ? 1 : 0); });
   Status status = Serve();
   if (!status.ok()) Log("secondary", "failed: " + status.ToString());
   {
@@ -55,7 +60,7 @@ Status SecondaryAgent::Run() {
   }
   stop_requested_.store(true);
   StopController();
-  arbiter_probe.join();
+  probe.reset();
   console_.Close();
   return status;
 }

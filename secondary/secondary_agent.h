@@ -34,6 +34,7 @@
 #include "console/released_log.h"
 #include "control/control_server.h"
 #include "failover/arbiter.h"
+#include "failover/arbiter_probe.h"
 #include "failover/controller_driver.h"
 #include "failover/heartbeat.h"
 #include "failover/transition_log.h"
@@ -133,7 +134,6 @@ class SecondaryAgent : public failover::ActionHandler {
   void OnControllerState(failover::ControllerState to) EXCLUDES(status_mutex_);
   std::string StateNameLocked() const REQUIRES(status_mutex_);
   void Sample();  // heartbeat and verification metrics, now and then (Run thread)
-  void ProbeArbiterLoop();
 
   const SecondaryConfig config_;
   const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
@@ -163,7 +163,7 @@ class SecondaryAgent : public failover::ActionHandler {
   std::chrono::steady_clock::time_point next_reprotect_log_;
   // The pairing the heartbeat path belongs to (the controller's peer incarnation).
   std::atomic<uint64_t> incarnation_{0};
-  std::atomic<int> arbiter_reachable_{-1};  // -1 unknown, 0 no, 1 yes (probe thread)
+  std::atomic<int> arbiter_reachable_{-1};  // -1 unknown, 0 no, 1 yes (ArbiterProbe thread)
 
   mutable Mutex send_mutex_;  // replies and channel heartbeats share the channel
 

@@ -173,19 +173,4 @@ void SecondaryAgent::Sample() {
   if (reachable >= 0) metrics_->SetArbiterReachable(reachable == 1);
 }
 
-void SecondaryAgent::ProbeArbiterLoop() {
-  // A secondary that cannot reach the arbiter could not take over when it has to: operators
-  // must see that while the pair is healthy (the controller reads only when it must).
-  std::unique_ptr<failover::Arbiter> arbiter;
-  while (!stop_requested_.load()) {
-    for (int i = 0; i < 50 && !stop_requested_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!arbiter) {
-      Result<std::unique_ptr<failover::Arbiter>> made = config_.failover.MakeArbiterFor(config_.binding.vm);
-      if (!made.ok()) continue;
-      arbiter = std::move(*made);
-    }
-    arbiter_reachable_.store(arbiter->Read(Deadline::AfterMillis(1000)).ok() ? 1 : 0);
-  }
-}
-
 }  // namespace understudy::secondary
