@@ -45,12 +45,15 @@ TEST(ArbiterProbeTest, ReportsAnOutageAndItsEnd) {
   SwitchableArbiter arbiter;
   Results results;
   ArbiterProbe probe(arbiter, std::chrono::milliseconds(20), [&](bool reachable) { results.Add(reachable); });
-  ASSERT_TRUE(WaitUntil([&] { return !results.Get().empty(); }));
+  ASSERT_TRUE(WaitUntil([&]() -> bool { return !results.Get().empty(); }));
   EXPECT_TRUE(results.Get().front());
   arbiter.up.store(false);
-  ASSERT_TRUE(WaitUntil([&] { return !results.Get().back(); })) << "the outage was not reported";
+  // Get() returns a copy: take the bool out before the copy dies (vector<bool>'s back() is a
+  // proxy into it).
+  auto last = [&]() -> bool { return results.Get().back(); };
+  ASSERT_TRUE(WaitUntil([&]() -> bool { return !last(); })) << "the outage was not reported";
   arbiter.up.store(true);
-  ASSERT_TRUE(WaitUntil([&] { return results.Get().back(); })) << "the end of the outage was not reported";
+  ASSERT_TRUE(WaitUntil(last)) << "the end of the outage was not reported";
 }
 
 TEST(ArbiterProbeTest, StopsWithoutWaitingForItsInterval) {
@@ -59,7 +62,7 @@ TEST(ArbiterProbeTest, StopsWithoutWaitingForItsInterval) {
   auto started = std::chrono::steady_clock::now();
   {
     ArbiterProbe probe(arbiter, std::chrono::hours(1), [&](bool reachable) { results.Add(reachable); });
-    ASSERT_TRUE(WaitUntil([&] { return !results.Get().empty(); }));
+    ASSERT_TRUE(WaitUntil([&]() -> bool { return !results.Get().empty(); }));
   }
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
 }
