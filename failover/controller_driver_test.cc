@@ -146,6 +146,20 @@ Event Epoch(EventKind kind, uint64_t epoch) {
   return e;
 }
 
+// A primary "a" that claimed the record and is paired with "b" (incarnation 7), whose first
+// checkpoint is acked: protected.
+std::unique_ptr<ControllerDriver> ProtectedPrimary(ModelArbiter& arbiter, RecordingHandler& handler) {
+  auto driver = ControllerDriver::Start(Primary(), arbiter, handler);
+  EXPECT_TRUE(driver.ok()) << driver.status();
+  if (!driver.ok()) return nullptr;
+  EXPECT_EQ(WaitForState(**driver, ControllerState::kSyncing), ControllerState::kSyncing);
+  (*driver)->Post(Hello("b", 7));
+  (*driver)->Post(Epoch(EventKind::kCaptured, 1));
+  (*driver)->Post(Epoch(EventKind::kAcked, 1));
+  EXPECT_EQ(WaitForState(**driver, ControllerState::kProtected), ControllerState::kProtected);
+  return std::move(*driver);
+}
+
 TEST(ControllerDriverTest, ClaimsTheRecordThroughTheArbiterThread) {
   ModelArbiter arbiter;
   RecordingHandler handler;
@@ -193,21 +207,16 @@ TEST(ControllerDriverTest, OutputIsReleasedOnlyAfterTheAckReachesTheController) 
 TEST(ControllerDriverTest, ASilentPathIsNoticedWhileAnotherKeepsTalking) {
   ModelArbiter arbiter;
   RecordingHandler handler;
-  auto driver = ControllerDriver::Start(Primary(), arbiter, handler);
-  ASSERT_TRUE(driver.ok());
-  ASSERT_EQ(WaitForState(**driver, ControllerState::kSyncing), ControllerState::kSyncing);
-  (*driver)->Post(Hello("b", 7));
-  (*driver)->Post(Epoch(EventKind::kCaptured, 1));
-  (*driver)->Post(Epoch(EventKind::kAcked, 1));
-  ASSERT_EQ(WaitForState(**driver, ControllerState::kProtected), ControllerState::kProtected);
+  std::unique_ptr<ControllerDriver> driver = ProtectedPrimary(arbiter, handler);
+  ASSERT_NE(driver, nullptr);
   std::atomic<bool> stop{false};
   std::thread chatter([&] {
     while (!stop.load()) {
-      (*driver)->Post(Heard(Path::kReplication, 7));
+      driver->Post(Heard(Path::kReplication, 7));
       std::this_thread::sleep_for(milliseconds(2));
     }
   });
-  ControllerState seen = WaitForState(**driver, ControllerState::kDegraded, 2000);
+  ControllerState seen = WaitForState(*driver, ControllerState::kDegraded, 2000);
   stop.store(true);
   chatter.join();
   EXPECT_EQ(seen, ControllerState::kDegraded);
@@ -235,25 +244,20 @@ TEST(ControllerDriverTest, OperatorRequestsGetTheControllersVerdict) {
 TEST(ControllerDriverTest, HeartbeatsQueuedDuringALocalStallCountBeforeTheNextTick) {
   ModelArbiter arbiter;
   RecordingHandler handler;
-  auto driver = ControllerDriver::Start(Primary(), arbiter, handler);
-  ASSERT_TRUE(driver.ok());
-  ASSERT_EQ(WaitForState(**driver, ControllerState::kSyncing), ControllerState::kSyncing);
-  (*driver)->Post(Hello("b", 7));
+  std::unique_ptr<ControllerDriver> driver = ProtectedPrimary(arbiter, handler);
+  ASSERT_NE(driver, nullptr);
   std::atomic<bool> stop{false};
   std::thread chatter([&] {
     while (!stop.load()) {
-      for (Path path : {Path::kReplication, Path::kHeartbeatA, Path::kHeartbeatB}) (*driver)->Post(Heard(path, 7));
+      for (Path path : {Path::kReplication, Path::kHeartbeatA, Path::kHeartbeatB}) driver->Post(Heard(path, 7));
       std::this_thread::sleep_for(5ms);
     }
   });
-  (*driver)->Post(Epoch(EventKind::kCaptured, 1));
-  (*driver)->Post(Epoch(EventKind::kAcked, 1));
-  ASSERT_EQ(WaitForState(**driver, ControllerState::kProtected), ControllerState::kProtected);
   handler.StallOnNextRelease(400ms);  // well over the 150 ms budget
-  (*driver)->Post(Epoch(EventKind::kCaptured, 2));
-  (*driver)->Post(Epoch(EventKind::kAcked, 2));
-  ControllerState left = (*driver)->WaitFor([](ControllerState s) { return s != ControllerState::kProtected; },
-                                            Deadline::AfterMillis(1000));
+  driver->Post(Epoch(EventKind::kCaptured, 2));
+  driver->Post(Epoch(EventKind::kAcked, 2));
+  ControllerState left = driver->WaitFor([](ControllerState s) { return s != ControllerState::kProtected; },
+                                         Deadline::AfterMillis(1000));
   stop.store(true);
   chatter.join();
   EXPECT_EQ(left, ControllerState::kProtected);
