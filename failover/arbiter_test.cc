@@ -10,7 +10,6 @@
 #include "common/base64.h"
 #include "common/http_client.h"
 #include "failover/etcd_reply.h"
-#include "failover/takeover.h"
 #include "tests/harness/etcd_server.h"
 
 namespace understudy::failover {
@@ -54,7 +53,7 @@ TEST_F(ArbiterTest, CompareAndSwapFollowsTheRevision) {
   EXPECT_EQ(arbiter->Read(Deadline::AfterMillis(2000))->owner, "host2");
 }
 
-TEST_F(ArbiterTest, PromoteAndGoUnprotectedRaceHasExactlyOneWinnerAndTheLoserFences) {
+TEST_F(ArbiterTest, PromoteAndGoUnprotectedRaceHasExactlyOneWinner) {
   int primary_wins = 0, secondary_wins = 0;
   auto start = std::chrono::steady_clock::now();
   for (int round = 0; round < 50; ++round) {
@@ -65,20 +64,17 @@ TEST_F(ArbiterTest, PromoteAndGoUnprotectedRaceHasExactlyOneWinnerAndTheLoserFen
     uint64_t seen = primary->Read(Deadline::AfterMillis(2000))->revision;
     // Both sides saw this revision (and so both hold a warm connection to etcd, as agents do).
     ASSERT_EQ(secondary->Read(Deadline::AfterMillis(2000))->revision, seen);
-    PairEvent primary_outcome, secondary_outcome;
-    std::thread a([&] { primary_outcome = ContendForOwnership(*primary, Role::kPrimary, "host1", seen, Deadline::AfterMillis(2000)); });
-    std::thread b([&] { secondary_outcome = ContendForOwnership(*secondary, Role::kSecondary, "host2", seen, Deadline::AfterMillis(2000)); });
+    // The two swaps the PairController sends when each side finds the other gone.
+    Result<bool> primary_won = false, secondary_won = false;
+    std::thread a([&] { primary_won = primary->CompareAndSwap(seen, "host1", "unprotected", Deadline::AfterMillis(2000)); });
+    std::thread b([&] { secondary_won = secondary->CompareAndSwap(seen, "host2", "promoted", Deadline::AfterMillis(2000)); });
     a.join();
     b.join();
-    ASSERT_NE(primary_outcome == PairEvent::kRecordWon, secondary_outcome == PairEvent::kRecordWon)
-        << "round " << round << ": both or neither won";
-    PairEvent loser = primary_outcome == PairEvent::kRecordWon ? secondary_outcome : primary_outcome;
-    EXPECT_EQ(loser, PairEvent::kRecordLost);
-    // The loser's state machine takes it to fenced; the winner's to its unprotected state.
-    Role loser_role = primary_outcome == PairEvent::kRecordWon ? Role::kSecondary : Role::kPrimary;
-    EXPECT_EQ(*NextState(loser_role, PairState::kFailingOver, loser), PairState::kFenced);
+    ASSERT_TRUE(primary_won.ok() && secondary_won.ok()) << primary_won.status() << " / " << secondary_won.status();
+    ASSERT_NE(*primary_won, *secondary_won) << "round " << round << ": both or neither won";
+    const bool primary_outcome_won = *primary_won;
     OwnershipRecord record = *primary->Read(Deadline::AfterMillis(2000));
-    if (primary_outcome == PairEvent::kRecordWon) {
+    if (primary_outcome_won) {
       ++primary_wins;
       EXPECT_EQ(record.owner, "host1");
       EXPECT_EQ(record.mode, "unprotected");
@@ -99,13 +95,14 @@ TEST_F(ArbiterTest, NoDecisionWhileTheArbiterIsDown) {
   uint64_t seen = arbiter->Read(Deadline::AfterMillis(2000))->revision;
   etcd_->Kill();
   auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(ContendForOwnership(*arbiter, Role::kPrimary, "host1", seen, Deadline::AfterMillis(500)),
-            PairEvent::kArbiterUnreachable);
+  Result<bool> while_down = arbiter->CompareAndSwap(seen, "host1", "unprotected", Deadline::AfterMillis(500));
+  EXPECT_FALSE(while_down.ok()) << "a swap against a dead arbiter must be an error, never a verdict";
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << "hung on a dead arbiter";
-  EXPECT_EQ(*NextState(Role::kPrimary, PairState::kFailingOver, PairEvent::kArbiterUnreachable), PairState::kFailingOver);
   // Once etcd is back, the same swap decides.
   ASSERT_TRUE(etcd_->Restart().ok());
-  EXPECT_EQ(ContendForOwnership(*arbiter, Role::kPrimary, "host1", seen, Deadline::AfterMillis(5000)), PairEvent::kRecordWon);
+  Result<bool> after = arbiter->CompareAndSwap(seen, "host1", "unprotected", Deadline::AfterMillis(5000));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(*after);
 }
 
 // Writes `value` verbatim into `key`, as anyone with a certificate for etcd could.
