@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 
 #include "common/byte_order.h"
 #include "common/json_fields.h"
+#include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
 
@@ -28,7 +28,6 @@ constexpr uint32_t kMagic = 0x32484455;  // "UDH2": authenticated heartbeats
 constexpr size_t kMacBytes = 32;
 constexpr size_t kSignedBytes = 4 + 8 * 6;
 constexpr size_t kDatagramBytes = kSignedBytes + kMacBytes;
-constexpr int kHeartbeatNice = -10;
 
 std::array<unsigned char, kMacBytes> Mac(const std::array<uint8_t, 32>& key, const std::byte* data) {
   std::array<unsigned char, kMacBytes> mac{};
@@ -85,9 +84,7 @@ Result<std::unique_ptr<Heartbeat>> Heartbeat::Start(const std::string& local, co
   heartbeat->auth_ = auth;
   heartbeat->on_heard_ = std::move(on_heard);
   heartbeat->thread_ = std::thread([h = heartbeat.get()] {
-    // A heartbeat that waits behind busy work looks like a dead peer: ask for a higher
-    // priority than ordinary threads (allowed with CAP_SYS_NICE; best effort otherwise).
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kHeartbeatNice);
+    RunAtHeartbeatPriority();
     h->Loop();
   });
   return heartbeat;

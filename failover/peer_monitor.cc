@@ -1,9 +1,7 @@
 #include "failover/peer_monitor.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include "common/log.h"
+#include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
 
@@ -65,7 +63,7 @@ void PeerMonitor::ForgiveStallLocked(FailureDetector::Clock::time_point now) con
 void PeerMonitor::Loop() {
   // A stall of this thread is what ForgiveStallLocked measures: run it at the heartbeats'
   // priority (best effort) so that ordinary load alone does not look like a stall.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10);
+  RunAtHeartbeatPriority();
   // Checked every kCheckPeriod: detection costs the budget plus at most this.
   while (!stopping_.load()) {
     std::this_thread::sleep_for(kCheckPeriod);

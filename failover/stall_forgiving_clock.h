@@ -12,32 +12,19 @@
 #ifndef UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_
 #define UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
+#include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
 
 // The step the agents use: ticks come every 10 ms, heartbeats every 20 ms; a reading 40 ms after
 // the last one is already a stall of this host.
 inline constexpr int64_t kMaxClockStepMs = 40;
-
-// Raises the calling thread's priority once (best effort, as PeerMonitor's loop does): the
-// threads that hear the peer and decide on its silence should not be the ones a loaded host
-// starves first.
-inline void RunAtHeartbeatPriority() {
-  thread_local bool raised = [] {
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10);
-    return true;
-  }();
-  (void)raised;
-}
 
 class StallForgivingClock {
  public:

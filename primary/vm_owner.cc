@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "common/log.h"
-#include "failover/stall_forgiving_clock.h"
 
 namespace understudy::primary {
 
@@ -42,7 +41,6 @@ Status VmOwner::StartHeartbeat() {
   auth.max_echo_age = 2 * monitor.budget;
   UNDERSTUDY_ASSIGN_OR_RETURN(heartbeat_, failover::Heartbeat::Start(monitor.udp_listen, "", monitor.pair_id,
                                                                      monitor.interval, auth, [this] {
-                                                                       failover::RunAtHeartbeatPriority();
                                                                        // One UDP path here: it stands for both
                                                                        // heartbeat paths of the controller.
                                                                        for (failover::Path path : {failover::Path::kHeartbeatA,

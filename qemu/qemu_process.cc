@@ -65,8 +65,7 @@ Result<std::unique_ptr<QemuProcess>> QemuProcess::Launch(const VmDefinition& def
     if (qmp.status().code() != Status::Code::kDeadlineExceeded) {
       // QMP hung up mid-handshake: QEMU is usually exiting over a later option (a netdev, a
       // drive). Its stderr says why; give it a moment to finish saying it.
-      Deadline exiting = Deadline::AfterMillis(500).Min(deadline);
-      while (process->Running() && !exiting.Expired()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      (void)process->child_->WaitForExit(Deadline::AfterMillis(500).Min(deadline));
       std::string log_tail = TailOf(process->Log(), 2000);
       return qmp.status().WithContext("connecting to QEMU's QMP" +
                                       (log_tail.empty() ? std::string() : " (QEMU said: " + log_tail + ")"));
