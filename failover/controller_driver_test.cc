@@ -146,6 +146,26 @@ Event Epoch(EventKind kind, uint64_t epoch) {
   return e;
 }
 
+// Posts "heard" on `paths` (incarnation 7) every `period` until destroyed: a peer that talks.
+class Chatter {
+ public:
+  Chatter(ControllerDriver& driver, std::vector<Path> paths, milliseconds period)
+      : thread_([this, &driver, paths = std::move(paths), period] {
+          while (!stop_.load()) {
+            for (Path path : paths) driver.Post(Heard(path, 7));
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  ~Chatter() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 // A primary "a" that claimed the record and is paired with "b" (incarnation 7), whose first
 // checkpoint is acked: protected.
 std::unique_ptr<ControllerDriver> ProtectedPrimary(ModelArbiter& arbiter, RecordingHandler& handler) {
@@ -209,16 +229,11 @@ TEST(ControllerDriverTest, ASilentPathIsNoticedWhileAnotherKeepsTalking) {
   RecordingHandler handler;
   std::unique_ptr<ControllerDriver> driver = ProtectedPrimary(arbiter, handler);
   ASSERT_NE(driver, nullptr);
-  std::atomic<bool> stop{false};
-  std::thread chatter([&] {
-    while (!stop.load()) {
-      driver->Post(Heard(Path::kReplication, 7));
-      std::this_thread::sleep_for(milliseconds(2));
-    }
-  });
-  ControllerState seen = WaitForState(*driver, ControllerState::kDegraded, 2000);
-  stop.store(true);
-  chatter.join();
+  ControllerState seen;
+  {
+    Chatter chatter(*driver, {Path::kReplication}, milliseconds(2));
+    seen = WaitForState(*driver, ControllerState::kDegraded, 2000);
+  }
   EXPECT_EQ(seen, ControllerState::kDegraded);
 }
 
@@ -246,20 +261,15 @@ TEST(ControllerDriverTest, HeartbeatsQueuedDuringALocalStallCountBeforeTheNextTi
   RecordingHandler handler;
   std::unique_ptr<ControllerDriver> driver = ProtectedPrimary(arbiter, handler);
   ASSERT_NE(driver, nullptr);
-  std::atomic<bool> stop{false};
-  std::thread chatter([&] {
-    while (!stop.load()) {
-      for (Path path : {Path::kReplication, Path::kHeartbeatA, Path::kHeartbeatB}) driver->Post(Heard(path, 7));
-      std::this_thread::sleep_for(5ms);
-    }
-  });
-  handler.StallOnNextRelease(400ms);  // well over the 150 ms budget
-  driver->Post(Epoch(EventKind::kCaptured, 2));
-  driver->Post(Epoch(EventKind::kAcked, 2));
-  ControllerState left = driver->WaitFor([](ControllerState s) { return s != ControllerState::kProtected; },
-                                         Deadline::AfterMillis(1000));
-  stop.store(true);
-  chatter.join();
+  ControllerState left;
+  {
+    Chatter chatter(*driver, {Path::kReplication, Path::kHeartbeatA, Path::kHeartbeatB}, 5ms);
+    handler.StallOnNextRelease(400ms);  // well over the 150 ms budget
+    driver->Post(Epoch(EventKind::kCaptured, 2));
+    driver->Post(Epoch(EventKind::kAcked, 2));
+    left = driver->WaitFor([](ControllerState s) { return s != ControllerState::kProtected; },
+                           Deadline::AfterMillis(1000));
+  }
   EXPECT_EQ(left, ControllerState::kProtected);
   EXPECT_EQ(handler.HighestRelease(), 2u);
   for (const Action& a : handler.actions()) EXPECT_NE(a.kind, ActionKind::kGoUnprotected) << ActionName(a);
