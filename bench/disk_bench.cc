@@ -379,6 +379,9 @@ Result<RunResult> RunProtected(uint32_t interval_ms, char letter, const Settings
       result.name += " (NOT protected throughout)";
       result.notes = Format("state %s at the window's start, %s at its end (last error: %s); ", state_before.c_str(),
                             state_after.c_str(), after.value("last_error", "").substr(0, 200).c_str());
+      // Why the pair fell apart is in the agents' own words, not in the table: print them.
+      std::fprintf(stderr, "%s: the pair stopped protecting; secondary log (tail):\n%s\n", result.name.c_str(),
+                   pair->SecondaryLog().substr(pair->SecondaryLog().size() > 4000 ? pair->SecondaryLog().size() - 4000 : 0).c_str());
     }
     double checkpoints = after.value("checkpoints", 0.0) - before.value("checkpoints", 0.0);
     result.notes += Format(
