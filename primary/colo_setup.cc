@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <string>
+#include <thread>
+
 namespace understudy::primary {
 
 Status StartColoMigration(qemu::QmpClient& qmp, int migration_fd, std::chrono::milliseconds checkpoint_delay,
@@ -14,10 +17,21 @@ Status StartColoMigration(qemu::QmpClient& qmp, int migration_fd, std::chrono::m
   if (!reply.ok()) return reply.status().WithContext("enabling COLO");
   reply = qmp.Execute("migrate-set-parameters", {{"x-checkpoint-delay", checkpoint_delay.count()}}, deadline);
   if (!reply.ok()) return reply.status().WithContext("setting the checkpoint interval");
-  UNDERSTUDY_RETURN_IF_ERROR(qmp.PassFd("understudy-colo", migration_fd, deadline).WithContext("passing the COLO socket"));
-  reply = qmp.Execute("migrate", {{"uri", "fd:understudy-colo"}}, deadline);
-  if (!reply.ok()) return reply.status().WithContext("starting the COLO migration");
-  return Status::Ok();
+  for (;;) {
+    UNDERSTUDY_RETURN_IF_ERROR(
+        qmp.PassFd("understudy-colo", migration_fd, deadline).WithContext("passing the COLO socket"));
+    reply = qmp.Execute("migrate", {{"uri", "fd:understudy-colo"}}, deadline);
+    if (reply.ok()) return Status::Ok();
+    // A re-protection starts a new migration right after the previous one left COLO. QEMU 7.2
+    // marks that one completed before its cleanup (a bottom half) unregisters the migration's
+    // yank instance, and refuses a new `migrate` in between: that refusal (checked before the
+    // descriptor is touched) passes within milliseconds, so try again until the deadline.
+    const bool previous_still_cleaning_up = reply.status().message().find("duplicate yank instance") != std::string::npos;
+    if (!previous_still_cleaning_up || deadline.Expired()) {
+      return reply.status().WithContext("starting the COLO migration");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 int WidenColoSendBuffer(int qemu_end, int wanted_bytes) {

@@ -190,26 +190,7 @@ void PrimaryAgent::Carry(const failover::Action& action) {
 std::string PrimaryAgent::DisplayState(const failover::ControllerSnapshot& snapshot) {
   MutexLock lock(&mu_);
   // Protected means a standby could take over now: the image and the whole disk.
-  bool ready = owner_ && owner_->SecondaryCanTakeOver();
-  std::string name(failover::ControllerStateName(snapshot.state));
-  switch (snapshot.state) {
-    case ControllerState::kUnprotected:
-      // Syncing after running alone is a re-protection, however briefly the controller was
-      // in `re-protecting` itself (the swap takes one arbiter round trip).
-      reprotecting_ = true;
-      return name;
-    case ControllerState::kContending: return "failing-over";
-    case ControllerState::kReprotecting: return "re-protecting";
-    case ControllerState::kSyncing: return reprotecting_ ? "re-protecting" : "syncing";
-    case ControllerState::kProtected:
-    case ControllerState::kDegraded:
-      if (!ready) return reprotecting_ ? "re-protecting" : "syncing";
-      reprotecting_ = false;
-      return name;
-    default:
-      reprotecting_ = false;
-      return name;
-  }
+  return display_state_.Next(snapshot.state, owner_ && owner_->SecondaryCanTakeOver());
 }
 
 void PrimaryAgent::NoteState(const std::string& state) {

@@ -33,6 +33,7 @@
 #include "failover/transition_log.h"
 #include "primary/primary_config.h"
 #include "primary/test_checkpoint_hold.h"
+#include "primary/owner_display_state.h"
 #include "primary/vm_owner.h"
 
 namespace understudy::primary {
@@ -82,7 +83,7 @@ class PrimaryAgent : public failover::ActionHandler {
   std::unique_ptr<failover::ControllerDriver> driver_ GUARDED_BY(mu_);
   std::string state_ GUARDED_BY(mu_) = "starting";
   std::string last_error_ GUARDED_BY(mu_);
-  bool reprotecting_ GUARDED_BY(mu_) = false;  // syncing with a secondary after running alone
+  OwnerDisplayState display_state_ GUARDED_BY(mu_);
 };
 
 }  // namespace understudy::primary

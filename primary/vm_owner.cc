@@ -12,7 +12,11 @@ using failover::EventKind;
 using nlohmann::json;
 
 VmOwner::VmOwner(std::unique_ptr<VmHost> host, OwnerOptions options, std::function<void(Event)> post)
-    : options_(std::move(options)), post_(std::move(post)), host_(std::move(host)) {}
+    : options_(std::move(options)),
+      post_(std::move(post)),
+      host_(std::move(host)),
+      next_incarnation_(std::max<uint64_t>(options_.first_incarnation, 1)),
+      sealed_epoch_(options_.epochs_after) {}
 
 Result<std::unique_ptr<VmOwner>> VmOwner::Start(std::unique_ptr<VmHost> host, OwnerOptions options,
                                                 std::function<void(Event)> post, bool alone,
@@ -198,7 +202,14 @@ void VmOwner::Pair(const failover::Action& action) {
   record_revision_.store(action.revision);
   Log("primary", "paired with secondary '" + action.peer + "' at record revision " + std::to_string(action.revision));
   Status paired = session->Pair(action.revision, base);
-  if (!paired.ok()) Log("primary", "starting the pairing: " + paired.ToString());
+  if (!paired.ok()) {
+    // This pairing cannot checkpoint, and would hold the guest's output for good. End it: the
+    // secondary's connection closes and every path tells the controller the peer is gone, so
+    // the VM runs alone and the owner dials a secondary again.
+    Log("primary", "starting the pairing: " + paired.ToString() + "; the pairing ends");
+    pairing_over_.store(true);
+    session->Stop(/*goodbye=*/false);
+  }
 }
 
 void VmOwner::SealLoop() {

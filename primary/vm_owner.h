@@ -50,6 +50,13 @@ struct OwnerOptions {
   // The role the metrics name ("primary", or "secondary" for a promoted standby).
   std::string role = "primary";
   TestCheckpointHold* test_hold = nullptr;  // TEST ONLY; may be null
+  // The first pairing's incarnation (then one more per new secondary). A promoted secondary's
+  // controller already knew the old primary under low numbers: its new secondaries start
+  // above them, so nothing the old pairing left queued can pass for the new one.
+  uint64_t first_incarnation = 1;
+  // The owner's epochs are numbered after this one. A promoted secondary's controller has
+  // released the old pairing's epochs up to it, and releases only higher numbers.
+  uint64_t epochs_after = 0;
 };
 
 class VmOwner {
@@ -106,13 +113,13 @@ class VmOwner {
   mutable Mutex mu_;
   std::shared_ptr<ProtectionSession> session_ GUARDED_BY(mu_);  // the pairing, paired or not yet
   std::shared_ptr<ProtectionSession> offered_ GUARDED_BY(mu_);  // a new secondary awaiting kPair
-  uint64_t next_incarnation_ GUARDED_BY(mu_) = 1;
+  uint64_t next_incarnation_ GUARDED_BY(mu_);
   uint64_t offered_incarnation_ GUARDED_BY(mu_) = 0;
   uint64_t session_incarnation_ GUARDED_BY(mu_) = 0;
   bool alone_ GUARDED_BY(mu_) = false;        // runs the VM without a secondary
   bool seal_paused_ GUARDED_BY(mu_) = false;  // a new pairing is being set up
   bool done_ GUARDED_BY(mu_) = false;         // fenced or stopped: nothing more happens
-  uint64_t sealed_epoch_ GUARDED_BY(mu_) = 0; // the last epoch the owner sealed itself
+  uint64_t sealed_epoch_ GUARDED_BY(mu_);     // the last epoch the owner sealed itself
 };
 
 }  // namespace understudy::primary

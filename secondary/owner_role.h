@@ -1,11 +1,11 @@
 // OwnerRole: what runs the VM on this host after the standby was promoted, and protects it
 // again. The seam between secondary/ (which promotes) and primary/ (which protects a running
 // VM): the agent builds one in SecondaryAgent::StartOwnerRole and forwards the pair
-// controller's owner actions (kPair, kUnpair, kReleaseUpTo, kGoUnprotected, kStopVm,
+// controller's actions (kPair, kUnpair, kReleaseUpTo, kGoUnprotected, kFence, kStopVm,
 // kSendGoodbye) to it.
 //
-// Today's implementation (secondary/promoted_owner_role.h) hands the VM to primary/'s
-// PromotedVmOwner (a VmHost running ProtectionSessions), which steps a controller of its own.
+// The implementation (secondary/vm_owner_role.h) hands the VM to primary/'s VmOwner (a VmHost
+// running ProtectionSessions), driven by the secondary's own controller.
 //
 // Thread safety: Carry() on the controller driver's thread; StatusJson() from any; StepDown()
 // from the control thread; Stop() from the agent's Run thread.

@@ -4,8 +4,8 @@
 
 #include "common/fd_io.h"
 #include "common/log.h"
-#include "secondary/promoted_owner_role.h"
 #include "secondary/secondary_agent.h"
+#include "secondary/vm_owner_role.h"
 
 namespace understudy::secondary {
 
@@ -77,18 +77,12 @@ Status SecondaryAgent::RunAsOwner() {
     MutexLock lock(&status_mutex_);
     has_owner = owner_ != nullptr;
   }
-  if (config_.reprotect && !has_owner) {
-    std::unique_ptr<OwnerRole> owner = StartOwnerRole();
-    if (owner) {
-      MutexLock lock(&status_mutex_);
-      owner_ = std::move(owner);
-    }
-  }
+  if (config_.reprotect && !has_owner) StartOwnerRole();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   return Status::Ok();
 }
 
-std::unique_ptr<OwnerRole> SecondaryAgent::StartOwnerRole() {
+void SecondaryAgent::StartOwnerRole() {
   Result<std::unique_ptr<transport::Channel>> channel =
       transport::Dial(config_.reprotect->secondary_uri, config_.reprotect->channel, Deadline::AfterMillis(500));
   if (!channel.ok()) {
@@ -97,7 +91,7 @@ std::unique_ptr<OwnerRole> SecondaryAgent::StartOwnerRole() {
                            channel.status().message() + ")");
       next_reprotect_log_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     }
-    return nullptr;
+    return;
   }
   Log("secondary", "a new secondary answered at " + config_.reprotect->secondary_uri + ": protecting the VM again");
   // From here on the guest's output is held until the new secondary acks it: stop releasing
@@ -111,35 +105,50 @@ std::unique_ptr<OwnerRole> SecondaryAgent::StartOwnerRole() {
     standby.relay = relay;
     standby.released_network = &released_network_;
   }
-  std::string old_primary;
+  std::shared_ptr<failover::ControllerDriver> driver = this->driver();
+  if (!driver) return;
+  auto role = std::make_unique<VmOwnerRole>(driver);
+  VmOwnerRole* starting = role.get();  // owner_ lives until the agent's destructor
   {
     MutexLock lock(&status_mutex_);
-    old_primary = primary_;
-    heartbeat_.reset();  // the protecting owner heartbeats from this host's heartbeat address
+    heartbeat_.reset();  // the owner heartbeats from this host's heartbeat address
+    // Stored before it starts: the controller's kPair for the first new secondary may come
+    // while Start runs, and must find the role.
+    owner_ = std::move(role);
   }
-  Result<std::unique_ptr<primary::PromotedVmOwner>> owner = primary::PromotedVmOwner::Start(
-      *config_.reprotect, config_.failover, std::move(standby), old_primary, std::move(*channel));
-  if (!owner.ok()) {
-    Log("secondary", "cannot protect the VM again: " + owner.status().ToString());
-    return nullptr;
-  }
-  transitions_.Record("promoted", "re-protecting", "a new secondary at " + config_.reprotect->secondary_uri);
-  return std::make_unique<PromotedOwnerRole>(std::move(*owner));
-}
-
-void SecondaryAgent::CarryOwnerActionLocked(const failover::Action& action) {
-  if (owner_) {
-    owner_->Carry(action);
+  Status started = starting->Start(*config_.reprotect, config_.failover, std::move(standby), incarnation_.load() + 1,
+                                 std::move(*channel));
+  if (!started.ok()) {
+    // The VM keeps running here, alone; its output is no longer released (the owner never
+    // started), so this is the operator's to see.
+    Log("secondary", "cannot protect the VM again: " + started.ToString());
+    MutexLock lock(&status_mutex_);
+    last_error_ = started.ToString();
     return;
   }
-  // Before an owner role exists, the promoted VM releases its output directly (SerialLoop).
-  Log("secondary", "owner action " + failover::ActionName(action) + ": no owner role yet");
+  transitions_.Record("promoted", "re-protecting", "a new secondary at " + config_.reprotect->secondary_uri);
+}
+
+void SecondaryAgent::StopOwner() {
+  OwnerRole* owner;
+  {
+    MutexLock lock(&status_mutex_);
+    owner = owner_.get();  // once set, it lives until the agent's destructor
+  }
+  // Not under status_mutex_: the clean stop's actions come back through Carry, which takes it.
+  if (owner) owner->Stop();
 }
 
 Result<nlohmann::json> SecondaryAgent::StepDownOwner() {
-  MutexLock lock(&status_mutex_);
-  if (!owner_) return Status::FailedPrecondition("this agent does not run a protected VM");
-  UNDERSTUDY_RETURN_IF_ERROR(owner_->StepDown());
+  OwnerRole* owner;
+  {
+    MutexLock lock(&status_mutex_);
+    owner = owner_.get();  // once set, it lives until the agent's destructor
+  }
+  if (!owner) return Status::FailedPrecondition("this agent does not run a protected VM");
+  // Not under status_mutex_: the controller's actions for the step-down come back through
+  // Carry, which takes it.
+  UNDERSTUDY_RETURN_IF_ERROR(owner->StepDown());
   return nlohmann::json{{"stepped_down", true}};
 }
 

@@ -35,10 +35,7 @@ SecondaryAgent::~SecondaryAgent() {
   stop_requested_.store(true);
   StopController();
   verifier_.reset();  // its thread reports into metrics_
-  {
-    MutexLock lock(&status_mutex_);
-    if (owner_) owner_->Stop();
-  }
+  StopOwner();
   if (serial_thread_.joinable()) serial_thread_.join();
 }
 
@@ -52,11 +49,11 @@ Status SecondaryAgent::Run() {
       *probe_arbiter, std::chrono::seconds(5), [this](bool reachable) { arbiter_reachable_.store(reachable ? 1 : 0); });
   Status status = Serve();
   if (!status.ok()) Log("secondary", "failed: " + status.ToString());
+  StopOwner();
   {
     MutexLock lock(&status_mutex_);
     if (!status.ok()) last_error_ = status.ToString();
     final_state_ = status.ok() ? "stopped" : "failed";
-    if (owner_) owner_->Stop();
   }
   stop_requested_.store(true);
   StopController();
@@ -90,6 +87,17 @@ void SecondaryAgent::OnHeartbeatHeard() {
 }
 
 void SecondaryAgent::Carry(const failover::Action& action) {
+  OwnerRole* owner;
+  {
+    MutexLock lock(&status_mutex_);
+    owner = owner_.get();  // once set, it lives until the agent's destructor
+  }
+  // The VM runs here and an owner role protects it: every action is the owner's (a fence
+  // stops the guest there; the standby was handed over).
+  if (owner) {
+    owner->Carry(action);
+    return;
+  }
   MutexLock lock(&status_mutex_);
   switch (action.kind) {
     case failover::ActionKind::kPromote:
@@ -110,7 +118,9 @@ void SecondaryAgent::Carry(const failover::Action& action) {
     default:
       break;
   }
-  CarryOwnerActionLocked(action);
+  // Owner actions before an owner role exists: the promoted VM releases its output directly
+  // (SerialLoop) until one does.
+  Log("secondary", "owner action " + failover::ActionName(action) + ": no owner role yet");
 }
 
 SecondaryAgent::Orders SecondaryAgent::TakeOrders() {

@@ -121,12 +121,12 @@ class SecondaryAgent : public failover::ActionHandler {
   void SerialLoop();
   // Promoted: serves the console and starts the owner role (re-protection) when it can.
   Status RunAsOwner() EXCLUDES(status_mutex_);
-  // The seam with primary/: builds the owner role for the promoted VM (today a PromotedVmOwner,
-  // once a new secondary listens). Run thread only; null while it cannot yet.
-  std::unique_ptr<OwnerRole> StartOwnerRole() EXCLUDES(status_mutex_);
-  // The controller's owner actions after the promotion, forwarded to the owner role.
-  void CarryOwnerActionLocked(const failover::Action& action) REQUIRES(status_mutex_);
+  // The seam with primary/: once a new secondary answers, hands the promoted VM to an owner
+  // role (secondary/vm_owner_role.h) that this agent's controller drives. Run thread only.
+  void StartOwnerRole() EXCLUDES(status_mutex_);
   Result<nlohmann::json> StepDownOwner() EXCLUDES(status_mutex_);
+  // The owner role's clean stop (the VM stops, the new secondary is told goodbye), if any.
+  void StopOwner() EXCLUDES(status_mutex_);
 
   // Status and control (secondary/secondary_status.cc).
   std::map<std::string, control::Handler> ControlHandlers();

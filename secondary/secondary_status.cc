@@ -64,6 +64,8 @@ void SecondaryAgent::OnControllerState(ControllerState to) {
     state_ = to;
     after = StateNameLocked();
     if (to == ControllerState::kContending) failing_over_since_ = std::chrono::steady_clock::now();
+    // Once an owner role protects the VM, it names the states (as a primary) and records them.
+    if (owner_) return;
   }
   if (before == after) return;
   const std::string why = WhyNow(to);
