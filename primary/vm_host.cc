@@ -12,6 +12,14 @@ namespace understudy::primary {
 
 using nlohmann::json;
 
+namespace {
+
+Status NoMonitor(const std::string& vm) {
+  return Status::FailedPrecondition("VM '" + vm + "': this host has no QEMU monitor to command");
+}
+
+}  // namespace
+
 VmHost::VmHost(const PrimaryConfig& config) : vm_(config.vm) {}
 
 Result<std::unique_ptr<VmHost>> VmHost::Launch(const PrimaryConfig& config) {
@@ -161,19 +169,21 @@ Status VmHost::WaitForBoot(uint32_t timeout_ms) {
   return Status::Ok();
 }
 
-qemu::QmpClient& VmHost::qmp() {
-  if (borrowed_qmp_) return *borrowed_qmp_;
-  return qemu_ ? qemu_->qmp() : *attached_qmp_;
+qemu::QmpClient* VmHost::qmp() {
+  if (borrowed_qmp_) return borrowed_qmp_;
+  return qemu_ ? &qemu_->qmp() : attached_qmp_.get();
 }
 
 Result<json> VmHost::Qmp(const std::string& command, const json& arguments, Deadline deadline) {
   MutexLock lock(&qmp_mutex_);
-  return qmp().Execute(command, arguments, deadline);
+  if (qmp() == nullptr) return NoMonitor(vm_.name);
+  return qmp()->Execute(command, arguments, deadline);
 }
 
 Status VmHost::WithQmp(const std::function<Status(qemu::QmpClient&)>& use) {
   MutexLock lock(&qmp_mutex_);
-  return use(qmp());
+  if (qmp() == nullptr) return NoMonitor(vm_.name);
+  return use(*qmp());
 }
 
 void VmHost::StartSerialReader(UniqueFd serial) {

@@ -112,7 +112,7 @@ class VmHost {
   void StartSerialReader(UniqueFd serial);
   void SerialLoop();
   void NoteOutputHeld() EXCLUDES(observer_mutex_);
-  qemu::QmpClient& qmp() REQUIRES(qmp_mutex_);
+  qemu::QmpClient* qmp() REQUIRES(qmp_mutex_);  // null: a host built without a monitor (tests)
 
   // Constant once built:
   qemu::VmDefinition vm_;

@@ -203,12 +203,18 @@ void VmOwner::Pair(const failover::Action& action) {
   Log("primary", "paired with secondary '" + action.peer + "' at record revision " + std::to_string(action.revision));
   Status paired = session->Pair(action.revision, base);
   if (!paired.ok()) {
-    // This pairing cannot checkpoint, and would hold the guest's output for good. End it: the
-    // secondary's connection closes and every path tells the controller the peer is gone, so
-    // the VM runs alone and the owner dials a secondary again.
+    // This pairing cannot checkpoint, and would hold the guest's output for good. End it:
+    // every path tells the controller the pairing is over (as after a byte cap), so the VM
+    // runs alone and the owner dials a secondary again; the secondary, told "alone" by the
+    // heartbeats, leaves the pairing too.
     Log("primary", "starting the pairing: " + paired.ToString() + "; the pairing ends");
     pairing_over_.store(true);
     session->Stop(/*goodbye=*/false);
+    Event over = Event::Of(EventKind::kHeard, 0);
+    over.path = failover::Path::kReplication;
+    over.peer_incarnation = action.peer_incarnation;
+    over.peer_says = failover::PeerSays::kAlone;
+    post_(over);
   }
 }
 

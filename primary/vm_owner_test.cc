@@ -58,7 +58,8 @@ class VmOwnerTest : public ::testing::Test {
   void GuestPrints(const std::string& text) { ASSERT_EQ(::write(guest_serial_.get(), text.data(), text.size()), ssize_t(text.size())); }
   void Record(Event event) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (event.kind != EventKind::kHeard) events_.push_back(std::move(event));
+    // Heartbeats are noise here, except one that says the pairing is over.
+    if (event.kind != EventKind::kHeard || event.peer_says == failover::PeerSays::kAlone) events_.push_back(std::move(event));
   }
   std::optional<Event> Last(EventKind kind) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -117,6 +118,69 @@ TEST_F(VmOwnerTest, ANewSecondarysHelloIsOfferedAndItsOutputIsHeldForIt) {
   EXPECT_FALSE(Last(EventKind::kCaptured).has_value()) << "output sealed outside the new pairing";
   owner_->Carry(Action{.kind = ActionKind::kReleaseUpTo, .epoch = 1000});
   EXPECT_EQ(released_.end(), 0u);
+}
+
+// A pairing whose checkpoints cannot start (here: no QEMU to migrate) must not hold the
+// guest's output for good: the owner tells the controller the pairing is over.
+TEST_F(VmOwnerTest, APairingThatCannotStartCheckpointingTellsTheControllerItIsOver) {
+  auto peer = std::make_shared<Peer>();
+  peer->Send(replication::EncodeHello({"new-secondary", "", "127.0.0.1:1", nullptr, 0}));
+  owner_->Offer(std::make_unique<FakeChannel>(peer));
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kHello).has_value(); }));
+  const std::optional<Event> hello = Last(EventKind::kHello);
+  EXPECT_FALSE(Last(EventKind::kHeard).has_value());
+  owner_->Carry(Action{.kind = ActionKind::kPair, .peer = hello->peer, .peer_incarnation = hello->peer_incarnation, .revision = 7});
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kHeard).has_value(); }))
+      << "the failed pairing was never reported over: its secondary's output would be held for good";
+  EXPECT_EQ(Last(EventKind::kHeard)->peer_incarnation, hello->peer_incarnation);
+}
+
+// What a promoted secondary's owner role relies on: epochs continue after the ones its
+// controller already released, and new secondaries get incarnations above the old pairing's.
+TEST(VmOwnerNumberingTest, EpochsAndIncarnationsStartWhereTheOptionsSay) {
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  UniqueFd guest(pair[0]);
+  console::ReleasedLog released;
+  prometheus::Registry registry;
+  PromotedStandby standby;
+  standby.definition.name = "vm-under-test";
+  standby.serial = UniqueFd(pair[1]);
+  standby.released_console = &released;
+  standby.metrics = &registry;
+  Result<std::unique_ptr<VmHost>> host = VmHost::FromPromotedStandby(std::move(standby));
+  ASSERT_TRUE(host.ok()) << host.status();
+  OwnerOptions options;
+  options.config.vm.name = "vm-under-test";
+  options.config.failover.name = "owner";
+  options.epochs_after = 294;
+  options.first_incarnation = 9;
+  std::mutex mutex;
+  std::vector<Event> events;
+  Result<std::unique_ptr<VmOwner>> owner = VmOwner::Start(
+      std::move(*host), std::move(options),
+      [&](Event event) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (event.kind != EventKind::kHeard) events.push_back(std::move(event));
+      },
+      /*alone=*/true);
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  auto first = [&](EventKind kind) -> std::optional<Event> {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (const Event& event : events) {
+      if (event.kind == kind) return event;
+    }
+    return std::nullopt;
+  };
+  ASSERT_EQ(::write(guest.get(), "x\n", 2), 2);
+  ASSERT_TRUE(Eventually([&] { return first(EventKind::kCaptured).has_value(); }));
+  EXPECT_EQ(first(EventKind::kCaptured)->epoch, 295u);
+  auto peer = std::make_shared<Peer>();
+  peer->Send(replication::EncodeHello({"new-secondary", "", "127.0.0.1:1", nullptr, 0}));
+  (*owner)->Offer(std::make_unique<FakeChannel>(peer));
+  ASSERT_TRUE(Eventually([&] { return first(EventKind::kHello).has_value(); }));
+  EXPECT_EQ(first(EventKind::kHello)->peer_incarnation, 9u);
+  (*owner)->Shutdown();
 }
 
 }  // namespace
