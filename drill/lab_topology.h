@@ -25,7 +25,7 @@ namespace understudy::drill {
 // `bridge` in the switch namespace.
 struct LabPort {
   std::string host;     // "primary", "secondary", "arbiter"
-  std::string network;  // "replication", "heartbeat", "arbiter"
+  std::string network;  // "replication", "heartbeat", "second_heartbeat", "arbiter"
   std::string bridge;   // bridge name in the switch namespace
   std::string port;     // switch-side interface name
   std::string address;  // the host's IPv4 address on that network

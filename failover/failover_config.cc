@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <openssl/sha.h>
 
 #include <fstream>
@@ -40,9 +41,13 @@ bool IsLoopbackHost(const std::string& host) { return IsLoopback(host) || host =
 // Every network address an agent's config names, each with the field that names it: where this
 // agent listens, where its peer is, where its heartbeats and metrics go.
 Result<std::vector<std::pair<std::string, std::string>>> ConfiguredAddresses(const nlohmann::json& agent_config,
-                                                                              const std::string& heartbeat_listen) {
+                                                                              const FailoverConfig& config) {
   constexpr std::string_view where = "agent configuration";
-  std::vector<std::pair<std::string, std::string>> addresses = {{"failover.heartbeat_listen", heartbeat_listen}};
+  std::vector<std::pair<std::string, std::string>> addresses = {{"failover.heartbeat_listen", config.monitor.udp_listen}};
+  if (config.second_heartbeat.configured()) {
+    addresses.emplace_back("failover.second_heartbeat.listen", config.second_heartbeat.listen);
+    addresses.emplace_back("failover.second_heartbeat.peer", config.second_heartbeat.peer);
+  }
   for (const char* field : {"secondary", "listen", "metrics_listen"}) {
     UNDERSTUDY_ASSIGN_OR_RETURN(std::string address, OptionalString(agent_config, field, "", where));
     if (!address.empty()) addresses.emplace_back(field, address);
@@ -57,8 +62,8 @@ Result<std::vector<std::pair<std::string, std::string>>> ConfiguredAddresses(con
 
 // "arbiter": "none" lets both hosts run the VM after a partition; only where there is one host
 // (every address loopback) can no partition happen.
-Status CheckNoArbiterIsSingleHost(const nlohmann::json& agent_config, const std::string& heartbeat_listen) {
-  UNDERSTUDY_ASSIGN_OR_RETURN(auto addresses, ConfiguredAddresses(agent_config, heartbeat_listen));
+Status CheckNoArbiterIsSingleHost(const nlohmann::json& agent_config, const FailoverConfig& config) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(auto addresses, ConfiguredAddresses(agent_config, config));
   for (const auto& [field, address] : addresses) {
     if (!IsLoopbackHost(HostOf(address))) {
       return Status::InvalidArgument("failover.arbiter \"none\" is accepted only when every address is loopback (one "
@@ -103,11 +108,13 @@ Status ReadArbiter(const nlohmann::json& failover, FailoverConfig& config) {
 // The heartbeat key: from the secret file both agents share, or — only where the heartbeats
 // never leave this host — from the pair's name.
 Result<std::array<uint8_t, 32>> HeartbeatKey(const std::string& key_file, const std::string& pair,
-                                             const std::string& heartbeat_listen) {
+                                             const FailoverConfig& config) {
   if (key_file.empty()) {
-    if (!IsLoopback(heartbeat_listen)) {
-      return Status::InvalidArgument("failover.heartbeat_key_file is required when heartbeats leave this host (heartbeat_listen '" +
-                                     heartbeat_listen + "'): without a shared secret anyone can forge them");
+    for (const auto& [field, address] : {std::pair{"heartbeat_listen", config.monitor.udp_listen},
+                                         std::pair{"second_heartbeat.listen", config.second_heartbeat.listen}}) {
+      if (address.empty() || IsLoopback(address)) continue;
+      return Status::InvalidArgument(std::string("failover.heartbeat_key_file is required when heartbeats leave this host (") +
+                                     field + " '" + address + "'): without a shared secret anyone can forge them");
     }
     return Sha256("understudy heartbeat key v1 (loopback only)\n" + pair);
   }
@@ -122,7 +129,69 @@ Result<std::array<uint8_t, 32>> HeartbeatKey(const std::string& key_file, const 
   return Sha256("understudy heartbeat key v1\n" + pair + "\n" + secret);
 }
 
+// "a.b.c.d:port" with a port in 1..65535 (0 too when `port_zero_ok`); `field` names it in errors.
+Status CheckIpv4Address(const std::string& address, const std::string& field, bool port_zero_ok) {
+  size_t colon = address.rfind(':');
+  in_addr host{};
+  if (colon == std::string::npos || ::inet_pton(AF_INET, address.substr(0, colon).c_str(), &host) != 1) {
+    return Status::InvalidArgument(field + " '" + address + "' must be IPv4 host:port");
+  }
+  Result<uint64_t> port = ParseUint64Text(std::string_view(address).substr(colon + 1), field + " port");
+  if (!port.ok() || *port > 65535 || (*port == 0 && !port_zero_ok)) {
+    return Status::InvalidArgument(field + " '" + address + "' needs a port in 1..65535" +
+                                   (port_zero_ok ? "" : ": the peer's configuration names this address, so it must be fixed"));
+  }
+  return Status::Ok();
+}
+
+// "second_heartbeat": {"listen": ..., "peer": ...}: path B on a second network. Its addresses
+// come from both hosts' configs (nothing is told at pairing), so both are fixed, and it must be
+// a different network from path A or it would add nothing.
+Status ReadSecondHeartbeat(const nlohmann::json& failover, FailoverConfig& config) {
+  UNDERSTUDY_ASSIGN_OR_RETURN(const nlohmann::json* section,
+                              OptionalObject(failover, "second_heartbeat", "failover configuration"));
+  if (section == nullptr) return Status::Ok();
+  constexpr std::string_view where = "failover.second_heartbeat";
+  SecondHeartbeatPath& second = config.second_heartbeat;
+  UNDERSTUDY_ASSIGN_OR_RETURN(second.listen, OptionalString(*section, "listen", "", where));
+  UNDERSTUDY_ASSIGN_OR_RETURN(second.peer, OptionalString(*section, "peer", "", where));
+  for (const auto& [field, address] : {std::pair{"listen", second.listen}, std::pair{"peer", second.peer}}) {
+    if (address.empty()) {
+      return Status::InvalidArgument(std::string("failover.second_heartbeat.") + field +
+                                     " is missing: path B needs this host's address on the second heartbeat "
+                                     "network (listen) and the peer's address there (peer)");
+    }
+    UNDERSTUDY_RETURN_IF_ERROR(CheckIpv4Address(address, std::string("failover.second_heartbeat.") + field, false));
+    if (address.rfind("0.0.0.0:", 0) == 0) {
+      return Status::InvalidArgument(std::string("failover.second_heartbeat.") + field + " '" + address +
+                                     "' must be a host's address on the second heartbeat network, not a wildcard");
+    }
+  }
+  if (second.listen == config.monitor.udp_listen) {
+    return Status::InvalidArgument("failover.second_heartbeat.listen '" + second.listen +
+                                   "' is failover.heartbeat_listen: path B must use a second network");
+  }
+  if (HostOf(second.listen) == HostOf(config.monitor.udp_listen) && !IsLoopback(second.listen)) {
+    return Status::InvalidArgument("failover.second_heartbeat.listen '" + second.listen + "' is on the same host address as "
+                                   "failover.heartbeat_listen '" + config.monitor.udp_listen +
+                                   "': path B must use a second, independent network");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+HeartbeatPathsOptions FailoverConfig::HeartbeatOptions() const {
+  HeartbeatPathsOptions options;
+  options.listen = monitor.udp_listen;
+  options.second = second_heartbeat;
+  options.pair_id = monitor.pair_id;
+  options.interval = monitor.interval;
+  options.auth.key = monitor.heartbeat_key;
+  // An echo may be as old as twice the budget: a loaded host answers late.
+  options.auth.max_echo_age = 2 * monitor.budget;
+  return options;
+}
 
 Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_config) {
   FailoverConfig config;
@@ -149,8 +218,9 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
                                    "' must be this host's address on the heartbeat network, not a wildcard: the "
                                    "peer sends its heartbeats to exactly this address");
   }
+  UNDERSTUDY_RETURN_IF_ERROR(ReadSecondHeartbeat(failover, config));
   if (config.arbiter == "none") {
-    UNDERSTUDY_RETURN_IF_ERROR(CheckNoArbiterIsSingleHost(agent_config, config.monitor.udp_listen));
+    UNDERSTUDY_RETURN_IF_ERROR(CheckNoArbiterIsSingleHost(agent_config, config));
   }
   if (config.monitor.budget < 3 * config.monitor.interval) {
     return Status::InvalidArgument("failover.budget_ms must be at least three heartbeat intervals");
@@ -160,7 +230,7 @@ Result<FailoverConfig> FailoverConfig::FromJson(const nlohmann::json& agent_conf
   std::array<uint8_t, 32> pair_digest = Sha256("understudy pair\n" + pair);
   config.monitor.pair_id = 0;
   for (int i = 0; i < 8; ++i) config.monitor.pair_id = (config.monitor.pair_id << 8) | pair_digest[static_cast<size_t>(i)];
-  Result<std::array<uint8_t, 32>> key = HeartbeatKey(key_file, pair, config.monitor.udp_listen);
+  Result<std::array<uint8_t, 32>> key = HeartbeatKey(key_file, pair, config);
   if (!key.ok()) return key.status();
   config.monitor.heartbeat_key = *key;
   return config;

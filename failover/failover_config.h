@@ -6,17 +6,25 @@
 //     "heartbeat_key_file": "/etc/understudy/heartbeat.key",  a secret both agents share (at
 //                                         least 32 bytes; deploy/make-certs.sh makes one):
 //                                         heartbeats carry HMAC-SHA256 under a key derived from
-//                                         it. Required unless heartbeat_listen is loopback.
+//                                         it. Required unless every heartbeat address is loopback.
 //     "heartbeat_listen": "10.0.2.1:7401", UDP heartbeat socket: this host's address on the
 //                                         heartbeat network, told to the peer (no wildcard;
 //                                         port 0: any)
+//     "second_heartbeat": {               optional: heartbeat path B on a second, independent
+//       "listen": "10.0.3.1:7401",         network: this host's address there (fixed port) and
+//       "peer": "10.0.3.2:7401"            the peer's (each host's config names the other's).
+//     },                                  Without it the pair has no redundant heartbeat path:
+//                                         a cut of the one heartbeat network is a cut of both
+//                                         heartbeat paths, and status and the metric
+//                                         understudy_heartbeat_networks say so
+//                                         (failover/heartbeat_paths.h).
 //     "interval_ms": 20,                 heartbeat period on each path
 //     "budget_ms": 150,                  silence on every path before the peer is dead
 //     "arbiter": "https://10.0.0.9:2379", etcd (v3 JSON gateway). Required. "none" (no arbiter:
 //                                         split brain would be possible, SAFETY.md) is accepted
 //                                         only when every address in the config (heartbeat_listen,
-//                                         listen, secondary, metrics_listen, reprotect.secondary)
-//                                         is loopback: one host, demos and tests.
+//                                         second_heartbeat, listen, secondary, metrics_listen,
+//                                         reprotect.secondary) is loopback: one host, demos, tests.
 //     "etcd_ca_file": "/etc/understudy/pki/ca.pem",      the CA that signs etcd's server
 //                                         certificate; required for an https:// arbiter
 //     "etcd_cert_file": "/etc/understudy/pki/host1.pem", this agent's client certificate and
@@ -33,17 +41,21 @@
 
 #include "common/result.h"
 #include "failover/arbiter.h"
+#include "failover/heartbeat_paths.h"
 #include "failover/peer_monitor.h"
 
 namespace understudy::failover {
 
 struct FailoverConfig {
   std::string name;
-  PeerMonitorOptions monitor;
+  PeerMonitorOptions monitor;  // heartbeat path A, the budget, the pair's id and key
+  SecondHeartbeatPath second_heartbeat;  // heartbeat path B; not configured: no redundant path
   std::string arbiter;  // an etcd endpoint, or "none"
   EtcdCredentials etcd;
 
   static Result<FailoverConfig> FromJson(const nlohmann::json& agent_config);
+  // What HeartbeatPaths::Start needs: every heartbeat path, the pair's key and interval.
+  HeartbeatPathsOptions HeartbeatOptions() const;
   // The arbiter for `vm`'s ownership record ("/understudy/vms/<vm>/owner").
   Result<std::unique_ptr<Arbiter>> MakeArbiterFor(const std::string& vm) const;
 };

@@ -52,10 +52,13 @@ TEST(FailoverConfigTest, NoArbiterOnlyWhenEveryAddressIsLoopback) {
                         Case{"/secondary", "tls://10.0.1.2:7400", "secondary"},
                         Case{"/metrics_listen", "0.0.0.0:9464", "metrics_listen"},
                         Case{"/reprotect", nullptr, "reprotect.secondary"},
-                        Case{"/failover/heartbeat_listen", "10.0.2.1:7401", "failover.heartbeat_listen"}}) {
+                        Case{"/failover/heartbeat_listen", "10.0.2.1:7401", "failover.heartbeat_listen"},
+                        Case{"/failover/second_heartbeat", nullptr, "failover.second_heartbeat.peer"}}) {
     json config = Loopback({{"arbiter", "none"}, {"heartbeat_key_file", ""}});
     if (c.address) {
       config[json::json_pointer(c.pointer)] = c.address;
+    } else if (std::string(c.field) == "failover.second_heartbeat.peer") {
+      config["failover"]["second_heartbeat"] = {{"listen", "127.0.0.2:7402"}, {"peer", "10.0.3.2:7402"}};
     } else {
       config["reprotect"] = {{"secondary", "tls://10.0.1.1:7400"}};
     }
@@ -97,6 +100,62 @@ TEST(FailoverConfigTest, HttpsEtcdNeedsItsFilesAndChecksThemAtLoad) {
   json bad_endpoint = complete;
   bad_endpoint["arbiter"] = "etcd:2379";
   ExpectRefused(Loopback(bad_endpoint), "is not https://host:port");
+}
+
+json WithSecondHeartbeat(json second) {
+  json config = Loopback({{"arbiter", "http://127.0.0.1:2379"}});
+  config["failover"]["second_heartbeat"] = std::move(second);
+  return config;
+}
+
+TEST(FailoverConfigTest, ASecondHeartbeatNetworkIsReadAndHandedToTheHeartbeatPaths) {
+  Result<FailoverConfig> one = FailoverConfig::FromJson(Loopback({{"arbiter", "http://127.0.0.1:2379"}}));
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_FALSE(one->second_heartbeat.configured()) << "no second network unless configured";
+  EXPECT_FALSE(one->HeartbeatOptions().second.configured());
+
+  Result<FailoverConfig> two =
+      FailoverConfig::FromJson(WithSecondHeartbeat({{"listen", "127.0.0.2:7402"}, {"peer", "127.0.0.3:7402"}}));
+  ASSERT_TRUE(two.ok()) << two.status();
+  HeartbeatPathsOptions paths = two->HeartbeatOptions();
+  EXPECT_EQ(paths.listen, "127.0.0.1:0");
+  EXPECT_EQ(paths.second.listen, "127.0.0.2:7402");
+  EXPECT_EQ(paths.second.peer, "127.0.0.3:7402");
+  EXPECT_EQ(paths.auth.key, two->monitor.heartbeat_key);
+  EXPECT_EQ(paths.auth.max_echo_age, 2 * two->monitor.budget);
+}
+
+TEST(FailoverConfigTest, ABadSecondHeartbeatIsRefusedNamingTheField) {
+  ExpectRefused(WithSecondHeartbeat("10.0.3.1:7402"), "\"second_heartbeat\"");
+  ExpectRefused(WithSecondHeartbeat({{"peer", "127.0.0.3:7402"}}), "failover.second_heartbeat.listen is missing");
+  ExpectRefused(WithSecondHeartbeat({{"listen", "127.0.0.2:7402"}}), "failover.second_heartbeat.peer is missing");
+  ExpectRefused(WithSecondHeartbeat({{"listen", "127.0.0.2:0"}, {"peer", "127.0.0.3:7402"}}),
+                "failover.second_heartbeat.listen '127.0.0.2:0' needs a port in 1..65535: the peer's configuration");
+  ExpectRefused(WithSecondHeartbeat({{"listen", "127.0.0.2:7402"}, {"peer", "peer-b:7402"}}),
+                "failover.second_heartbeat.peer 'peer-b:7402' must be IPv4 host:port");
+  ExpectRefused(WithSecondHeartbeat({{"listen", "127.0.0.2:70000"}, {"peer", "127.0.0.3:7402"}}),
+                "failover.second_heartbeat.listen '127.0.0.2:70000' needs a port");
+  ExpectRefused(WithSecondHeartbeat({{"listen", "127.0.0.2:7402"}, {"peer", 7402}}), "\"peer\" must be a string");
+
+  json same = WithSecondHeartbeat({{"listen", "127.0.0.1:7401"}, {"peer", "127.0.0.3:7402"}});
+  same["failover"]["heartbeat_listen"] = "127.0.0.1:7401";
+  ExpectRefused(same, "is failover.heartbeat_listen: path B must use a second network");
+
+  // Off this host: the wildcard, the same host address as path A, and no key.
+  Result<TestScratchDir> scratch = TestScratchDir::Create("hb2");
+  ASSERT_TRUE(scratch.ok());
+  std::ofstream(scratch->File("hb.key")) << std::string(64, 'k');
+  json remote = WithSecondHeartbeat({{"listen", "10.0.2.1:7402"}, {"peer", "10.0.3.2:7402"}});
+  remote["failover"]["heartbeat_listen"] = "10.0.2.1:7401";
+  remote["failover"]["heartbeat_key_file"] = scratch->File("hb.key");
+  ExpectRefused(remote, "is on the same host address as failover.heartbeat_listen");
+  remote["failover"]["second_heartbeat"]["listen"] = "0.0.0.0:7402";
+  ExpectRefused(remote, "not a wildcard");
+  remote["failover"]["second_heartbeat"]["listen"] = "10.0.3.1:7402";
+  Result<FailoverConfig> good = FailoverConfig::FromJson(remote);
+  EXPECT_TRUE(good.ok()) << good.status() << " (negative control: the fixed config loads)";
+  json unkeyed = WithSecondHeartbeat({{"listen", "10.0.3.1:7402"}, {"peer", "10.0.3.2:7402"}});
+  ExpectRefused(unkeyed, "failover.heartbeat_key_file is required when heartbeats leave this host (second_heartbeat.listen");
 }
 
 }  // namespace

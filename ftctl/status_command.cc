@@ -90,6 +90,16 @@ void PrintStatus(const std::string& dir, const json& status) {
                 Number(status["heartbeat_lost"]).c_str(), status.value("owner_name", "?").c_str(),
                 Number(status["record_revision"]).c_str());
   }
+  if (status.contains("heartbeat_redundant")) {
+    if (status.value("heartbeat_redundant", false)) {
+      std::printf("  heartbeat networks: 2 (%s, %s)\n", status.value("heartbeat_address", "?").c_str(),
+                  status.value("heartbeat_second_address", "?").c_str());
+    } else {
+      // A cut of the one heartbeat network silences every heartbeat path at once.
+      std::printf("  heartbeat networks: 1 (%s): NO REDUNDANT HEARTBEAT PATH (failover.second_heartbeat adds one)\n",
+                  status.value("heartbeat_address", "?").c_str());
+    }
+  }
   const json transitions = status.value("transitions", json::array());
   // The last few state changes, with local wall-clock times: what happened, and when.
   for (size_t i = transitions.size() > 3 ? transitions.size() - 3 : 0; i < transitions.size(); ++i) {

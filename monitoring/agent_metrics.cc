@@ -65,6 +65,9 @@ AgentMetrics::AgentMetrics(prometheus::Registry& registry, AgentIdentity identit
                                 "Heartbeats from the peer that never arrived", {{"path", "udp"}});
   heartbeat_rtt_ = &GaugeIn(registry, identity_, "understudy_heartbeat_rtt_seconds", "Smoothed heartbeat round-trip time",
                             {{"path", "udp"}});
+  heartbeat_networks_ = &GaugeIn(registry, identity_, "understudy_heartbeat_networks",
+                                 "Independent UDP heartbeat networks to the peer; below 2 the pair has no redundant "
+                                 "heartbeat path (failover.second_heartbeat)");
   arbiter_reachable_ = &GaugeIn(registry, identity_, "understudy_arbiter_reachable",
                                 "1 while the arbiter answers; 0 means no failover can happen");
   arbiter_reachable_->Set(1);
@@ -251,6 +254,8 @@ void AgentMetrics::ObserveDiskApply(double seconds, uint64_t bytes) {
   disk_applied_->Increment(static_cast<double>(bytes));
   disk_apply_seconds_->Observe(seconds);
 }
+
+void AgentMetrics::SetHeartbeatNetworks(int networks) { heartbeat_networks_->Set(networks); }
 
 void AgentMetrics::SetArbiterReachable(bool reachable) { arbiter_reachable_->Set(reachable ? 1 : 0); }
 

@@ -89,6 +89,9 @@ class AgentMetrics {
   // Exactly one state series is 1: `state`.
   void SetPairState(std::string_view state);
   void SetHeartbeat(double rtt_seconds, uint64_t lost_total);
+  // Independent heartbeat networks to the peer (failover/heartbeat_paths.h): 1 means the pair
+  // has no redundant heartbeat path (understudy_heartbeat_networks).
+  void SetHeartbeatNetworks(int networks);
   void SetArbiterReachable(bool reachable);
   // This side took over (promoted, or went unprotected) `seconds` after it first noticed.
   void CountFailover(double seconds);
@@ -133,6 +136,7 @@ class AgentMetrics {
   prometheus::Gauge* epoch_ = nullptr;
   prometheus::Gauge* committed_epoch_ = nullptr;
   prometheus::Gauge* heartbeat_rtt_ = nullptr;
+  prometheus::Gauge* heartbeat_networks_ = nullptr;
   prometheus::Gauge* arbiter_reachable_ = nullptr;
   prometheus::Gauge* verification_success_ = nullptr;
   prometheus::Gauge* verification_age_ = nullptr;

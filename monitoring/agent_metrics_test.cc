@@ -30,5 +30,18 @@ TEST(AgentMetricsTest, DiskSyncProgressIsTheRatioNotABool) {
   EXPECT_DOUBLE_EQ(GaugeValue(registry, "understudy_disk_sync_progress_ratio"), 1.0);
 }
 
+// Both roles say how many independent heartbeat networks they have: 1 is a pair without a
+// redundant heartbeat path, which an alert can find.
+TEST(AgentMetricsTest, HeartbeatNetworksSaysWhetherTheHeartbeatIsRedundant) {
+  for (const char* role : {"primary", "secondary"}) {
+    prometheus::Registry registry;
+    AgentMetrics metrics(registry, {"vm", role, "host1"});
+    metrics.SetHeartbeatNetworks(1);
+    EXPECT_DOUBLE_EQ(GaugeValue(registry, "understudy_heartbeat_networks"), 1.0) << role;
+    metrics.SetHeartbeatNetworks(2);
+    EXPECT_DOUBLE_EQ(GaugeValue(registry, "understudy_heartbeat_networks"), 2.0) << role;
+  }
+}
+
 }  // namespace
 }  // namespace understudy::monitoring

@@ -39,27 +39,22 @@ Result<std::unique_ptr<VmOwner>> VmOwner::Start(std::unique_ptr<VmHost> host, Ow
 VmOwner::~VmOwner() { Shutdown(); }
 
 Status VmOwner::StartHeartbeat() {
-  const failover::PeerMonitorOptions& monitor = options_.config.failover.monitor;
-  failover::HeartbeatAuth auth;
-  auth.key = monitor.heartbeat_key;
-  auth.max_echo_age = 2 * monitor.budget;
-  UNDERSTUDY_ASSIGN_OR_RETURN(heartbeat_, failover::Heartbeat::Start(monitor.udp_listen, "", monitor.pair_id,
-                                                                     monitor.interval, auth, [this] {
-                                                                       // One UDP path here: it stands for both
-                                                                       // heartbeat paths of the controller.
-                                                                       for (failover::Path path : {failover::Path::kHeartbeatA,
-                                                                                                   failover::Path::kHeartbeatB}) {
-                                                                         Event heard;
-                                                                         heard.kind = EventKind::kHeard;
-                                                                         heard.path = path;
-                                                                         heard.peer_incarnation = paired_incarnation_.load();
-                                                                         if (pairing_over_.load()) {
-                                                                           heard.peer_says = failover::PeerSays::kAlone;
-                                                                         }
-                                                                         post_(heard);
-                                                                       }
-                                                                     }));
+  UNDERSTUDY_ASSIGN_OR_RETURN(heartbeat_, failover::HeartbeatPaths::Start(options_.config.failover.HeartbeatOptions(),
+                                                                          [this](failover::Path path) { OnHeartbeat(path); }));
+  metrics_->SetHeartbeatNetworks(heartbeat_->networks());
+  if (!heartbeat_->redundant()) {
+    Log("primary", "one heartbeat network: the pair has no redundant heartbeat path (failover.second_heartbeat adds one)");
+  }
   return Status::Ok();
+}
+
+void VmOwner::OnHeartbeat(failover::Path path) {
+  Event heard;
+  heard.kind = EventKind::kHeard;
+  heard.path = path;
+  heard.peer_incarnation = paired_incarnation_.load();
+  if (pairing_over_.load()) heard.peer_says = failover::PeerSays::kAlone;
+  post_(heard);
 }
 
 void VmOwner::Shutdown() {
@@ -80,7 +75,7 @@ void VmOwner::Shutdown() {
 void VmOwner::Offer(std::unique_ptr<transport::Channel> channel) {
   SessionContext context;
   context.config = &options_.config;
-  context.heartbeat_address = heartbeat_->local_address();
+  context.heartbeat_address = heartbeat_->address();
   context.post = [this](Event event) { OnSessionEvent(std::move(event)); };
   context.on_peer_heartbeat_address = [this](const std::string& address) { heartbeat_->SetPeer(address); };
   context.on_pairing_over = [this] { pairing_over_.store(true); };
@@ -288,8 +283,15 @@ json VmOwner::StatusJson() const {
   failover::HeartbeatStats heartbeats = heartbeat_->stats();
   status["heartbeat_rtt_ms"] = heartbeats.smoothed_rtt_ms;
   status["heartbeat_lost"] = heartbeats.lost;
+  status["heartbeat_received"] = heartbeats.received;
   status["heartbeat_rejected"] = heartbeats.rejected;
-  status["heartbeat_address"] = heartbeat_->local_address();
+  status["heartbeat_address"] = heartbeat_->address();
+  status["heartbeat_second_address"] = heartbeat_->second_address();
+  status["heartbeat_networks"] = heartbeat_->networks();
+  status["heartbeat_redundant"] = heartbeat_->redundant();
+  failover::HeartbeatStats second = heartbeat_->second_stats();
+  status["heartbeat_second_received"] = second.received;
+  status["heartbeat_second_lost"] = second.lost;
   status["heartbeat_budget_ms"] = options_.config.failover.monitor.budget.count();
   status["metrics_address"] = host_->metrics_address();
   status["qemu_pid"] = host_->qemu_pid();

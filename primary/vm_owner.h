@@ -10,9 +10,9 @@
 //   kStopVm        a clean stop: checkpoints end, the guest stops
 //   kSendGoodbye   tell the secondary the stop is on purpose
 // and it feeds the controller what it sees: kHello / kHeard / kCaptured / kAcked from the
-// sessions, kHeard from the UDP heartbeat. While the VM runs alone it dials the configured
-// secondary address now and then: a secondary that answers is offered to the controller
-// (kHello), which re-protects through the same kPair.
+// sessions, kHeard from each UDP heartbeat path (failover/heartbeat_paths.h). While the VM
+// runs alone it dials the configured secondary address now and then: a secondary that
+// answers is offered to the controller (kHello), which re-protects through the same kPair.
 //
 // While alone with no session checkpointing (a promoted standby before re-protection), the
 // owner seals the held output itself every few milliseconds as the next epoch and reports it
@@ -32,7 +32,7 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
-#include "failover/heartbeat.h"
+#include "failover/heartbeat_paths.h"
 #include "failover/pair_controller.h"
 #include "monitoring/agent_metrics.h"
 #include "primary/primary_config.h"
@@ -88,6 +88,7 @@ class VmOwner {
  private:
   VmOwner(std::unique_ptr<VmHost> host, OwnerOptions options, std::function<void(failover::Event)> post);
   Status StartHeartbeat();
+  void OnHeartbeat(failover::Path path);  // a heartbeat path's thread
   void OnSessionEvent(failover::Event event) EXCLUDES(mu_);
   void Pair(const failover::Action& action) EXCLUDES(mu_);
   void WithSession(const std::function<void(ProtectionSession&)>& use) EXCLUDES(mu_);
@@ -100,7 +101,7 @@ class VmOwner {
   const std::function<void(failover::Event)> post_;
   std::unique_ptr<VmHost> host_;
   std::unique_ptr<monitoring::AgentMetrics> metrics_;
-  std::unique_ptr<failover::Heartbeat> heartbeat_;  // set in Start, before any thread reads it
+  std::unique_ptr<failover::HeartbeatPaths> heartbeat_;  // set in Start, before any thread reads it
   std::atomic<uint64_t> paired_incarnation_{0};
   std::atomic<uint64_t> record_revision_{0};  // of the current pairing, as the controller paired
   // A byte cap ended the pairing: every path then tells the controller the peer is gone

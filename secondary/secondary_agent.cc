@@ -78,12 +78,11 @@ Status SecondaryAgent::Serve() {
   return AcceptPrimaries(*listener);
 }
 
-void SecondaryAgent::OnHeartbeatHeard() {
-  // This host has one heartbeat network: it stands for both of the controller's heartbeat paths.
+void SecondaryAgent::OnHeartbeatHeard(failover::Path path) {
+  // Each heartbeat path reports itself (one network reports both: failover/heartbeat_paths.h).
   const uint64_t incarnation = incarnation_.load();
   if (incarnation == 0) return;
-  Post(HeardOn(failover::Path::kHeartbeatA, incarnation));
-  Post(HeardOn(failover::Path::kHeartbeatB, incarnation));
+  Post(HeardOn(path, incarnation));
 }
 
 void SecondaryAgent::Carry(const failover::Action& action) {

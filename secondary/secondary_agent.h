@@ -36,7 +36,7 @@
 #include "failover/arbiter.h"
 #include "failover/arbiter_probe.h"
 #include "failover/controller_driver.h"
-#include "failover/heartbeat.h"
+#include "failover/heartbeat_paths.h"
 #include "failover/transition_log.h"
 #include "monitoring/agent_metrics.h"
 #include "monitoring/metrics_server.h"
@@ -88,7 +88,7 @@ class SecondaryAgent : public failover::ActionHandler {
   void WatchController(std::shared_ptr<failover::ControllerDriver> driver);
   std::shared_ptr<failover::ControllerDriver> driver() const EXCLUDES(controller_mutex_);
   void Post(failover::Event event) const EXCLUDES(controller_mutex_);
-  void OnHeartbeatHeard();  // the heartbeat thread
+  void OnHeartbeatHeard(failover::Path path);  // a heartbeat path's thread
   // Serves primaries one after another, and carries out the controller's orders.
   Status AcceptPrimaries(transport::Listener& listener);
   // Serves one primary until it leaves or an order ends the pairing.
@@ -187,7 +187,7 @@ class SecondaryAgent : public failover::ActionHandler {
   std::string final_state_ GUARDED_BY(status_mutex_);  // "stopped" or "failed" once Run ends
   std::chrono::steady_clock::time_point failing_over_since_ GUARDED_BY(status_mutex_);
   // Until the owner role heartbeats from the same address (re-protection).
-  std::unique_ptr<failover::Heartbeat> heartbeat_ GUARDED_BY(status_mutex_);
+  std::unique_ptr<failover::HeartbeatPaths> heartbeat_ GUARDED_BY(status_mutex_);
   std::unique_ptr<OwnerRole> owner_ GUARDED_BY(status_mutex_);
 };
 

@@ -56,12 +56,13 @@ Status SecondaryAgent::MakeCommitter() {
 }
 
 Status SecondaryAgent::StartHeartbeat() {
-  const failover::PeerMonitorOptions& monitor = config_.failover.monitor;
-  // An echo may be as old as twice the budget (a loaded host answers late), as PeerMonitor's.
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::Heartbeat> heartbeat,
-                              failover::Heartbeat::Start(monitor.udp_listen, "", monitor.pair_id, monitor.interval,
-                                                         failover::HeartbeatAuth{monitor.heartbeat_key, 2 * monitor.budget},
-                                                         [this] { OnHeartbeatHeard(); }));
+  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::HeartbeatPaths> heartbeat,
+                              failover::HeartbeatPaths::Start(config_.failover.HeartbeatOptions(),
+                                                              [this](failover::Path path) { OnHeartbeatHeard(path); }));
+  metrics_->SetHeartbeatNetworks(heartbeat->networks());
+  if (!heartbeat->redundant()) {
+    Log("secondary", "one heartbeat network: the pair has no redundant heartbeat path (failover.second_heartbeat adds one)");
+  }
   MutexLock lock(&status_mutex_);
   heartbeat_ = std::move(heartbeat);
   return Status::Ok();
@@ -69,7 +70,7 @@ Status SecondaryAgent::StartHeartbeat() {
 
 std::string SecondaryAgent::HeartbeatAddress() const {
   MutexLock lock(&status_mutex_);
-  return heartbeat_ ? heartbeat_->local_address() : "";
+  return heartbeat_ ? heartbeat_->address() : "";
 }
 
 void SecondaryAgent::SetHeartbeatPeer(const std::string& address) {

@@ -59,13 +59,15 @@ TEST(FtctlStatusTest, StatusAndMetricsShowThePairsHealthAtAGlance) {
   ASSERT_TRUE(pair.ok()) << pair.status();
   std::string status = RunWhileHealthy(**pair, "status", {"primary    state: protected", "secondary  state: standby-ready"});
   for (const char* expected : {"primary    state: protected", "secondary  state: standby-ready", "pause p50", "commit p50",
-                               "heartbeat rtt", "standby verification: ok", "syncing -> protected"}) {
+                               "heartbeat rtt", "standby verification: ok", "syncing -> protected",
+                               // This pair has one heartbeat network: status must say so.
+                               "heartbeat networks: 1", "NO REDUNDANT HEARTBEAT PATH"}) {
     EXPECT_NE(status.find(expected), std::string::npos) << "missing '" << expected << "'";
   }
   std::string metrics = RunWhileHealthy(**pair, "metrics", {"understudy_pair_state{state=\"protected\"}"});
   for (const char* expected : {"understudy_checkpoints_total", "understudy_pair_state{state=\"protected\"}",
                                "understudy_checkpoint_pause_seconds ", "understudy_standby_verification_success",
-                               "understudy_heartbeat_rtt_seconds{path=\"udp\"}"}) {
+                               "understudy_heartbeat_rtt_seconds{path=\"udp\"}", "understudy_heartbeat_networks"}) {
     EXPECT_NE(metrics.find(expected), std::string::npos) << "missing '" << expected << "'";
   }
   EXPECT_EQ(metrics.find("_bucket"), std::string::npos) << "buckets are noise at a glance";

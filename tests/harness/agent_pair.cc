@@ -156,11 +156,19 @@ Result<std::unique_ptr<AgentPair>> AgentPair::Start(const AgentPairOptions& opti
   } else {
     return Status::InvalidArgument("unknown transport '" + options.transport + "'");
   }
+  if (options.second_heartbeat) {
+    if (!lab) return Status::InvalidArgument("second_heartbeat needs separate_hosts");
+    const std::string on_primary = lab->AddressOf("primary", "second_heartbeat") + ":7402";
+    const std::string on_secondary = lab->AddressOf("secondary", "second_heartbeat") + ":7402";
+    primary_channel["failover"]["second_heartbeat"] = {{"listen", on_primary}, {"peer", on_secondary}};
+    secondary_config["failover"]["second_heartbeat"] = {{"listen", on_secondary}, {"peer", on_primary}};
+  }
   // Where a replacement secondary would run: the primary's host, under the primary's name.
   json replacement_config = secondary_config;
   replacement_config["name"] = "primary";
   replacement_config["runtime_dir"] = dir.path() + "/replacement";
   replacement_config["failover"]["heartbeat_listen"] = primary_heartbeat;
+  if (options.second_heartbeat) replacement_config["failover"]["second_heartbeat"] = primary_channel["failover"]["second_heartbeat"];
   replacement_config["failover"].update(primary_etcd);
   if (options.reprotect) {
     if (!lab || options.transport == "zmq+curve") {

@@ -50,6 +50,9 @@ struct AgentPairOptions {
   // namespace of a NetworkLab (tests/harness/network_lab.h), joined by a replication link, a
   // heartbeat link and an arbiter LAN. Otherwise everything talks over loopback.
   bool separate_hosts = false;
+  // With separate_hosts: both agents also heartbeat over the lab's second_heartbeat network
+  // (failover.second_heartbeat: heartbeat path B); otherwise the pair has one heartbeat network.
+  bool second_heartbeat = false;
   // With separate_hosts and tls/tcp: after a promotion, the promoted agent protects the VM
   // again once a new secondary listens on the old primary's host (StartReplacementSecondary).
   bool reprotect = false;

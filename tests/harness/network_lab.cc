@@ -28,6 +28,7 @@ struct Wire {
 const Wire kWires[] = {
     {"primary", "replication", "rep0", "10.98.0.1"},   {"secondary", "replication", "rep0", "10.98.0.2"},
     {"primary", "heartbeat", "hb0", "10.97.0.1"},      {"secondary", "heartbeat", "hb0", "10.97.0.2"},
+    {"primary", "second_heartbeat", "hb1", "10.96.0.1"}, {"secondary", "second_heartbeat", "hb1", "10.96.0.2"},
     {"primary", "arbiter", "arb0", "10.99.0.1"},       {"secondary", "arbiter", "arb0", "10.99.0.2"},
     {"arbiter", "arbiter", "arb0", "10.99.0.3"},
 };
@@ -93,7 +94,7 @@ Status NetworkLab::Build() {
     created_namespaces_.push_back(name);
     UNDERSTUDY_RETURN_IF_ERROR(RunIp({"-n", name, "link", "set", "lo", "up"}));
   }
-  for (const std::string network : {"replication", "heartbeat", "arbiter"}) {
+  for (const std::string network : {"replication", "heartbeat", "second_heartbeat", "arbiter"}) {
     const std::string bridge = "br-" + network.substr(0, 4);
     // No STP and no forwarding delay: a port forwards the moment it is (re)attached.
     UNDERSTUDY_RETURN_IF_ERROR(

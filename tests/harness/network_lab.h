@@ -2,11 +2,12 @@
 // the way an HA cluster would be (drill/lab_topology.h explains the switch):
 //
 //   replication  primary 10.98.0.1   secondary 10.98.0.2                  checkpoint channel
-//   heartbeat    primary 10.97.0.1   secondary 10.97.0.2                  UDP heartbeats
+//   heartbeat    primary 10.97.0.1   secondary 10.97.0.2                  UDP heartbeats (path A)
+//   second_heartbeat  primary 10.96.0.1   secondary 10.96.0.2             path B, when configured
 //   arbiter      primary 10.99.0.1   secondary 10.99.0.2   etcd 10.99.0.3
 //
-// Two links between the agents make the two independent heartbeat paths real: either can be
-// cut without the other. The lab writes its description (lab.json) for `ftctl drill --lab`.
+// Separate links between the agents make the independent heartbeat paths real: any one can be
+// cut without the others (the agents use second_heartbeat only when AgentPairOptions asks). The lab writes its description (lab.json) for `ftctl drill --lab`.
 // Destroying the lab deletes every namespace, and with them every interface and bridge.
 #ifndef UNDERSTUDY_TESTS_HARNESS_NETWORK_LAB_H_
 #define UNDERSTUDY_TESTS_HARNESS_NETWORK_LAB_H_
