@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
 
@@ -97,6 +98,7 @@ ControllerState ControllerDriver::WaitFor(const std::function<bool(ControllerSta
 }
 
 void ControllerDriver::DriverLoop() {
+  if (options_.heartbeat_priority) RunAtHeartbeatPriority();
   auto next_tick = std::chrono::steady_clock::now() + options_.tick;
   // When a tick falls due, the events queued at that moment are stepped first: after this host
   // stalled, the heartbeats that arrived meanwhile must count before a tick judges the silence.

@@ -48,7 +48,13 @@ struct ControllerDriverOptions {
   // The deadline of an arbiter request whose action names none (timeout_ms 0).
   std::chrono::milliseconds arbiter_timeout{1000};
   // The clock (milliseconds, monotonic). Tests may pass their own; default: steady_clock.
+  // Read on the driver thread only; it should have no side effects.
   std::function<int64_t()> clock_ms;
+  // Run the driver thread at the heartbeats' priority (failover/heartbeat_priority.h), raised
+  // once when the thread starts, best effort. The driver judges silences: if it waits behind
+  // busy work, a stall of this host reads as the peer's silence and decisions come late.
+  // False leaves the thread at the process's priority.
+  bool heartbeat_priority = true;
 };
 
 // What status pages and metrics show; a copy taken after the last step.

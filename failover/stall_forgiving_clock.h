@@ -6,7 +6,8 @@
 // agents of a stalled host declare each other gone at once. Forgiving time only ever delays a
 // decision (the safe direction): releases follow acks, never the clock.
 //
-// The thread that reads the clock (the driver's) runs at the heartbeats' priority.
+// Reading it has no side effect beyond its own bookkeeping: the thread that reads it (the
+// driver's) raises its own priority (ControllerDriverOptions::heartbeat_priority).
 //
 // Thread safety: Now() from any thread.
 #ifndef UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_
@@ -18,7 +19,6 @@
 
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
-#include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
 
@@ -37,7 +37,6 @@ class StallForgivingClock {
         }) {}
 
   int64_t Now() EXCLUDES(mu_) {
-    RunAtHeartbeatPriority();
     int64_t real = real_ms_();
     MutexLock lock(&mu_);
     if (!started_) {
