@@ -49,6 +49,7 @@ Status VmOwner::StartHeartbeat() {
 }
 
 void VmOwner::OnHeartbeat(failover::Path path) {
+  NoteHeard();
   Event heard;
   heard.kind = EventKind::kHeard;
   heard.path = path;
@@ -100,7 +101,19 @@ void VmOwner::Offer(std::unique_ptr<transport::Channel> channel) {
   if (replaced) replaced->Stop(/*goodbye=*/false);
 }
 
+void VmOwner::NoteHeard() {
+  last_heard_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count());
+}
+
+double VmOwner::SecondsSinceNoticed() const {
+  // The controller notices a silent peer once its last sign of life is a budget old.
+  const auto noticed = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(last_heard_ns_.load())) +
+                       options_.config.failover.monitor.budget;
+  return std::max(0.0, std::chrono::duration<double>(std::chrono::steady_clock::now() - noticed).count());
+}
+
 void VmOwner::OnSessionEvent(Event event) {
+  if (event.kind == EventKind::kHeard) NoteHeard();
   if (event.kind == EventKind::kHello) {
     // A new secondary for a VM that runs alone: from now on output is held for it (the
     // controller goes re-protecting); sealing it here would put it in no checkpoint.
@@ -129,6 +142,8 @@ void VmOwner::Carry(const failover::Action& action) {
         alone_ = true;
         seal_paused_ = false;
       }
+      // A takeover: this side runs the VM without its secondary from now on.
+      metrics_->CountFailover(SecondsSinceNoticed());
       Log("primary", "running unprotected: this host owns the VM without a secondary");
       return WithSession([](ProtectionSession& session) { session.GoUnprotected(); });
     }

@@ -6,6 +6,7 @@
 //   kUnpair        ignore that secondary's acks from now on
 //   kReleaseUpTo   release the held output of every epoch <= E — the only path that releases
 //   kGoUnprotected run alone: checkpoints continue locally and are released as captured
+//                  (a takeover: understudy_failovers_total counts it)
 //   kFence         stop the guest; nothing more is ever released here
 //   kStopVm        a clean stop: checkpoints end, the guest stops
 //   kSendGoodbye   tell the secondary the stop is on purpose
@@ -89,6 +90,11 @@ class VmOwner {
   VmOwner(std::unique_ptr<VmHost> host, OwnerOptions options, std::function<void(failover::Event)> post);
   Status StartHeartbeat();
   void OnHeartbeat(failover::Path path);  // a heartbeat path's thread
+  // The peer gave a sign of life (a heartbeat path or its session heard it).
+  void NoteHeard();
+  // For understudy_failover_duration_seconds: since the controller noticed the peer's silence
+  // (its last sign of life a budget ago), 0 if it was heard since (a byte cap ended the pairing).
+  double SecondsSinceNoticed() const;
   void OnSessionEvent(failover::Event event) EXCLUDES(mu_);
   void Pair(const failover::Action& action) EXCLUDES(mu_);
   void WithSession(const std::function<void(ProtectionSession&)>& use) EXCLUDES(mu_);
@@ -107,6 +113,7 @@ class VmOwner {
   // A byte cap ended the pairing: every path then tells the controller the peer is gone
   // ("alone"), since the secondary itself may be alive and well.
   std::atomic<bool> pairing_over_{false};
+  std::atomic<int64_t> last_heard_ns_{0};  // steady_clock, when the peer last gave a sign of life
   std::atomic<bool> stopping_{false};
   std::thread seal_thread_;
   std::thread redial_thread_;

@@ -183,5 +183,36 @@ TEST(VmOwnerNumberingTest, EpochsAndIncarnationsStartWhereTheOptionsSay) {
   (*owner)->Shutdown();
 }
 
+// The value of `name`'s series for role "primary" in the registry (counter or histogram count);
+// -1 when there is none.
+double PrimarySeries(prometheus::Registry& registry, const std::string& name) {
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        if (label.name != "role" || label.value != "primary") continue;
+        return family.type == prometheus::MetricType::Histogram ? static_cast<double>(metric.histogram.sample_count)
+                                                                : metric.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+// A primary that goes unprotected took the VM over: it counts in understudy_failovers_total
+// and understudy_failover_duration_seconds, as the secondary's promotion does (the primary lost
+// that count when the failover code moved into the controller).
+TEST_F(VmOwnerTest, GoingUnprotectedCountsAsAFailover) {
+  // Negative control: the series exist at zero, and other owner actions are no takeover.
+  EXPECT_EQ(PrimarySeries(registry_, "understudy_failovers_total"), 0);
+  EXPECT_EQ(PrimarySeries(registry_, "understudy_failover_duration_seconds"), 0);
+  owner_->Carry(Action{.kind = ActionKind::kUnpair});
+  owner_->Carry(Action{.kind = ActionKind::kReleaseUpTo, .epoch = 1});
+  EXPECT_EQ(PrimarySeries(registry_, "understudy_failovers_total"), 0);
+  owner_->Carry(Action{.kind = ActionKind::kGoUnprotected});
+  EXPECT_EQ(PrimarySeries(registry_, "understudy_failovers_total"), 1);
+  EXPECT_EQ(PrimarySeries(registry_, "understudy_failover_duration_seconds"), 1);
+}
+
 }  // namespace
 }  // namespace understudy::primary
