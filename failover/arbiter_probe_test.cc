@@ -6,6 +6,8 @@
 #include <atomic>
 #include <vector>
 
+#include "common/test_poll.h"
+
 namespace understudy::failover {
 namespace {
 
@@ -36,10 +38,7 @@ struct Results {
   std::vector<bool> seen GUARDED_BY(mu);
 };
 
-bool WaitUntil(const std::function<bool()>& done) {
-  for (int i = 0; i < 300 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  return done();
-}
+bool WaitUntil(const std::function<bool()>& done) { return PollUntil(done, std::chrono::seconds(3)); }
 
 TEST(ArbiterProbeTest, ReportsAnOutageAndItsEnd) {
   SwitchableArbiter arbiter;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <mutex>
 
+#include "common/test_poll.h"
 #include "console/released_log.h"
 #include "primary/fake_secondary_channel.h"
 #include "replication/agent_protocol.h"
@@ -27,14 +28,7 @@ EpochCapture Capture(uint64_t epoch, OutputBuffer& console) {
   return capture;
 }
 
-template <typename Predicate>
-bool Eventually(Predicate predicate) {
-  for (auto deadline = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < deadline;) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return predicate();
-}
+bool Eventually(const std::function<bool()>& predicate) { return PollUntil(predicate, 5s, 1ms); }
 
 // A shipper whose epoch 1 (console output "one\n", 4 bytes) was shipped and not yet acked.
 class ShipperWithEpochOneInFlight : public ::testing::Test {

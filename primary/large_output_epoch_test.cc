@@ -11,6 +11,7 @@
 
 #include "checkpoint/checkpoint_apply.h"
 #include "checkpoint/checkpoint_codec.h"
+#include "common/test_poll.h"
 #include "console/released_log.h"
 #include "primary/checkpoint_shipper.h"
 #include "replication/agent_protocol.h"
@@ -74,10 +75,7 @@ void PrintOutputEpoch(OutputBuffer& console) {
 
 // How far `released` got within 30 s of waiting for `bytes`.
 uint64_t WaitForReleased(const console::ReleasedLog& released, uint64_t bytes) {
-  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-       released.end() < bytes && std::chrono::steady_clock::now() < deadline;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  PollUntil([&] { return released.end() >= bytes; }, std::chrono::seconds(30));
   return released.end();
 }
 

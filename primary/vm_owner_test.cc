@@ -10,6 +10,7 @@
 
 #include <prometheus/registry.h>
 
+#include "common/test_poll.h"
 #include "primary/fake_secondary_channel.h"
 #include "replication/agent_protocol.h"
 
@@ -21,14 +22,7 @@ using failover::ActionKind;
 using failover::Event;
 using failover::EventKind;
 
-template <typename Predicate>
-bool Eventually(Predicate predicate, std::chrono::milliseconds within = 5s) {
-  for (auto deadline = std::chrono::steady_clock::now() + within; std::chrono::steady_clock::now() < deadline;) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(1ms);
-  }
-  return predicate();
-}
+bool Eventually(const std::function<bool()>& predicate) { return PollUntil(predicate, 5s, 1ms); }
 
 class VmOwnerTest : public ::testing::Test {
  protected:

@@ -11,6 +11,7 @@
 
 #include "checkpoint/checkpoint_codec.h"
 #include "common/child_process.h"
+#include "common/test_poll.h"
 #include "control/control_server.h"
 #include "replication/agent_protocol.h"
 #include "tests/harness/test_guest.h"
@@ -55,12 +56,14 @@ class HostilePrimaryTest : public ::testing::Test {
         dir_->path() + "/secondary.log");
     ASSERT_TRUE(child.ok()) << child.status();
     secondary_.emplace(std::move(*child));
-    for (auto deadline = std::chrono::steady_clock::now() + 10s; listen_.empty();) {
-      Result<json> status = Status();
-      if (status.ok() && status->contains("listen")) listen_ = (*status)["listen"].get<std::string>();
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the secondary did not start: " << Log();
-      std::this_thread::sleep_for(20ms);
-    }
+    bool started = PollUntil(
+        [&] {
+          Result<json> status = Status();
+          if (status.ok() && status->contains("listen")) listen_ = (*status)["listen"].get<std::string>();
+          return !listen_.empty();
+        },
+        10s, 20ms);
+    ASSERT_TRUE(started) << "the secondary did not start: " << Log();
   }
 
   Result<json> Status() { return control::AgentStatus(dir_->path() + "/run", Deadline::AfterMillis(1000)); }
@@ -71,11 +74,7 @@ class HostilePrimaryTest : public ::testing::Test {
   // The refusal is logged by the secondary's thread, possibly after the caller saw its
   // handshake fail: wait a little for the line.
   bool LogMentionsWithin(const std::string& text, std::chrono::milliseconds wait) {
-    for (auto deadline = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < deadline;) {
-      if (Log().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return Log().find(text) != std::string::npos;
+    return PollUntil([&] { return Log().find(text) != std::string::npos; }, wait, 20ms);
   }
   void ExpectStillServing() {
     ASSERT_TRUE(secondary_->Running()) << "the secondary died: " << Log();

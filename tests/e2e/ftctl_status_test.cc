@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/child_process.h"
+#include "common/test_poll.h"
 #include "tests/harness/agent_pair.h"
 
 namespace understudy::testing {
@@ -39,8 +40,7 @@ bool Healthy(const AgentPair& pair) {
 std::string RunWhileHealthy(const AgentPair& pair, const std::string& command, std::vector<std::string> healthy_marks) {
   std::string output;
   for (int attempt = 1; attempt <= 5; ++attempt) {
-    Deadline deadline = Deadline::AfterMillis(30000);
-    while (!Healthy(pair) && !deadline.Expired()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    PollUntil([&] { return Healthy(pair); }, std::chrono::seconds(30), std::chrono::milliseconds(100));
     output = RunFtctl(pair, command);
     std::printf("$ ftctl %s  (attempt %d)\n%s\n", command.c_str(), attempt, output.c_str());
     bool all = true;

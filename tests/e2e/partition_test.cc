@@ -21,6 +21,7 @@
 
 #include <thread>
 
+#include "common/test_poll.h"
 #include "drill/network_faults.h"
 #include "tests/harness/agent_pair.h"
 #include "tests/harness/background_observer.h"
@@ -79,12 +80,7 @@ class PartitionTest : public ::testing::Test {
   const drill::LabTopology& lab() { return pair_->lab()->topology(); }
   // Waits until `predicate` holds or the deadline passes; returns whether it held.
   bool WaitFor(const std::function<bool()>& predicate, int millis) {
-    Deadline deadline = Deadline::AfterMillis(millis);
-    while (!deadline.Expired()) {
-      if (predicate()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return predicate();
+    return PollUntil(predicate, std::chrono::milliseconds(millis), std::chrono::milliseconds(20));
   }
   void ExpectContinuous() {
     observer_->Stop();
