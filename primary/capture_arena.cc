@@ -52,12 +52,16 @@ std::vector<CaptureChunk::Ref> CaptureArena::TakeEpochChunks() {
   // The chunks being filled carry on into the next epoch; it refers to them too.
   if (reading_) epoch_chunks_.push_back(reading_);
   if (copying_) epoch_chunks_.push_back(copying_);
-  recent_chunks_[recent_next_++ % recent_chunks_.size()] = epoch_started_chunks_;
+  // Only checkpoints (prepared at their checkpoint-request) predict the next one; the
+  // precopy carries the whole image.
+  if (prepared_) recent_chunks_[recent_next_++ % recent_chunks_.size()] = epoch_started_chunks_;
+  prepared_ = false;
   epoch_started_chunks_ = 0;
   return taken;
 }
 
 Status CaptureArena::Prepare() {
+  prepared_ = true;
   size_t expected = *std::max_element(recent_chunks_.begin(), recent_chunks_.end());
   // Idle chunks kept: the next checkpoint's and as many again while captures are shipped.
   pool_->SetRetained(2 * expected + 2);

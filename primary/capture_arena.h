@@ -50,7 +50,8 @@ class CaptureArena : public StreamReadBuffer {
   // them. The chunks still being filled stay in use by the arena (and the next epoch).
   std::vector<CaptureChunk::Ref> TakeEpochChunks();
 
-  // Off the pause: faults in idle chunks for a checkpoint like the largest recent ones.
+  // Off the pause (at checkpoint-request): faults in idle chunks for a checkpoint like the
+  // largest of the recent ones (the precopy does not count).
   Status Prepare();
 
   struct Stats {
@@ -70,7 +71,8 @@ class CaptureArena : public StreamReadBuffer {
   size_t copy_used_ = 0;
   std::vector<CaptureChunk::Ref> epoch_chunks_;  // chunks of the current epoch
   size_t epoch_started_chunks_ = 0;              // chunks started during the current epoch
-  std::array<size_t, 8> recent_chunks_{};        // per recent epoch, chunks it started
+  bool prepared_ = false;                        // Prepare() ran for the current epoch
+  std::array<size_t, 8> recent_chunks_{};        // per recent checkpoint, chunks it started
   size_t recent_next_ = 0;
   Stats stats_;
 };
