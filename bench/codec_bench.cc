@@ -34,7 +34,6 @@
 #include "checkpoint/checkpoint_codec.h"
 #include "checkpoint/qemu_stream_reader.h"
 #include "checkpoint/ram_image.h"
-#include "primary/epoch_capture.h"
 #include "tests/harness/colo_recording.h"
 
 namespace understudy::bench {
@@ -175,19 +174,22 @@ CaptureTimes MeasureCapture(const CapturedStream& stream, int repetitions) {
   std::memset(reused.data(), 1, reused.size());
   std::vector<double> fresh_times, reused_times;
   for (int repetition = 0; repetition < repetitions; ++repetition) {
-    std::vector<primary::EpochCapture> kept;  // freed after timing: the agent frees them off the pause path
+    std::vector<CapturedEpoch> kept;  // freed after timing: the agent frees them off the pause path
     kept.reserve(stream.checkpoints.size());
     double fresh = 0;
     double reuse = 0;
     for (const CapturedEpoch& epoch : stream.checkpoints) {
       Clock::time_point start = Clock::now();
-      primary::EpochCapture capture;
+      // What the agent did before 02:00: a new buffer per epoch, grown as pages arrive.
+      CapturedEpoch capture;
       for (const CapturedEpoch::Page& page : epoch.pages) {
-        if (page.zero) {
-          capture.AddZeroPage(page.block, page.offset);
-        } else {
-          capture.AddPage(page.block, page.offset, std::span(epoch.page_bytes).subspan(page.slot * kPage, kPage));
+        CapturedEpoch::Page copied = page;
+        if (!page.zero) {
+          copied.slot = capture.page_bytes.size() / kPage;
+          capture.page_bytes.insert(capture.page_bytes.end(), epoch.page_bytes.begin() + page.slot * kPage,
+                                    epoch.page_bytes.begin() + (page.slot + 1) * kPage);
         }
+        capture.pages.push_back(copied);
       }
       capture.device_state = epoch.device_state;
       fresh += SecondsSince(start);

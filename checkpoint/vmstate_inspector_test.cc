@@ -685,8 +685,9 @@ TEST_F(VmstateInspectorRecordingTest, CkptInspectSummarizesTheRecordingAndDiffsC
   CommandResult result = RunCommand(CkptInspect() + " --diff 1 2 " + path);
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const std::string& out = result.output;
+  const ClockDevice clock = TheClock();  // outlives the list of views below (ASan: use after scope)
   for (std::string_view expected :
-       {"machine: pc-i440fx", "pc.ram", "precopy: ", "devices in device state 0 (precopy):", TheClock().device.c_str(), "cpu ",
+       {"machine: pc-i440fx", "pc.ram", "precopy: ", "devices in device state 0 (precopy):", clock.device.c_str(), "cpu ",
         "device state 1 -> 2:", "cpu: ", "unchanged ("}) {
     EXPECT_NE(out.find(expected), std::string::npos) << "missing '" << expected << "' in:\n" << out;
   }

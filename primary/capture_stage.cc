@@ -9,6 +9,11 @@ namespace understudy::primary {
 
 namespace qs = checkpoint::qemu_stream;
 
+CaptureStage::CaptureStage(CaptureHooks hooks, std::shared_ptr<ChunkPool> pool)
+    : hooks_(std::move(hooks)), arena_(std::move(pool)) {
+  current_.epoch = 1;
+}
+
 Status CaptureStage::OnConfiguration(const checkpoint::StreamConfiguration& configuration) {
   stream_info_.machine_type = configuration.machine_type;
   stream_info_.capabilities = configuration.capabilities;
@@ -20,12 +25,12 @@ Status CaptureStage::OnRamBlocks(const checkpoint::RamBlockList& blocks) {
     if (blocks[i].id == "pc.ram") pc_ram_block_ = i;
   }
   current_.ram_blocks = blocks;
-  current_.page_bytes.reserve(64u << 20);
   return Status::Ok();
 }
 
 Status CaptureStage::OnRamPage(uint32_t block, uint64_t offset, std::span<const std::byte> page) {
-  current_.AddPage(block, offset, page);
+  UNDERSTUDY_ASSIGN_OR_RETURN(const std::byte* kept, arena_.Keep(page));
+  current_.AddPage(block, offset, kept);
   return Status::Ok();
 }
 
@@ -57,8 +62,10 @@ Status CaptureStage::OnColoMessage(qs::ColoMessage message) {
   // vmstate-send comes after QEMU stopped the VM: every byte the guest printed in this epoch
   // has reached the serial socket.
   if (message == qs::ColoMessage::kVmstateSend) Seal();
-  if (message == qs::ColoMessage::kCheckpointRequest && hooks_.checkpoint_started) hooks_.checkpoint_started();
-  return Status::Ok();
+  if (message != qs::ColoMessage::kCheckpointRequest) return Status::Ok();
+  if (hooks_.checkpoint_started) hooks_.checkpoint_started();
+  // The VM still runs (it stops at our checkpoint-reply): fault in this checkpoint's memory now.
+  return arena_.Prepare().WithContext("preparing memory for a checkpoint's capture");
 }
 
 void CaptureStage::Seal() {
@@ -68,10 +75,10 @@ void CaptureStage::Seal() {
 
 void CaptureStage::Submit() {
   uint64_t next = current_.epoch + 1;
+  current_.chunks = arena_.TakeEpochChunks();
   hooks_.submit(std::move(current_));
   current_ = EpochCapture{};
   current_.epoch = next;
-  if (hooks_.take_page_buffer) current_.page_bytes = hooks_.take_page_buffer();
 }
 
 void CaptureStage::TestDropPage() {
@@ -84,7 +91,7 @@ void CaptureStage::TestDropPage() {
   std::snprintf(offset, sizeof(offset), "0x%llx", static_cast<unsigned long long>(highest->offset));
   Log("primary", "TEST ONLY: leaving the page of pc.ram at offset " + std::string(offset) + " out of epoch " +
                      std::to_string(current_.epoch));
-  current_.pages.erase(highest);  // its bytes stay in page_bytes, unreferenced
+  current_.pages.erase(highest);  // its bytes stay in the chunks, unreferenced
 }
 
 }  // namespace understudy::primary

@@ -1,11 +1,14 @@
 // CaptureStage: the primary's capture of each epoch from QEMU's COLO stream. ColoPeer parses
-// the stream and calls this visitor; it copies pages and device state into an EpochCapture,
+// the stream and calls this visitor; it keeps pages (as views into the capture arena, which
+// ColoPeer reads the stream into: arena()) and copies device state into an EpochCapture,
 // has the epoch's output and disk writes sealed into it at the moment the VM is stopped, and
 // submits each complete epoch (to the CheckpointShipper, in the agent).
 //
 // Epoch 1 is the precopy (the whole image) and also carries what the secondary builds its
 // standby from (RAM blocks, stream info, the machine definition); each later epoch is one
-// COLO checkpoint. Everything here runs inside the VM's pause: copies only, nothing slower.
+// COLO checkpoint. Everything here runs inside the VM's pause: views and copies only, nothing
+// slower; the arena faults in its memory for the next checkpoint at checkpoint-request, before
+// the VM stops.
 //
 // Thread safety: not thread-safe; ColoPeer's thread only (the hooks are called from there).
 #ifndef UNDERSTUDY_PRIMARY_CAPTURE_STAGE_H_
@@ -13,10 +16,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "checkpoint/qemu_stream_reader.h"
+#include "primary/capture_arena.h"
 #include "primary/epoch_capture.h"
 
 namespace understudy::primary {
@@ -32,8 +37,6 @@ struct CaptureHooks {
   std::function<void()> checkpoint_started;
   // A complete epoch. REQUIRES: set.
   std::function<void(EpochCapture&& capture)> submit;
-  // A page buffer to reuse for the next epoch (empty: none to spare).
-  std::function<std::vector<std::byte>()> take_page_buffer;
   // TEST ONLY: leave pc.ram's highest dirty page out of this epoch (incomplete dirty
   // tracking, which the RAM-equality oracle must catch). 0: never.
   uint64_t test_drop_page_at_epoch = 0;
@@ -41,7 +44,12 @@ struct CaptureHooks {
 
 class CaptureStage : public checkpoint::QemuStreamVisitor {
  public:
-  explicit CaptureStage(CaptureHooks hooks) : hooks_(std::move(hooks)) { current_.epoch = 1; }
+  // Chunks come from `pool` (a pool of its own when none is given).
+  explicit CaptureStage(CaptureHooks hooks, std::shared_ptr<ChunkPool> pool = ChunkPool::Create());
+
+  // What ColoPeer must read the stream into for pages to be kept without a copy. Pages
+  // parsed from other memory are copied into it.
+  CaptureArena& arena() { return arena_; }
 
   Status OnConfiguration(const checkpoint::StreamConfiguration& configuration) override;
   Status OnRamBlocks(const checkpoint::RamBlockList& blocks) override;
@@ -58,6 +66,7 @@ class CaptureStage : public checkpoint::QemuStreamVisitor {
   void TestDropPage();
 
   CaptureHooks hooks_;
+  CaptureArena arena_;
   uint32_t pc_ram_block_ = UINT32_MAX;
   EpochCapture current_;
   checkpoint::QemuStreamInfo stream_info_;

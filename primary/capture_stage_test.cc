@@ -74,7 +74,9 @@ TEST_F(CaptureStageTest, ThePrecopyIsEpochOneWithWhatTheStandbyIsBuiltFrom) {
   EXPECT_EQ(first.machine_definition_json, "definition after seal 1");
   ASSERT_EQ(first.pages.size(), 3u);
   EXPECT_TRUE(first.pages[1].zero);
-  EXPECT_EQ(first.page_bytes.size(), 2u * 4096);
+  EXPECT_EQ(std::to_integer<int>(first.pages[0].view()[4095]), 1) << "a copy of what the page held";
+  EXPECT_EQ(std::to_integer<int>(first.pages[2].view()[0]), 2);
+  EXPECT_FALSE(first.chunks.empty()) << "the capture holds the memory its pages point into";
   EXPECT_EQ(first.device_state, "devices@1");
   EXPECT_EQ(first.console_output.bytes, "output of 1");
 }

@@ -166,7 +166,8 @@ void CheckpointShipper::ShipLoop() {
       unprotected = stats_.unprotected;
     }
     Status shipped = unprotected ? ReleaseOutputs(capture.epoch) : Ship(capture);
-    if (options_.recycle_page_buffer) options_.recycle_page_buffer(std::move(capture.page_bytes));
+    capture.pages.clear();  // views into the chunks, which go back to the capture arena's pool
+    capture.chunks.clear();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.pop_front();
@@ -189,8 +190,7 @@ Status CheckpointShipper::Ship(EpochCapture& capture) {
   if (!image_) return Status::FailedPrecondition("epoch " + std::to_string(capture.epoch) + " before the initial image");
   for (const CapturedPage& page : capture.pages) {
     Status staged = page.zero ? image_->StageZeroPage(page.block, page.offset)
-                              : image_->StagePage(page.block, page.offset,
-                                                  std::span(capture.page_bytes).subspan(size_t{page.slot} * 4096, 4096));
+                              : image_->StagePage(page.block, page.offset, page.view());
     UNDERSTUDY_RETURN_IF_ERROR(staged);
   }
   checkpoint.base_epoch = image_->committed_epoch();

@@ -61,10 +61,6 @@ struct ShipperOptions {
   std::function<void()> on_peer_message;
   // Called (on the ack thread) with the secondary's hello.
   std::function<void(const replication::Hello&)> on_hello;
-  // Receives each capture's page buffer once shipped, so the next capture can reuse memory
-  // that is already allocated and faulted in (a fresh buffer per epoch costs page faults
-  // inside the VM's pause).
-  std::function<void(std::vector<std::byte>&&)> recycle_page_buffer;
   // Called (on the shipping thread) once per checkpoint sent: its pages, their raw size and
   // the bytes on the wire.
   std::function<void(uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes)> on_shipped;

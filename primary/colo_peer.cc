@@ -1,6 +1,7 @@
 #include "primary/colo_peer.h"
 
 #include <array>
+#include <vector>
 
 #include "common/byte_order.h"
 #include "common/fd_io.h"
@@ -14,6 +15,16 @@ namespace {
 constexpr auto kSendBudget = std::chrono::seconds(5);
 // Reads wake this often to notice RequestStop().
 constexpr auto kStopPollInterval = std::chrono::milliseconds(100);
+
+// Without a read buffer from the caller: one buffer, reused for every read.
+class ScratchReadBuffer : public StreamReadBuffer {
+ public:
+  Result<std::span<std::byte>> NextReadSpace() override { return std::span<std::byte>(bytes_); }
+  std::span<const std::byte> Filled(size_t count) override { return std::span(bytes_).first(count); }
+
+ private:
+  std::vector<std::byte> bytes_ = std::vector<std::byte>(1 << 20);
+};
 }  // namespace
 
 class ColoPeer::ProtocolVisitor : public checkpoint::QemuStreamVisitor {
@@ -100,10 +111,13 @@ Status ColoPeer::Send(qs::ColoMessage message) {
 }
 
 Status ColoPeer::Run() {
-  std::vector<std::byte> buffer(1 << 20);
+  ScratchReadBuffer scratch;
+  StreamReadBuffer& buffer = options_.read_buffer ? *options_.read_buffer : scratch;
   Deadline idle = Deadline::After(options_.idle_timeout);
   while (!stop_requested_.load()) {
-    Result<size_t> count = ReadSome(socket_.get(), buffer, Deadline::After(kStopPollInterval).Min(idle));
+    Result<std::span<std::byte>> space = buffer.NextReadSpace();
+    if (!space.ok()) return space.status().WithContext("making room to read QEMU's migration stream");
+    Result<size_t> count = ReadSome(socket_.get(), *space, Deadline::After(kStopPollInterval).Min(idle));
     if (!count.ok()) {
       if (count.status().code() == Status::Code::kDeadlineExceeded && !idle.Expired()) continue;
       if (count.status().code() == Status::Code::kDeadlineExceeded) {
@@ -114,7 +128,7 @@ Status ColoPeer::Run() {
                                         std::to_string(reader_.bytes_consumed()));
     }
     idle = Deadline::After(options_.idle_timeout);
-    std::span<const std::byte> chunk(buffer.data(), *count);
+    std::span<const std::byte> chunk = buffer.Filled(*count);
     feed_started_ = std::chrono::steady_clock::now();
     if (options_.raw_tap) options_.raw_tap(chunk);
     UNDERSTUDY_RETURN_IF_ERROR(reader_.Feed(chunk));

@@ -27,6 +27,7 @@
 #include "common/deadline.h"
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "primary/stream_read_buffer.h"
 
 namespace understudy::primary {
 
@@ -50,6 +51,9 @@ struct ColoPeerOptions {
   // QEMU sends a checkpoint-request every x-checkpoint-delay ms; silence this long means it is
   // wedged or gone.
   std::chrono::milliseconds idle_timeout{10000};
+  // Where the stream is read into (the capture arena, so pages need no copy); nullptr: a
+  // scratch buffer of the peer's own. Must outlive Run().
+  StreamReadBuffer* read_buffer = nullptr;
   // Called with every chunk read from QEMU, before parsing (recording, byte counters).
   std::function<void(std::span<const std::byte>)> raw_tap;
   // Called before checkpoint-reply; may wait (back-pressure) until its deadline. A failure

@@ -1,6 +1,10 @@
 // EpochCapture: everything one checkpoint carries, captured from QEMU's stream while the VM
-// is stopped — only copies into memory, nothing slower, because the VM resumes only after
-// the capture is complete. Encoding and shipping happen later, off the pause path.
+// is stopped — only views and copies into memory, nothing slower, because the VM resumes only
+// after the capture is complete. Encoding and shipping happen later, off the pause path.
+//
+// Pages are views: each points into a chunk of the capture arena (primary/capture_arena.h)
+// that `chunks` keeps alive, usually the very bytes read from QEMU's socket. Moving the
+// capture keeps them valid; destroying it returns the chunks for reuse.
 #ifndef UNDERSTUDY_PRIMARY_EPOCH_CAPTURE_H_
 #define UNDERSTUDY_PRIMARY_EPOCH_CAPTURE_H_
 
@@ -13,6 +17,7 @@
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/ram_block.h"
+#include "primary/chunk_pool.h"
 
 namespace understudy::primary {
 
@@ -20,7 +25,9 @@ struct CapturedPage {
   uint32_t block = 0;
   uint64_t offset = 0;
   bool zero = false;
-  uint32_t slot = 0;  // index into EpochCapture::page_bytes (4096 bytes per slot) unless zero
+  const std::byte* bytes = nullptr;  // the page's 4096 bytes unless zero (in EpochCapture::chunks)
+
+  std::span<const std::byte> view() const { return {bytes, 4096}; }
 };
 
 struct EpochCapture {
@@ -28,7 +35,7 @@ struct EpochCapture {
   // When the VM stopped for this epoch: commit latency is measured from here to the ack.
   std::chrono::steady_clock::time_point stopped_at;
   std::vector<CapturedPage> pages;
-  std::vector<std::byte> page_bytes;
+  std::vector<CaptureChunk::Ref> chunks;  // hold every page's bytes
   std::string device_state;
   checkpoint::OutputChunk console_output;
   checkpoint::OutputChunk network_output{checkpoint::OutputStream::kNetwork, 0, {}};  // frames, length-prefixed
@@ -42,7 +49,8 @@ struct EpochCapture {
   std::optional<checkpoint::RamBlockList> ram_blocks;
   std::optional<checkpoint::QemuStreamInfo> stream_info;
 
-  void AddPage(uint32_t block, uint64_t offset, std::span<const std::byte> bytes);
+  // REQUIRES: `bytes` (4096 of them) stay valid while `chunks` are held.
+  void AddPage(uint32_t block, uint64_t offset, const std::byte* bytes);
   void AddZeroPage(uint32_t block, uint64_t offset);
 };
 

@@ -56,10 +56,6 @@ void ProtectionSession::StartShipper(std::unique_ptr<transport::Channel> channel
     event.peer = hello.name;
     context_.post(event);
   };
-  options.recycle_page_buffer = [this](std::vector<std::byte>&& buffer) {
-    MutexLock lock(&mu_);
-    if (page_buffers_.size() < config_.max_in_flight + 1) page_buffers_.push_back(std::move(buffer));
-  };
   options.on_shipped = [this](uint64_t pages, uint64_t raw_bytes, uint64_t sent_bytes) {
     context_.metrics->ObserveShipped(pages, raw_bytes, sent_bytes);
   };
@@ -122,7 +118,6 @@ Status ProtectionSession::StartCheckpointing() {
   hooks.definition_json = [this] { return PairingDefinitionJson(); };
   hooks.seal = [this](EpochCapture& capture) { Seal(capture); };
   hooks.submit = [this](EpochCapture&& capture) { Submit(std::move(capture)); };
-  hooks.take_page_buffer = [this] { return TakePageBuffer(); };
   hooks.test_drop_page_at_epoch = config_.test_drop_page_at_epoch;
   capture_ = std::make_unique<CaptureStage>(std::move(hooks));
   peer_ = std::make_unique<ColoPeer>(std::move(ours), *capture_, PeerOptions());
@@ -142,6 +137,7 @@ Status ProtectionSession::StartCheckpointing() {
 
 ColoPeerOptions ProtectionSession::PeerOptions() {
   ColoPeerOptions options;
+  options.read_buffer = &capture_->arena();  // pages are kept where they were read, not copied
   options.before_reply = [this](Deadline deadline) {
     if (pacer_) UNDERSTUDY_RETURN_IF_ERROR(pacer_->WaitUntilDue(deadline));
     return WaitForRoomOrStall(deadline);
@@ -197,18 +193,6 @@ std::string ProtectionSession::PairingDefinitionJson() const {
   pairing.disk.lineage = disk_.lineage();
   pairing.disk.base_lineage = disk_.base_lineage();
   return pairing.ToPeerJson().dump();
-}
-
-std::vector<std::byte> ProtectionSession::TakePageBuffer() {
-  MutexLock lock(&mu_);
-  if (page_buffers_.empty()) return {};
-  // The largest one: the next epoch is likely as dirty as the recent ones.
-  auto largest = std::max_element(page_buffers_.begin(), page_buffers_.end(),
-                                  [](const auto& a, const auto& b) { return a.capacity() < b.capacity(); });
-  std::vector<std::byte> buffer = std::move(*largest);
-  page_buffers_.erase(largest);
-  buffer.clear();  // keeps the capacity, and the memory stays faulted in
-  return buffer;
 }
 
 void ProtectionSession::HeartbeatLoop() {

@@ -112,7 +112,6 @@ class ProtectionSession {
   void RecordPause(const CheckpointTiming& timing) EXCLUDES(mu_);
   void OnAcked(uint64_t epoch, std::chrono::duration<double> since_stop) EXCLUDES(mu_);
   std::string PairingDefinitionJson() const;
-  std::vector<std::byte> TakePageBuffer() EXCLUDES(mu_);
   failover::Event MakeEvent(failover::EventKind kind) const;
   nlohmann::json PacingJson() const;
 
@@ -137,7 +136,6 @@ class ProtectionSession {
   std::thread colo_thread_;
 
   mutable Mutex mu_;
-  std::vector<std::vector<std::byte>> page_buffers_ GUARDED_BY(mu_);
   std::vector<double> pauses_ms_ GUARDED_BY(mu_);   // newest last
   std::vector<double> commits_ms_ GUARDED_BY(mu_);  // stop → ack, newest last
   PausePhases pause_phases_ GUARDED_BY(mu_);
