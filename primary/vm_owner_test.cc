@@ -26,7 +26,10 @@ bool Eventually(const std::function<bool()>& predicate) { return PollUntil(predi
 
 class VmOwnerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartOwner(OwnerOptions()); }
+  // Builds the owner of a fake promoted standby with `options` (name fields filled in).
+  void StartOwner(OwnerOptions options) {
+    if (owner_) owner_->Shutdown();
     int pair[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
     guest_serial_ = UniqueFd(pair[0]);
@@ -37,7 +40,6 @@ class VmOwnerTest : public ::testing::Test {
     standby.metrics = &registry_;
     Result<std::unique_ptr<VmHost>> host = VmHost::FromPromotedStandby(std::move(standby));
     ASSERT_TRUE(host.ok()) << host.status();
-    OwnerOptions options;
     options.config.vm.name = "vm-under-test";
     options.config.failover.name = "owner";
     Result<std::unique_ptr<VmOwner>> owner = VmOwner::Start(
@@ -131,50 +133,19 @@ TEST_F(VmOwnerTest, APairingThatCannotStartCheckpointingTellsTheControllerItIsOv
 
 // What a promoted secondary's owner role relies on: epochs continue after the ones its
 // controller already released, and new secondaries get incarnations above the old pairing's.
-TEST(VmOwnerNumberingTest, EpochsAndIncarnationsStartWhereTheOptionsSay) {
-  int pair[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-  UniqueFd guest(pair[0]);
-  console::ReleasedLog released;
-  prometheus::Registry registry;
-  PromotedStandby standby;
-  standby.definition.name = "vm-under-test";
-  standby.serial = UniqueFd(pair[1]);
-  standby.released_console = &released;
-  standby.metrics = &registry;
-  Result<std::unique_ptr<VmHost>> host = VmHost::FromPromotedStandby(std::move(standby));
-  ASSERT_TRUE(host.ok()) << host.status();
+TEST_F(VmOwnerTest, EpochsAndIncarnationsStartWhereTheOptionsSay) {
   OwnerOptions options;
-  options.config.vm.name = "vm-under-test";
-  options.config.failover.name = "owner";
   options.epochs_after = 294;
   options.first_incarnation = 9;
-  std::mutex mutex;
-  std::vector<Event> events;
-  Result<std::unique_ptr<VmOwner>> owner = VmOwner::Start(
-      std::move(*host), std::move(options),
-      [&](Event event) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (event.kind != EventKind::kHeard) events.push_back(std::move(event));
-      },
-      /*alone=*/true);
-  ASSERT_TRUE(owner.ok()) << owner.status();
-  auto first = [&](EventKind kind) -> std::optional<Event> {
-    std::lock_guard<std::mutex> lock(mutex);
-    for (const Event& event : events) {
-      if (event.kind == kind) return event;
-    }
-    return std::nullopt;
-  };
-  ASSERT_EQ(::write(guest.get(), "x\n", 2), 2);
-  ASSERT_TRUE(Eventually([&] { return first(EventKind::kCaptured).has_value(); }));
-  EXPECT_EQ(first(EventKind::kCaptured)->epoch, 295u);
+  StartOwner(std::move(options));
+  GuestPrints("x\n");
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kCaptured).has_value(); }));
+  EXPECT_EQ(Last(EventKind::kCaptured)->epoch, 295u);
   auto peer = std::make_shared<Peer>();
   peer->Send(replication::EncodeHello({"new-secondary", "", "127.0.0.1:1", nullptr, 0}));
-  (*owner)->Offer(std::make_unique<FakeChannel>(peer));
-  ASSERT_TRUE(Eventually([&] { return first(EventKind::kHello).has_value(); }));
-  EXPECT_EQ(first(EventKind::kHello)->peer_incarnation, 9u);
-  (*owner)->Shutdown();
+  owner_->Offer(std::make_unique<FakeChannel>(peer));
+  ASSERT_TRUE(Eventually([&] { return Last(EventKind::kHello).has_value(); }));
+  EXPECT_EQ(Last(EventKind::kHello)->peer_incarnation, 9u);
 }
 
 // The value of `name`'s series for role "primary" in the registry (counter or histogram count);
