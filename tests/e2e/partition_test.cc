@@ -94,6 +94,10 @@ class PartitionTest : public ::testing::Test {
         << "output stopped at " << before;
   }
 
+  // After `cut`: one side must decide within 10 s (the other fenced), the output go on, and
+  // after healing the observer must have seen one continuous history from one source.
+  void ExpectOneSideDecidesThenHeal(const char* cut);
+
   std::unique_ptr<AgentPair> pair_;
   std::unique_ptr<BackgroundObserver> observer_;
 };
@@ -201,6 +205,23 @@ bool Decided(const std::string& primary, const std::string& secondary) {
   return (primary == "unprotected" && secondary == "fenced") || (primary == "fenced" && secondary == "promoted");
 }
 
+void PartitionTest::ExpectOneSideDecidesThenHeal(const char* cut) {
+  std::string primary, secondary;
+  bool decided = WaitFor(
+      [&] {
+        primary = StateOf(pair_->PrimaryStatus());
+        secondary = StateOf(pair_->SecondaryStatus());
+        return Decided(primary, secondary);
+      },
+      10000);
+  std::printf("  %s: primary %s, secondary %s\n", cut, primary.c_str(), secondary.c_str());
+  ASSERT_TRUE(decided) << "primary " << primary << ", secondary " << secondary;
+  ExpectOutputContinues();
+  ASSERT_TRUE(drill::Heal(lab()).ok());
+  ExpectContinuous();
+  ExpectOneSource(*pair_);
+}
+
 // Neither side took the VM over or fenced: the pair still stands.
 bool NobodyTookOver(const std::string& primary, const std::string& secondary) {
   return (primary == "protected" || primary == "degraded") && (secondary == "standby-ready" || secondary == "degraded");
@@ -212,21 +233,7 @@ TEST_F(PartitionTest, WithOneHeartbeatNetworkCuttingItAndTheReplicationLinkIsAFa
   EXPECT_EQ(pair_->PrimaryStatus()->value("heartbeat_redundant", true), false);
   ASSERT_TRUE(drill::UnplugPort(lab(), "primary", "heartbeat").ok());
   ASSERT_TRUE(drill::UnplugPort(lab(), "primary", "replication").ok());
-  std::string primary, secondary;
-  bool decided = WaitFor(
-      [&] {
-        primary = StateOf(pair_->PrimaryStatus());
-        secondary = StateOf(pair_->SecondaryStatus());
-        return Decided(primary, secondary);
-      },
-      10000);
-  std::printf("  one heartbeat network, it and the replication link cut: primary %s, secondary %s\n", primary.c_str(),
-              secondary.c_str());
-  ASSERT_TRUE(decided) << "primary " << primary << ", secondary " << secondary;
-  ExpectOutputContinues();
-  ASSERT_TRUE(drill::Heal(lab()).ok());
-  ExpectContinuous();
-  ExpectOneSource(*pair_);
+  ExpectOneSideDecidesThenHeal("one heartbeat network, it and the replication link cut");
 }
 
 // The agents heartbeat over two networks: path A ("heartbeat") and path B ("second_heartbeat").
@@ -278,19 +285,7 @@ TEST_F(TwoHeartbeatNetworksTest, CuttingHeartbeatNetworkAIsNoFailoverWhilePathBC
 
   // Negative control in the same pair: cut path B too and the peer is silent on every path.
   ASSERT_TRUE(drill::UnplugPort(lab(), "primary", "second_heartbeat").ok());
-  bool decided = WaitFor(
-      [&] {
-        primary = StateOf(pair_->PrimaryStatus());
-        secondary = StateOf(pair_->SecondaryStatus());
-        return Decided(primary, secondary);
-      },
-      10000);
-  std::printf("  every path cut: primary %s, secondary %s\n", primary.c_str(), secondary.c_str());
-  ASSERT_TRUE(decided) << "primary " << primary << ", secondary " << secondary;
-  ExpectOutputContinues();
-  ASSERT_TRUE(drill::Heal(lab()).ok());
-  ExpectContinuous();
-  ExpectOneSource(*pair_);
+  ExpectOneSideDecidesThenHeal("every path cut");
 }
 
 // The pair starts while the secondary cannot reach etcd: it learns the pairing's record
