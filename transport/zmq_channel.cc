@@ -41,7 +41,9 @@ constexpr int kHandshakeTimeoutMillis = 5000;
 // as the connection drops (session_base_t::reconnect sends term_endpoint), losing the messages
 // the server sent before it went away; a huge interval keeps them readable.
 constexpr int kNoReconnectMillis = INT_MAX;
-constexpr char kZapDomain[] = "understudy";
+// Each socket a listener binds gets its own ZAP domain, this prefix and a number, so that the
+// ZAP handler can tell the socket waiting for its peer from an older one libzmq still closes.
+constexpr char kZapDomainPrefix[] = "understudy/";
 constexpr char kZapEndpoint[] = "inproc://zeromq.zap.01";
 constexpr int kClientEvents = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CLOSED | ZMQ_EVENT_CONNECT_RETRIED |
                               ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
@@ -628,11 +630,17 @@ class ServerCore {
 
   void* context() const { return context_.get(); }
 
-  // Whether the ZAP handler admits allow-listed clients: only while the listener's socket has
-  // no peer yet (pairs are 1:1).
-  void SetAdmitting(bool admitting) {
+  // Which connections the ZAP handler admits allow-listed clients on: those to the socket of
+  // ZAP domain `domain`, the listener's socket while it has no peer yet (pairs are 1:1). Set
+  // before that socket binds: from its first connection on, it must not be refused.
+  void AdmitOn(std::string domain) {
     std::lock_guard<std::mutex> lock(mu_);
-    admitting_ = admitting;
+    admitting_domain_ = std::move(domain);
+  }
+  // Refuses every client from now on (the listener's socket has its peer).
+  void StopAdmitting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    admitting_domain_.clear();
   }
   void SetChannelOpen(bool open) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -672,7 +680,7 @@ class ServerCore {
         std::lock_guard<std::mutex> lock(mu_);
         if (allowed_.count(key) == 0) {
           Log("transport", "refused CURVE client " + z85 + ": not in the allow-list");
-        } else if (!admitting_) {
+        } else if (admitting_domain_.empty() || request[2] != admitting_domain_) {
           status = "300";
           text = "busy";
           // A second peer retries every few milliseconds until its deadline: log the first
@@ -702,7 +710,7 @@ class ServerCore {
   std::thread zap_thread_;
 
   std::mutex mu_;
-  bool admitting_ = false;     // protected by mu_
+  std::string admitting_domain_;  // protected by mu_; empty: nobody
   bool channel_open_ = false;  // protected by mu_
   std::chrono::steady_clock::time_point busy_logged_at_;  // protected by mu_
 };
@@ -732,9 +740,14 @@ class ZmqListener : public Listener {
       UNDERSTUDY_RETURN_IF_ERROR(SetIntOption(socket.get(), ZMQ_CURVE_SERVER, 1, "ZMQ_CURVE_SERVER"));
       UNDERSTUDY_RETURN_IF_ERROR(
           SetBytesOption(socket.get(), ZMQ_CURVE_SECRETKEY, secret_key_.data(), kKeyBytes, "ZMQ_CURVE_SECRETKEY"));
+      const std::string domain = kZapDomainPrefix + std::to_string(++sockets_made_);
       UNDERSTUDY_RETURN_IF_ERROR(
-          SetBytesOption(socket.get(), ZMQ_ZAP_DOMAIN, kZapDomain, sizeof(kZapDomain) - 1, "ZMQ_ZAP_DOMAIN"));
+          SetBytesOption(socket.get(), ZMQ_ZAP_DOMAIN, domain.data(), domain.size(), "ZMQ_ZAP_DOMAIN"));
       UNDERSTUDY_ASSIGN_OR_RETURN(Monitor monitor, StartMonitor(core_->context(), socket.get(), kServerEvents));
+      // Admitting before binding: libzmq serves the socket from inside zmq_bind on, and a client
+      // refused there (ZAP 300) would hear nothing until its handshake timed out. The previous
+      // socket's domain is refused from here on, should libzmq still accept on it.
+      core_->AdmitOn(domain);
       if (zmq_bind(socket.get(), endpoint.c_str()) == 0) {
         char bound[256] = {};
         size_t size = sizeof(bound);
@@ -744,7 +757,6 @@ class ZmqListener : public Listener {
         socket_ = std::move(socket);
         monitor_ = std::move(monitor);
         open_connections_.clear();
-        core_->SetAdmitting(true);
         return Status::Ok();
       }
       if (zmq_errno() != EADDRINUSE) return ZmqFailure("binding " + endpoint);
@@ -805,6 +817,36 @@ class ZmqListener : public Listener {
     }
   }
 
+  // Ends every open connection to the bound socket but `winner`'s. A client that also finished
+  // its handshake lost the race: libzmq's PAIR socket leaves its connection attached to
+  // nothing, and whether heartbeats would ever drop it depends on whether it sends a message
+  // after libzmq noticed (libzmq stops reading such a connection only then). So the listener
+  // shuts down the reading side of the TCP socket libzmq accepted for it (known from the
+  // monitor's ACCEPTED event): libzmq reads end-of-file, closes the connection as if the peer
+  // had, and the client's channel reports kBroken. Reading side only: libzmq 4.3 asserts
+  // (stream_engine_base.cpp, "!_io_error") when a connection whose input it had stopped reports
+  // a hang-up, which a shutdown of both sides raises. A connection whose input libzmq had
+  // stopped is left to the heartbeats, which then do drop it. A descriptor is shut down only if
+  // it still is a connection accepted on this listener's port (libzmq may have closed it
+  // meanwhile, and the number been reused).
+  void CutOtherConnections(int winner) {
+    for (int fd : open_connections_) {
+      if (fd == winner || !IsConnectionAcceptedHere(fd)) continue;
+      ::shutdown(fd, SHUT_RD);
+    }
+  }
+
+  bool IsConnectionAcceptedHere(int fd) const {
+    sockaddr_in local{}, remote{};
+    socklen_t local_size = sizeof(local), remote_size = sizeof(remote);
+    int listening = 1;
+    socklen_t listening_size = sizeof(listening);
+    return ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) == 0 && local.sin_family == AF_INET &&
+           ntohs(local.sin_port) == port_ &&
+           ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &listening_size) == 0 && listening == 0 &&
+           ::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_size) == 0;
+  }
+
   // The first message of a connection: the hello. kCorruption if the peer cannot be accepted.
   Result<std::unique_ptr<Channel>> AdmitPeer(std::vector<ZmqMessage>& frames) {
     const char* user = zmq_msg_gets(frames[0].get(), "User-Id");
@@ -820,11 +862,13 @@ class ZmqListener : public Listener {
     }
     if (peer.size() != kZ85KeyChars) return Status::Corruption("a client has no CURVE identity");
     int fd = zmq_msg_get(frames[0].get(), ZMQ_SRCFD);
-    // Every event up to this connection's acceptance is queued by now: if the connection is
-    // not open any more, it ended before we got here.
+    // No client is admitted from here on. Every connection admitted before was accepted before
+    // its ZAP request, so its ACCEPTED event is queued by now, like this connection's: if the
+    // connection is not open any more, it ended before we got here.
+    core_->StopAdmitting();
     PollMonitor();
     if (fd < 0 || open_connections_.count(fd) == 0) return Status::Corruption("client " + peer + " went away before it was accepted");
-    core_->SetAdmitting(false);
+    CutOtherConnections(fd);
     core_->SetChannelOpen(true);
     ChannelParts parts;
     parts.context_owner = core_;
@@ -847,6 +891,7 @@ class ZmqListener : public Listener {
   const ChannelOptions options_;
 
   uint16_t port_;  // 0 until the first bind chose one
+  uint64_t sockets_made_ = 0;  // numbers each socket's ZAP domain
   // The bound socket waiting for its peer; null once handed to a channel.
   Socket socket_;
   Monitor monitor_;  // of socket_: closed first (MonitorCloser)

@@ -19,12 +19,15 @@
 //
 // Pairs are 1:1. Accept returns a Channel for the first authenticated peer and hands it the
 // bound socket; from then on the listener's ZAP handler turns every other client away
-// ("this listener's channel already has its peer", ZAP status 300, which clients retry until
-// their deadline). Accept while that channel is still alive is kFailedPrecondition; once the
-// channel is destroyed, the next Accept binds the same address again. (Until Accept picks its
-// peer, every allow-listed client is admitted; if two finish the handshake, libzmq attaches the
-// first to the socket and leaves the other unread, so heartbeats drop it and its channel
-// reports kBroken within heartbeat_interval_ms + heartbeat_timeout_ms.)
+// ("this listener's channel already has its peer", ZAP status 300: libzmq 4.3 then answers
+// that connection nothing more until its handshake times out, and the client retries until
+// its deadline). Accept while that channel is still alive is kFailedPrecondition; once the
+// channel is destroyed, the next Accept binds the same address again, and admits clients from
+// the moment that socket is bound (each bound socket has its own ZAP domain, so a socket libzmq
+// still closes never admits anybody). Until Accept picks its peer, every allow-listed client is
+// admitted; if two finish the handshake, Accept ends every connection but the one it picked
+// (it shuts down the TCP socket libzmq accepted for it), so the loser's channel reports
+// kBroken at once instead of staying attached to nothing.
 //
 // Clean close versus broken. ZeroMQ hides TCP connections, so the end is made explicit:
 //   * Close() sends an end-of-stream frame and waits until libzmq has written it and the
