@@ -6,8 +6,10 @@
 // agents of a stalled host declare each other gone at once. Forgiving time only ever delays a
 // decision (the safe direction): releases follow acks, never the clock.
 //
-// Reading it has no side effect beyond its own bookkeeping: the thread that reads it (the
-// driver's) raises its own priority (ControllerDriverOptions::heartbeat_priority).
+// Reading it has no side effect beyond its own bookkeeping and one log line: the thread that
+// reads it (the driver's) raises its own priority (ControllerDriverOptions::heartbeat_priority).
+// A stall longer than kLoggedStallMs is logged (at most once in 10 s): it explains a late
+// verdict here, and a false one at the peer, which heard nothing from this host meanwhile.
 //
 // Thread safety: Now() from any thread.
 #ifndef UNDERSTUDY_FAILOVER_STALL_FORGIVING_CLOCK_H_
@@ -16,7 +18,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
 
+#include "common/log.h"
 #include "common/mutex.h"
 #include "common/thread_annotations.h"
 
@@ -25,6 +29,8 @@ namespace understudy::failover {
 // The step the agents use: ticks come every 10 ms, heartbeats every 20 ms; a reading 40 ms after
 // the last one is already a stall of this host.
 inline constexpr int64_t kMaxClockStepMs = 40;
+// Stalls longer than this are logged (rate-limited): they explain a late or false verdict.
+inline constexpr int64_t kLoggedStallMs = 100;
 
 class StallForgivingClock {
  public:
@@ -38,17 +44,33 @@ class StallForgivingClock {
 
   int64_t Now() EXCLUDES(mu_) {
     int64_t real = real_ms_();
-    MutexLock lock(&mu_);
-    if (!started_) {
-      started_ = true;
+    int64_t stalled = 0;
+    int64_t now;
+    {
+      MutexLock lock(&mu_);
+      if (!started_) {
+        started_ = true;
+        last_real_ = real;
+        now_ = real;
+      }
+      int64_t step = real - last_real_;
       last_real_ = real;
-      now_ = real;
+      if (step > max_step_ms_) {
+        // Said at most once in 10 s: a loaded host stalls often, and the log is for the first.
+        if (step > kLoggedStallMs && real >= next_stall_log_) {
+          stalled = step;
+          next_stall_log_ = real + 10000;
+        }
+        step = max_step_ms_;
+      }
+      if (step > 0) now_ += step;
+      now = now_;
     }
-    int64_t step = real - last_real_;
-    last_real_ = real;
-    if (step > max_step_ms_) step = max_step_ms_;
-    if (step > 0) now_ += step;
-    return now_;
+    if (stalled > 0) {
+      Log("failover", "this host stalled for " + std::to_string(stalled) + " ms; only " + std::to_string(max_step_ms_) +
+                          " ms of it counted as the peer's silence");
+    }
+    return now;
   }
 
  private:
@@ -58,6 +80,7 @@ class StallForgivingClock {
   bool started_ GUARDED_BY(mu_) = false;
   int64_t last_real_ GUARDED_BY(mu_) = 0;
   int64_t now_ GUARDED_BY(mu_) = 0;
+  int64_t next_stall_log_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace understudy::failover

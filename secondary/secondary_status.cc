@@ -1,6 +1,8 @@
 // SecondaryAgent: what it tells operators (status, transitions, metrics) and the control API.
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "common/json_fields.h"
 #include "common/log.h"
 #include "common/process_space.h"
@@ -56,6 +58,21 @@ std::string SecondaryAgent::StateNameLocked() const {
   }
 }
 
+std::string SecondaryAgent::HeartbeatSummary(ControllerState to) const {
+  // Only where the peer may be silent: what the heartbeat path heard tells a real silence (nothing
+  // sent, or nothing fresh arrived) from a local one.
+  if (to != ControllerState::kDegraded && to != ControllerState::kContending) return "";
+  MutexLock lock(&status_mutex_);
+  if (!heartbeat_) return "";
+  failover::HeartbeatStats stats = heartbeat_->stats();
+  char text[200];
+  std::snprintf(text, sizeof(text), "; UDP heartbeats sent %llu, heard %llu, stale %llu, rejected %llu, lost %llu, rtt %.1f ms",
+                static_cast<unsigned long long>(stats.sent), static_cast<unsigned long long>(stats.received),
+                static_cast<unsigned long long>(stats.stale), static_cast<unsigned long long>(stats.rejected),
+                static_cast<unsigned long long>(stats.lost), stats.last_rtt_ms);
+  return text;
+}
+
 void SecondaryAgent::OnControllerState(ControllerState to) {
   std::string before, after;
   {
@@ -69,7 +86,7 @@ void SecondaryAgent::OnControllerState(ControllerState to) {
   }
   if (before == after) return;
   const std::string why = WhyNow(to);
-  Log("secondary", "state " + before + " -> " + after + (why.empty() ? "" : " (" + why + ")"));
+  Log("secondary", "state " + before + " -> " + after + (why.empty() ? "" : " (" + why + ")") + HeartbeatSummary(to));
   transitions_.Record(before, after, why);
   metrics_->SetPairState(after);
 }
