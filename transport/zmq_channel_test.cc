@@ -459,7 +459,8 @@ TEST(ZmqChannelTest, SlowReceiverIsNotMistakenForADeadOne) {
     Status received = pair.server->Receive(message, Deadline::AfterMillis(5000));
     ASSERT_TRUE(received.ok()) << "message " << i << ": " << received;
   }
-  ASSERT_TRUE(pair.client->Send(AsPart("still here"), Deadline::AfterMillis(1000)).ok());
+  Status still_here = pair.client->Send(AsPart("still here"), Deadline::AfterMillis(1000));
+  ASSERT_TRUE(still_here.ok()) << still_here;
   ASSERT_TRUE(pair.server->Receive(message, Deadline::AfterMillis(1000)).ok());
   EXPECT_EQ(AsText(message), "still here");
 }
