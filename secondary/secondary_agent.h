@@ -132,7 +132,7 @@ class SecondaryAgent : public failover::ActionHandler {
   std::map<std::string, control::Handler> ControlHandlers();
   void AddTestControlHandlers(std::map<std::string, control::Handler>& handlers);
   void OnControllerState(failover::ControllerState to) EXCLUDES(status_mutex_);
-  // For the state log: the UDP heartbeat's counters when `to` means the primary may be silent.
+  // For the state log: heartbeat path A's counters when `to` means the primary may be silent.
   std::string HeartbeatSummary(failover::ControllerState to) const EXCLUDES(status_mutex_);
   std::string StateNameLocked() const REQUIRES(status_mutex_);
   void Sample();  // heartbeat and verification metrics, now and then (Run thread)

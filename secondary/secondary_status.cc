@@ -66,7 +66,7 @@ std::string SecondaryAgent::HeartbeatSummary(ControllerState to) const {
   if (!heartbeat_) return "";
   failover::HeartbeatStats stats = heartbeat_->stats();
   char text[200];
-  std::snprintf(text, sizeof(text), "; UDP heartbeats sent %llu, heard %llu, stale %llu, rejected %llu, lost %llu, rtt %.1f ms",
+  std::snprintf(text, sizeof(text), "; heartbeat path A sent %llu, heard %llu, stale %llu, rejected %llu, lost %llu, rtt %.1f ms",
                 static_cast<unsigned long long>(stats.sent), static_cast<unsigned long long>(stats.received),
                 static_cast<unsigned long long>(stats.stale), static_cast<unsigned long long>(stats.rejected),
                 static_cast<unsigned long long>(stats.lost), stats.last_rtt_ms);
