@@ -56,6 +56,29 @@ class InMemoryArbiter : public Arbiter {
   OwnershipRecord record_;
 };
 
+// Real-time as well, and only the raised thread: a thread it starts is ordinary again
+// (SCHED_RESET_ON_FORK), so a session started on the driver's thread never runs real-time.
+TEST(ThreadPriorityTest, TheHeartbeatPriorityIsRealtimeForTheRaisedThreadOnly) {
+  REQUIRE_RAISABLE_PRIORITY();
+  bool raised_runs_realtime = false, child_runs_realtime = true;
+  int child_nice = kHeartbeatNice;
+  std::thread([&] {
+    RunAtHeartbeatPriority();
+    raised_runs_realtime = RunsRealtime();
+    std::thread([&] {
+      child_runs_realtime = RunsRealtime();
+      child_nice = ThisThreadsNice();
+    }).join();
+  }).join();
+  EXPECT_TRUE(raised_runs_realtime) << "SCHED_RR was refused although the nice value could be lowered";
+  EXPECT_FALSE(child_runs_realtime) << "a thread started by a heartbeat thread inherited real-time scheduling";
+  EXPECT_EQ(child_nice, 0) << "a thread started by a heartbeat thread inherited its nice value";
+  // Negative control: an ordinary thread is not real-time.
+  bool ordinary_runs_realtime = true;
+  std::thread([&] { ordinary_runs_realtime = RunsRealtime(); }).join();
+  EXPECT_FALSE(ordinary_runs_realtime);
+}
+
 // Remembers the nice value of the thread that carried the last action (the driver's).
 class NiceRecordingHandler : public ActionHandler {
  public:
