@@ -303,6 +303,9 @@ Result<RunResult> RunQemuColo(const Row& row, const std::string& transport, cons
   return result;
 }
 
+// The last few KiB of an agent's log, for a row that went wrong.
+std::string Tail(const std::string& log) { return log.substr(log.size() > 4000 ? log.size() - 4000 : 0); }
+
 Result<RunResult> RunUnderstudy(const Row& row, const Settings& settings) {
   // The bench watches the primary QEMU through a monitor of its own: host-local arguments of
   // the primary only, so the standby never opens it. Plain TCP and no arbiter, like QEMU COLO.
@@ -336,6 +339,15 @@ Result<RunResult> RunUnderstudy(const Row& row, const Settings& settings) {
                           status->value("pause_ms_p50", 0.0), status->value("pause_ms_p99", 0.0),
                           static_cast<unsigned long long>(status->value("committed_epoch", 0ull)),
                           static_cast<unsigned long long>(status->value("epoch", 0ull)));
+    // A pair that stopped committing measured pauses without a secondary: say so, with why.
+    const uint64_t committed = status->value("committed_epoch", 0ull), captured = status->value("epoch", 0ull);
+    if (committed + 10 < captured) {
+      result.system += " (NOT protected throughout)";
+      std::fprintf(stderr, "%s: the secondary committed epoch %llu of %llu; its log (tail):\n%s\nprimary log (tail):\n%s\n",
+                   result.system.c_str(), static_cast<unsigned long long>(committed),
+                   static_cast<unsigned long long>(captured), Tail(pair->SecondaryLog()).c_str(),
+                   Tail(pair->PrimaryLog()).c_str());
+    }
     json phases = status->value("pause_phases_ms", json::object());
     auto phase = [&](const char* name) {
       json values = phases.value(name, json::object());
