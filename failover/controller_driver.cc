@@ -4,8 +4,15 @@
 
 #include "common/log.h"
 #include "failover/heartbeat_priority.h"
+#include "failover/stall_forgiving_clock.h"
 
 namespace understudy::failover {
+
+ControllerDriverOptions StallForgivingDriverOptions(int64_t max_step_ms) {
+  ControllerDriverOptions options;
+  options.clock_ms = [clock = std::make_shared<StallForgivingClock>(max_step_ms)] { return clock->Now(); };
+  return options;
+}
 
 namespace {
 

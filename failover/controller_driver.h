@@ -57,6 +57,11 @@ struct ControllerDriverOptions {
   bool heartbeat_priority = true;
 };
 
+// Options whose clock is a StallForgivingClock (failover/stall_forgiving_clock.h): a stall of
+// this host longer than `max_step_ms` between two readings is not counted as the peer's
+// silence. What both agents run with.
+ControllerDriverOptions StallForgivingDriverOptions(int64_t max_step_ms);
+
 // What status pages and metrics show; a copy taken after the last step.
 struct ControllerSnapshot {
   ControllerState state = ControllerState::kJoining;

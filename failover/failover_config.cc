@@ -241,4 +241,14 @@ Result<std::unique_ptr<Arbiter>> FailoverConfig::MakeArbiterFor(const std::strin
   return MakeEtcdArbiter(arbiter, "/understudy/vms/" + vm + "/owner", etcd);
 }
 
+PairControllerOptions FailoverConfig::ControllerOptions(Role role) const {
+  PairControllerOptions options;
+  options.role = role;
+  options.me = name;
+  options.budget_ms = monitor.budget.count();
+  options.has_arbiter = arbiter != "none";
+  options.single_host_without_arbiter = !options.has_arbiter;
+  return options;
+}
+
 }  // namespace understudy::failover

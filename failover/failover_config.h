@@ -42,6 +42,7 @@
 #include "common/result.h"
 #include "failover/arbiter.h"
 #include "failover/heartbeat_paths.h"
+#include "failover/pair_controller.h"
 #include "failover/peer_monitor.h"
 
 namespace understudy::failover {
@@ -58,6 +59,9 @@ struct FailoverConfig {
   HeartbeatPathsOptions HeartbeatOptions() const;
   // The arbiter for `vm`'s ownership record ("/understudy/vms/<vm>/owner").
   Result<std::unique_ptr<Arbiter>> MakeArbiterFor(const std::string& vm) const;
+  // The pair controller this agent runs in `role`: its name, the heartbeat budget, and
+  // whether an arbiter exists ("none" passed the config's loopback check: one host).
+  PairControllerOptions ControllerOptions(Role role) const;
 };
 
 }  // namespace understudy::failover

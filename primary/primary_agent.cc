@@ -28,13 +28,6 @@ std::string PeerVerdict(ControllerState state) {
   }
 }
 
-failover::ControllerDriverOptions DriverOptions() {
-  failover::ControllerDriverOptions options;
-  // This host's own stalls are not the secondary's silence (stall_forgiving_clock.h).
-  options.clock_ms = [clock = std::make_shared<failover::StallForgivingClock>(failover::kMaxClockStepMs)] { return clock->Now(); };
-  return options;
-}
-
 }  // namespace
 
 PrimaryAgent::PrimaryAgent(PrimaryConfig config) : config_(std::move(config)) {}
@@ -121,15 +114,13 @@ Status PrimaryAgent::CheckRecordBeforeLaunch() {
 }
 
 Status PrimaryAgent::StartController() {
-  failover::PairControllerOptions options;
-  options.role = failover::Role::kPrimary;
-  options.me = config_.failover.name;
-  options.budget_ms = config_.failover.monitor.budget.count();
-  options.has_arbiter = config_.failover.arbiter != "none";
-  options.single_host_without_arbiter = !options.has_arbiter;
-  UNDERSTUDY_ASSIGN_OR_RETURN(failover::PairController controller, failover::PairController::Create(std::move(options)));
-  UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::ControllerDriver> driver,
-                              failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this, DriverOptions()));
+  UNDERSTUDY_ASSIGN_OR_RETURN(failover::PairController controller,
+                              failover::PairController::Create(config_.failover.ControllerOptions(failover::Role::kPrimary)));
+  // This host's own stalls are not the secondary's silence (stall_forgiving_clock.h).
+  UNDERSTUDY_ASSIGN_OR_RETURN(
+      std::unique_ptr<failover::ControllerDriver> driver,
+      failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this,
+                                        failover::StallForgivingDriverOptions(failover::kMaxClockStepMs)));
   failover::ControllerDriver* raw = driver.get();
   {
     MutexLock lock(&mu_);

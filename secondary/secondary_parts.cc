@@ -2,7 +2,6 @@
 // arbiter, the controller and its driver) and the periodic samples of their health.
 #include "common/log.h"
 #include "secondary/secondary_agent.h"
-#include "failover/stall_forgiving_clock.h"
 
 namespace understudy::secondary {
 
@@ -78,32 +77,16 @@ void SecondaryAgent::SetHeartbeatPeer(const std::string& address) {
   if (heartbeat_) heartbeat_->SetPeer(address);
 }
 
-namespace {
-
-failover::ControllerDriverOptions ForgivingDriverOptions() {
-  failover::ControllerDriverOptions options;
-  // A stall of this host longer than this between two readings is not counted as time the
-  // primary was silent (failover/stall_forgiving_clock.h); the driver reads every 10 ms.
-  auto clock = std::make_shared<failover::StallForgivingClock>(/*max_step_ms=*/50);
-  options.clock_ms = [clock] { return clock->Now(); };
-  return options;
-}
-
-}  // namespace
-
 Status SecondaryAgent::StartController() {
   StopController();
-  failover::PairControllerOptions options;
-  options.role = failover::Role::kSecondary;
-  options.me = config_.failover.name;
-  options.budget_ms = config_.failover.monitor.budget.count();
-  // "none" passed the config's loopback check (failover_config.h).
-  options.has_arbiter = config_.failover.arbiter != "none";
-  options.single_host_without_arbiter = !options.has_arbiter;
-  UNDERSTUDY_ASSIGN_OR_RETURN(failover::PairController controller, failover::PairController::Create(options));
+  UNDERSTUDY_ASSIGN_OR_RETURN(
+      failover::PairController controller,
+      failover::PairController::Create(config_.failover.ControllerOptions(failover::Role::kSecondary)));
+  // A stall of this host longer than 50 ms between two readings is not counted as time the
+  // primary was silent (failover/stall_forgiving_clock.h); the driver reads every 10 ms.
   UNDERSTUDY_ASSIGN_OR_RETURN(std::unique_ptr<failover::ControllerDriver> started,
                               failover::ControllerDriver::Start(std::move(controller), *arbiter_, *this,
-                                                                ForgivingDriverOptions()));
+                                                                failover::StallForgivingDriverOptions(/*max_step_ms=*/50)));
   std::shared_ptr<failover::ControllerDriver> driver(std::move(started));
   std::string before, after;
   {
