@@ -22,6 +22,20 @@ TEST(ReleasedLogTest, OverlapsAreDroppedAndGapsRefused) {
   EXPECT_EQ(log.ReadFrom(5, 10, Deadline::AfterMillis(20)).status().code(), Status::Code::kDeadlineExceeded);
 }
 
+TEST(ReleasedLogTest, SkipsForwardOnlyPastItsEnd) {
+  ReleasedLog log;
+  ASSERT_TRUE(log.Append(0, "ab").ok());
+  ASSERT_TRUE(log.SkipTo(1).ok());  // inside what it has: nothing changes
+  EXPECT_EQ(*log.ReadFrom(0, 10, Deadline::Now()), "ab");
+  ASSERT_TRUE(log.SkipTo(66).ok());
+  EXPECT_EQ(log.end(), 66u);
+  EXPECT_EQ(log.ReadFrom(0, 10, Deadline::Now()).status().code(), Status::Code::kNotFound);
+  ASSERT_TRUE(log.Append(66, "cd").ok());
+  EXPECT_EQ(*log.ReadFrom(66, 10, Deadline::Now()), "cd");
+  EXPECT_EQ(log.SkipTo(uint64_t{1} << 62).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(log.end(), 68u);
+}
+
 TEST(ReleasedLogTest, KeepsOnlyItsCapacity) {
   ReleasedLog log(4);
   ASSERT_TRUE(log.Append(0, "abcdef").ok());

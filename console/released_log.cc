@@ -22,9 +22,17 @@ Status ReleasedLog::Append(uint64_t offset, std::string_view bytes) {
   return Status::Ok();
 }
 
-void ReleasedLog::StartAt(uint64_t offset) {
+Status ReleasedLog::SkipTo(uint64_t offset) {
+  // Far beyond any real stream, and far from wrapping start_ + data_.size().
+  constexpr uint64_t kMaxOffset = uint64_t{1} << 62;
+  if (offset >= kMaxOffset) {
+    return Status::InvalidArgument("output offset " + std::to_string(offset) + " is beyond any stream");
+  }
   MutexLock lock(&mutex_);
-  if (data_.empty()) start_ = offset;
+  if (offset <= start_ + data_.size()) return Status::Ok();
+  data_.clear();
+  start_ = offset;
+  return Status::Ok();
 }
 
 uint64_t ReleasedLog::end() const {

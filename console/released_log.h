@@ -30,9 +30,11 @@ class ReleasedLog {
   // offset beyond end() would lose output.
   Status Append(uint64_t offset, std::string_view bytes);
 
-  // Moves the start of an empty log to `offset` (a new owner that starts mid-stream).
-  // REQUIRES: nothing appended yet.
-  void StartAt(uint64_t offset);
+  // Continues the log at `offset` when that lies beyond end(), dropping the bytes kept: a
+  // standby's copy of the stream whose new pairing starts mid-stream (what came between was
+  // released by the owner alone, and readers asking for it get kNotFound). No effect when
+  // `offset` <= end(). kInvalidArgument for an offset no stream reaches (>= 2^62).
+  Status SkipTo(uint64_t offset);
 
   // Offset one past the last released byte.
   uint64_t end() const;

@@ -143,11 +143,15 @@ void CheckpointShipper::Fence() {
 }
 
 void CheckpointShipper::MarkLost(const Status& why) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!stats_.secondary_lost) Log("primary", "secondary lost, output held: " + why.ToString());
-  stats_.secondary_lost = true;
-  stats_.last_error = why.ToString();
-  changed_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stats_.secondary_lost) return;
+    Log("primary", "secondary lost, output held: " + why.ToString());
+    stats_.secondary_lost = true;
+    stats_.last_error = why.ToString();
+    changed_.notify_all();
+  }
+  if (options_.on_lost) options_.on_lost(why);
 }
 
 void CheckpointShipper::ShipLoop() {

@@ -75,6 +75,10 @@ struct ShipperOptions {
   std::function<uint64_t()> unshipped_disk_bytes;
   // Called once, on the thread that noticed, when a cap is crossed (metrics).
   std::function<void(const CapCrossing&)> on_cap_crossed;
+  // Called once, on the thread that noticed, when the secondary is lost: the channel failed
+  // (a send that stopped mid-message leaves it unusable for good) or the peer misbehaved.
+  // Nothing more is shipped on this channel, so its owner must end the pairing.
+  std::function<void(const Status& why)> on_lost;
   // False: the shipper never releases output itself (not on an ack, not unprotected); its
   // owner releases on the PairController's kReleaseUpTo (primary/protection_session.h).
   bool releases_output = true;

@@ -88,6 +88,35 @@ TEST_F(ShipperWithEpochOneInFlight, AnAckInFlightWhenThePrimaryWentUnprotectedCh
   EXPECT_EQ(released.end(), 4u);
 }
 
+// A lost secondary never gets another checkpoint on this channel: the owner is told once, so it
+// can end the pairing instead of holding output for good while heartbeats still arrive.
+TEST(CheckpointShipperLostTest, TheOwnerIsToldOnceThatTheSecondaryIsLost) {
+  auto peer = std::make_shared<Peer>();
+  OutputBuffer console{checkpoint::OutputStream::kConsole};
+  console::ReleasedLog released;
+  std::atomic<int> told{0};
+  ShipperOptions options;
+  options.on_lost = [&](const Status& why) {
+    EXPECT_NE(why.message().find("never shipped"), std::string::npos) << why;
+    told.fetch_add(1);
+  };
+  CheckpointShipper shipper{std::make_unique<FakeChannel>(peer), console, released, options};
+  console.Append("one\n");
+  shipper.Submit(Capture(1, console));
+  ASSERT_TRUE(peer->WaitForSent(1));
+  peer->Send(replication::EncodeAck(1));  // the control: a true ack loses nothing
+  ASSERT_TRUE(Eventually([&] { return shipper.stats().acked_epoch == 1; }));
+  EXPECT_EQ(told.load(), 0);
+  peer->Send(replication::EncodeAck(5));
+  ASSERT_TRUE(Eventually([&] { return told.load() == 1; })) << "the owner was never told";
+  // A later failure (here: the next capture cannot be shipped) tells nobody again.
+  console.Append("two\n");
+  shipper.Submit(Capture(2, console));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(told.load(), 1);
+  shipper.Stop(/*goodbye=*/false);
+}
+
 // Under a PairController (releases_output off) the shipper reports acks and releases
 // nothing itself: not on an ack, not when going unprotected. The owner releases on the
 // controller's kReleaseUpTo (vm_owner_test).

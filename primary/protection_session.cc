@@ -69,6 +69,11 @@ void ProtectionSession::StartShipper(std::unique_ptr<transport::Channel> channel
     if (context_.on_pairing_over) context_.on_pairing_over();
     context_.metrics->CountByteCapEvent(crossing.cap);
   };
+  // A channel that failed never ships again: were the peer still heard on the heartbeats,
+  // output would stay held for good. The pairing ends as after a byte cap (the record decides).
+  options.on_lost = [this](const Status&) {
+    if (context_.on_pairing_over) context_.on_pairing_over();
+  };
   if (host_.relay()) {
     options.network_output = &host_.network_output();
     options.released_network = &host_.released_network();

@@ -52,7 +52,9 @@ struct SessionContext {
   // This pairing's number: the peer incarnation in every event it posts.
   uint64_t incarnation = 0;
   std::function<void(failover::Event)> post;
-  // A byte cap was crossed: the pairing is over (the owner's UDP heartbeats then say so too).
+  // A byte cap was crossed, or the channel to the secondary failed: the pairing is over (the
+  // owner's UDP heartbeats then say so too). Called on the shipper's threads, also while the
+  // session stops: the owner ignores a session that is no longer its pairing.
   std::function<void()> on_pairing_over;
   // The secondary's hello also tells where it heartbeats from.
   std::function<void(const std::string& heartbeat_address)> on_peer_heartbeat_address;

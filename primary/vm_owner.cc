@@ -79,13 +79,13 @@ void VmOwner::Offer(std::unique_ptr<transport::Channel> channel) {
   context.heartbeat_address = heartbeat_->address();
   context.post = [this](Event event) { OnSessionEvent(std::move(event)); };
   context.on_peer_heartbeat_address = [this](const std::string& address) { heartbeat_->SetPeer(address); };
-  context.on_pairing_over = [this] { pairing_over_.store(true); };
   context.metrics = metrics_.get();
   context.test_hold = options_.test_hold;
   std::shared_ptr<ProtectionSession> replaced;
   {
     MutexLock lock(&mu_);
     context.incarnation = next_incarnation_++;
+    context.on_pairing_over = [this, incarnation = context.incarnation] { EndPairing(incarnation); };
     // The first pairing of a primary, or a new secondary for a VM that runs alone.
     bool first = !session_ && !alone_;
     std::shared_ptr<ProtectionSession> session = ProtectionSession::Open(*host_, std::move(channel), context);
@@ -218,14 +218,24 @@ void VmOwner::Pair(const failover::Action& action) {
     // runs alone and the owner dials a secondary again; the secondary, told "alone" by the
     // heartbeats, leaves the pairing too.
     Log("primary", "starting the pairing: " + paired.ToString() + "; the pairing ends");
-    pairing_over_.store(true);
+    EndPairing(action.peer_incarnation);
     session->Stop(/*goodbye=*/false);
-    Event over = Event::Of(EventKind::kHeard, 0);
-    over.path = failover::Path::kReplication;
-    over.peer_incarnation = action.peer_incarnation;
-    over.peer_says = failover::PeerSays::kAlone;
-    post_(over);
   }
+}
+
+void VmOwner::EndPairing(uint64_t incarnation) {
+  {
+    MutexLock lock(&mu_);
+    // A replaced or offered session, one stopping after a decision, or an owner shutting down:
+    // not the pairing that runs.
+    if (session_incarnation_ != incarnation || alone_ || done_ || stopping_.load()) return;
+    if (pairing_over_.exchange(true)) return;
+  }
+  Event over = Event::Of(EventKind::kHeard, 0);
+  over.path = failover::Path::kReplication;
+  over.peer_incarnation = paired_incarnation_.load();
+  over.peer_says = failover::PeerSays::kAlone;
+  post_(over);
 }
 
 void VmOwner::SealLoop() {

@@ -97,6 +97,10 @@ class VmOwner {
   double SecondsSinceNoticed() const;
   void OnSessionEvent(failover::Event event) EXCLUDES(mu_);
   void Pair(const failover::Action& action) EXCLUDES(mu_);
+  // Ends the pairing of session `incarnation` when it is still this owner's running pairing:
+  // every path then tells the controller the peer is "alone", so the record decides, the VM
+  // runs alone if this side keeps it, and the redial loop offers a secondary again.
+  void EndPairing(uint64_t incarnation) EXCLUDES(mu_);
   void WithSession(const std::function<void(ProtectionSession&)>& use) EXCLUDES(mu_);
   void SealLoop();
   void SealAlone() EXCLUDES(mu_);
@@ -110,8 +114,8 @@ class VmOwner {
   std::unique_ptr<failover::HeartbeatPaths> heartbeat_;  // set in Start, before any thread reads it
   std::atomic<uint64_t> paired_incarnation_{0};
   std::atomic<uint64_t> record_revision_{0};  // of the current pairing, as the controller paired
-  // A byte cap ended the pairing: every path then tells the controller the peer is gone
-  // ("alone"), since the secondary itself may be alive and well.
+  // A byte cap or a failed channel ended the pairing: every path then tells the controller the
+  // peer is gone ("alone"), since the secondary itself may be alive and well.
   std::atomic<bool> pairing_over_{false};
   std::atomic<int64_t> last_heard_ns_{0};  // steady_clock, when the peer last gave a sign of life
   std::atomic<bool> stopping_{false};

@@ -193,9 +193,12 @@ Status Committer::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
       checkpoint::RamImage::Create(*checkpoint.ram_blocks, checkpoint::RamImage::MaxImageBytes(definition.memory_mib)));
   UNDERSTUDY_RETURN_IF_ERROR(CommitFirstDisk(checkpoint, definition, *image));
   for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
-    // A re-protected VM's console is mid-stream: this copy of it starts where the first
-    // checkpoint's output does.
-    if (chunk.stream == checkpoint::OutputStream::kConsole && console_.end() == 0) console_.StartAt(chunk.stream_offset);
+    // A pairing's console starts mid-stream (a re-protected VM's, or this secondary's again
+    // after its primary ran alone): this copy continues where the first checkpoint's output
+    // starts. Within a pairing a gap stays an error (ReleasedLog::Append).
+    if (chunk.stream == checkpoint::OutputStream::kConsole) {
+      UNDERSTUDY_RETURN_IF_ERROR(console_.SkipTo(chunk.stream_offset).WithContext("the first checkpoint's console output"));
+    }
   }
   UNDERSTUDY_RETURN_IF_ERROR(AppendOutputs(checkpoint));
   definition_ = std::move(definition);

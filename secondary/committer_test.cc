@@ -267,6 +267,27 @@ TEST_F(CommitterTest, ANewPairingDiscardsTheOldStandbyFirst) {
   ExpectSameRam();
 }
 
+// The primary ran alone for a while (it released bytes this copy never saw), then paired with
+// this secondary again: the new pairing's console starts past the end of this copy, and its
+// first checkpoint is committed, not refused as a gap (it once was, nacked forever).
+TEST_F(CommitterTest, ANewPairingMayStartPastTheConsoleThisCopyHas) {
+  ASSERT_EQ(Send(NextEpoch()).committed_epoch, 1u);
+  const uint64_t copied = console_.end();
+  epoch_ = 0;
+  console_offset_ += 64;  // released by the primary alone
+  primary_image_ = std::move(*checkpoint::RamImage::Create(checkpoint::testing::SampleBlocks()));
+  Committer::Reply first = Send(NextEpoch());
+  EXPECT_EQ(first.committed_epoch, 1u) << first.error;
+  EXPECT_EQ(Send(NextEpoch()).committed_epoch, 2u);
+  EXPECT_EQ(console_.end(), console_offset_);
+  EXPECT_EQ(*console_.ReadFrom(copied + 64, 1000, Deadline::Now()), "epoch 1\nepoch 2\n");
+  // Within the pairing a gap is still lost output: the log refuses it, and the checkpoint's
+  // other state commits (output is appended once the checkpoint cannot be refused).
+  console_offset_ += 5;
+  EXPECT_EQ(Send(NextEpoch()).committed_epoch, 3u);
+  EXPECT_EQ(console_.end(), console_offset_ - 5 - std::string("epoch 3\n").size());
+}
+
 // Issue 16 item 8: a new pairing's first checkpoint is applied into its fresh RAM image before
 // the disk copy (the previous pairing's committed state) is touched; a refused image leaves the
 // copy as it was instead of cut to zeros by BeginPairing.

@@ -46,7 +46,8 @@ TEST(DiskResyncTest, ReprotectionShipsOnlyChangedBlocksAndTheNextFailoverVerifie
   std::this_thread::sleep_for(std::chrono::milliseconds(2000));
 
   Result<json> first = RunFtctlDrill("kill-primary", pair);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first.ok()) << first.status() << "\nprimary log:\n" << pair.PrimaryLog() << "\nsecondary log:\n"
+                          << pair.SecondaryLog();
   EXPECT_TRUE((*first)["continuity_held"].get<bool>()) << (*first)["verdict"];
   // Unprotected writes on the promoted side.
   uint64_t at_promotion = observer.last_number();

@@ -58,8 +58,8 @@ TEST_P(SerialFailoverTest, TenKillsNeverShowARepeatOrAGap) {
     Clock::time_point first_new;
     while (first_new_ms < 0) {
       Result<std::string> line = follower.ReadLine(Deadline::AfterMillis(20000));
-      ASSERT_TRUE(line.ok()) << "no output after the kill: " << line.status() << "\nsecondary log:\n"
-                             << (*pair)->SecondaryLog();
+      ASSERT_TRUE(line.ok()) << "no output after the kill: " << line.status() << "\nprimary log:\n"
+                             << (*pair)->PrimaryLog() << "\nsecondary log:\n" << (*pair)->SecondaryLog();
       transcript.Observe(*line);
       if (transcript.last_number() > last_before_kill) {
         first_new_ms = MillisSince(killed);
