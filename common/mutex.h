@@ -1,6 +1,13 @@
-// Mutex, MutexLock and CondVar: std::mutex and std::condition_variable with clang
-// thread-safety annotations (common/thread_annotations.h), so fields can say GUARDED_BY(mu_)
-// and `--config=clang-tsa` checks every access. libstdc++'s own types are not annotated.
+// Mutex, MutexLock and CondVar: a mutex and a condition variable with clang thread-safety
+// annotations (common/thread_annotations.h), so fields can say GUARDED_BY(mu_) and
+// `--config=clang-tsa` checks every access. libstdc++'s own types are not annotated.
+//
+// Every Mutex inherits priority (PTHREAD_PRIO_INHERIT). The agents' heartbeat and controller
+// threads run real-time (failover/heartbeat_priority.h) and take locks that ordinary threads
+// also take (a status page, a transition log). With a plain mutex, an ordinary holder that a
+// loaded host does not schedule keeps the real-time thread waiting for as long; the heartbeat
+// then sends nothing and the peer rightly calls this host dead. With inheritance the holder
+// runs at the waiter's priority until it lets go. Uncontended, it costs what a plain one does.
 //
 // Thread safety: Mutex and CondVar are for sharing between threads; MutexLock belongs to the
 // thread that made it. None of them is copyable or movable.
@@ -13,9 +20,10 @@
 #ifndef UNDERSTUDY_COMMON_MUTEX_H_
 #define UNDERSTUDY_COMMON_MUTEX_H_
 
+#include <pthread.h>
+
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <type_traits>
 
 #include "common/thread_annotations.h"
 
@@ -25,21 +33,22 @@ class CondVar;
 
 class CAPABILITY("mutex") Mutex {
  public:
-  Mutex() = default;
+  Mutex();
+  ~Mutex();
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() ACQUIRE() { mu_.lock(); }
-  void Unlock() RELEASE() { mu_.unlock(); }
-  bool TryLock() TRY_ACQUIRE(true) { return mu_.try_lock(); }
+  void Lock() ACQUIRE();
+  void Unlock() RELEASE();
+  bool TryLock() TRY_ACQUIRE(true);
 
   // Tells the analysis the lock is held where it cannot see it (e.g. a callback invoked under
-  // the lock). Does not check at run time: std::mutex cannot say who holds it.
+  // the lock). Does not check at run time.
   void AssertHeld() const ASSERT_CAPABILITY(this) {}
 
  private:
   friend class CondVar;
-  std::mutex mu_;
+  pthread_mutex_t mu_;
 };
 
 // Holds `mu` from construction to destruction.
@@ -54,41 +63,42 @@ class SCOPED_CAPABILITY MutexLock {
   Mutex* const mu_;
 };
 
-// A condition variable used with a Mutex. Every wait may also wake spuriously: re-check the
-// condition in a loop.
+// A condition variable used with a Mutex; it measures time on the monotonic clock. Every wait
+// may also wake spuriously: re-check the condition in a loop.
 class CondVar {
  public:
-  CondVar() = default;
+  CondVar();
+  ~CondVar();
   CondVar(const CondVar&) = delete;
   CondVar& operator=(const CondVar&) = delete;
 
   // Releases `mu`, waits for a signal, takes `mu` again. REQUIRES: `mu` held.
-  void Wait(Mutex* mu) REQUIRES(mu) {
-    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
-    cond_.wait(lock);
-    lock.release();  // Still held: ownership goes back to the caller's MutexLock.
-  }
+  void Wait(Mutex* mu) REQUIRES(mu);
 
   // As Wait, but returns false once `deadline` has passed without a signal.
   template <typename Clock, typename Duration>
   bool WaitUntil(Mutex* mu, const std::chrono::time_point<Clock, Duration>& deadline) REQUIRES(mu) {
-    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
-    const bool signalled = cond_.wait_until(lock, deadline) == std::cv_status::no_timeout;
-    lock.release();
-    return signalled;
+    if constexpr (std::is_same_v<Clock, std::chrono::steady_clock>) {
+      return WaitUntilSteady(mu, std::chrono::time_point_cast<std::chrono::steady_clock::duration>(deadline));
+    } else {
+      return WaitFor(mu, deadline - Clock::now());
+    }
   }
 
   // As Wait, but returns false once `timeout` has passed without a signal.
   template <typename Rep, typename Period>
   bool WaitFor(Mutex* mu, const std::chrono::duration<Rep, Period>& timeout) REQUIRES(mu) {
-    return WaitUntil(mu, std::chrono::steady_clock::now() + timeout);
+    return WaitUntil(mu, std::chrono::steady_clock::now() +
+                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
   }
 
-  void Signal() { cond_.notify_one(); }
-  void SignalAll() { cond_.notify_all(); }
+  void Signal();
+  void SignalAll();
 
  private:
-  std::condition_variable cond_;
+  bool WaitUntilSteady(Mutex* mu, std::chrono::steady_clock::time_point deadline) REQUIRES(mu);
+
+  pthread_cond_t cond_;
 };
 
 }  // namespace understudy

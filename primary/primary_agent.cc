@@ -186,14 +186,18 @@ std::string PrimaryAgent::DisplayState(const failover::ControllerSnapshot& snaps
 
 void PrimaryAgent::NoteState(const std::string& state) {
   monitoring::AgentMetrics* metrics = nullptr;
+  std::string before;
   {
     MutexLock lock(&mu_);
     if (state == state_) return;
-    Log("primary", "state " + state_ + " -> " + state);
+    before = state_;
     transitions_.Record(state_, state, "controller");
     state_ = state;
     if (owner_) metrics = &owner_->metrics();
   }
+  // Not under mu_: a write to stderr may block (a full pipe), and the heartbeat threads post
+  // their events under mu_.
+  Log("primary", "state " + before + " -> " + state);
   if (metrics) metrics->SetPairState(state);
 }
 

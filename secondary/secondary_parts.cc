@@ -134,7 +134,10 @@ std::shared_ptr<failover::ControllerDriver> SecondaryAgent::driver() const {
 }
 
 void SecondaryAgent::Post(Event event) const {
-  if (std::shared_ptr<failover::ControllerDriver> driver = this->driver()) driver->Post(std::move(event));
+  // Under the lock rather than on a copy of the pointer: the heartbeat thread posts, and the
+  // last copy of a replaced driver would stop it there, waiting out an arbiter request.
+  MutexLock lock(&controller_mutex_);
+  if (driver_) driver_->Post(std::move(event));
 }
 
 void SecondaryAgent::Sample() {
