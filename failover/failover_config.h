@@ -35,6 +35,9 @@
 #ifndef UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
 #define UNDERSTUDY_FAILOVER_FAILOVER_CONFIG_H_
 
+#include <array>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -43,9 +46,18 @@
 #include "failover/arbiter.h"
 #include "failover/heartbeat_paths.h"
 #include "failover/pair_controller.h"
-#include "failover/peer_monitor.h"
 
 namespace understudy::failover {
+
+// Heartbeat path A and what every path shares: how often, how much silence means dead, and
+// which pair's heartbeats count.
+struct PeerMonitorOptions {
+  std::string udp_listen = "127.0.0.1:0";  // where our heartbeats come from and arrive
+  std::chrono::milliseconds interval{20};   // heartbeat period on each path
+  std::chrono::milliseconds budget{150};    // silence on every path before "dead"
+  uint64_t pair_id = 0;                     // refuses another pair's heartbeats
+  std::array<uint8_t, 32> heartbeat_key{};  // authenticates heartbeats (HMAC-SHA256)
+};
 
 struct FailoverConfig {
   std::string name;

@@ -47,7 +47,7 @@ struct HeartbeatStats {
 // What makes a datagram believable (see the top of this file).
 struct HeartbeatAuth {
   std::array<uint8_t, 32> key{};                   // the pair's shared secret (both sides equal)
-  // How old an echo of ours may be and still prove the peer alive. PeerMonitor uses twice
+  // How old an echo of ours may be and still prove the peer alive. The agents use twice
   // its budget: a loaded host's heartbeat thread may answer late, and a delayed genuine
   // datagram can then postpone a verdict of "dead" by at most this, once.
   std::chrono::milliseconds max_echo_age{150};
