@@ -1,5 +1,6 @@
 #!/bin/bash
-# promtool accepts deploy/alerts.yml and deploy/prometheus.yml (which loads alerts.yml).
+# promtool accepts deploy/alerts.yml and deploy/prometheus.yml (which loads alerts.yml), and the
+# alerts fire (and stay silent) as deploy/alerts_test.yml says.
 set -euo pipefail
 if ! command -v promtool > /dev/null; then
   echo "skipped: promtool is not installed (Debian package prometheus)"
@@ -8,4 +9,5 @@ fi
 cd deploy
 promtool check rules alerts.yml
 promtool check config prometheus.yml
-echo "promtool: rules and config OK"
+promtool test rules alerts_test.yml
+echo "promtool: rules, config and rule tests OK"
