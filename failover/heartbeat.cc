@@ -16,6 +16,7 @@
 
 #include "common/byte_order.h"
 #include "common/json_fields.h"
+#include "common/log.h"
 #include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
@@ -182,24 +183,40 @@ bool Heartbeat::Accept(const std::byte* buffer, size_t size) {
 }
 
 void Heartbeat::Loop() {
+  using Clock = std::chrono::steady_clock;
+  // A heartbeat thread that falls behind is the peer's evidence that this host died: say
+  // where the time went (sending late, or the listener holding the thread), at most once a
+  // second, so a false failover can be traced to its cause.
+  constexpr auto kLate = std::chrono::milliseconds(60);
+  auto next_report = Clock::now();
+  auto report = [&](const std::string& what, Clock::duration took) {
+    if (took < kLate || Clock::now() < next_report) return;
+    next_report = Clock::now() + std::chrono::seconds(1);
+    Log("failover", "heartbeat " + local_address_ + ": " + what + " " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) + " ms");
+  };
   uint64_t sequence = 0;
-  auto next_send = std::chrono::steady_clock::now();
+  auto next_send = Clock::now();
   while (!stopping_.load()) {
-    auto now = std::chrono::steady_clock::now();
+    auto now = Clock::now();
     if (now >= next_send) {
+      report("sent late by", now - next_send);
       next_send = now + interval_;
       SendOne(++sequence);
+      report("took to send one datagram:", Clock::now() - now);
     }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_send - std::chrono::steady_clock::now());
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_send - Clock::now());
     pollfd entry{socket_.get(), POLLIN, 0};
     if (::poll(&entry, 1, static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(wait.count(), 50)))) <= 0) continue;
     std::byte buffer[128];
     ssize_t got;
     int valid = 0;
+    const auto received = Clock::now();
     while ((got = ::recv(socket_.get(), buffer, sizeof(buffer), 0)) > 0) {
       if (Accept(buffer, static_cast<size_t>(got))) ++valid;
     }
     if (valid > 0 && on_heard_) on_heard_();
+    report("held by what it heard for", Clock::now() - received);
   }
 }
 

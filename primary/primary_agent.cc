@@ -6,7 +6,6 @@
 
 #include "common/log.h"
 #include "common/private_directory.h"
-#include "common/process_space.h"
 #include "failover/stall_forgiving_clock.h"
 
 namespace understudy::primary {
@@ -40,7 +39,7 @@ Status PrimaryAgent::Run() {
     MutexLock lock(&mu_);
     if (!status.ok()) last_error_ = status.ToString();
   }
-  NoteState(status.ok() ? "stopped" : "failed");
+  state_.Set(status.ok() ? "stopped" : "failed", metrics());
   if (!status.ok()) Log("primary", "failed: " + status.ToString());
   stop_requested_.store(true);
   // No action is carried after the driver is gone; the owner's sessions end with it.
@@ -148,7 +147,7 @@ Status PrimaryAgent::Watch() {
   };
   while (!stop_requested_.load()) {
     failover::ControllerSnapshot snapshot = driver->snapshot();
-    NoteState(DisplayState(snapshot));
+    FollowController(snapshot);
     if (over(snapshot.state)) return Status::Ok();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -160,7 +159,7 @@ Status PrimaryAgent::Watch() {
   } else {
     Log("primary", "stopping without the controller's clean stop: " + verdict.ToString());
   }
-  NoteState(DisplayState(driver->snapshot()));
+  FollowController(driver->snapshot());
   return Status::Ok();
 }
 
@@ -178,27 +177,18 @@ void PrimaryAgent::Carry(const failover::Action& action) {
   if (owner) owner->Carry(action);
 }
 
-std::string PrimaryAgent::DisplayState(const failover::ControllerSnapshot& snapshot) {
-  MutexLock lock(&mu_);
-  // Protected means a standby could take over now: the image and the whole disk.
-  return display_state_.Next(snapshot.state, owner_ && owner_->SecondaryCanTakeOver());
-}
-
-void PrimaryAgent::NoteState(const std::string& state) {
-  monitoring::AgentMetrics* metrics = nullptr;
-  std::string before;
+void PrimaryAgent::FollowController(const failover::ControllerSnapshot& snapshot) {
+  VmOwner* owner;
   {
     MutexLock lock(&mu_);
-    if (state == state_) return;
-    before = state_;
-    transitions_.Record(state_, state, "controller");
-    state_ = state;
-    if (owner_) metrics = &owner_->metrics();
+    owner = owner_.get();
   }
-  // Not under mu_: a write to stderr may block (a full pipe), and the heartbeat threads post
-  // their events under mu_.
-  Log("primary", "state " + before + " -> " + state);
-  if (metrics) metrics->SetPairState(state);
+  state_.Follow(snapshot.state, owner && owner->SecondaryCanTakeOver(), owner ? &owner->metrics() : nullptr);
+}
+
+monitoring::AgentMetrics* PrimaryAgent::metrics() const {
+  MutexLock lock(&mu_);
+  return owner_ ? &owner_->metrics() : nullptr;
 }
 
 Status PrimaryAgent::StepDown() {
@@ -233,27 +223,19 @@ std::map<std::string, control::Handler> PrimaryAgent::ControlHandlers() {
 json PrimaryAgent::StatusJson() const {
   VmOwner* owner;
   failover::ControllerSnapshot snapshot;
-  std::string state, error;
+  std::string error;
   {
     MutexLock lock(&mu_);
     owner = owner_.get();
     if (driver_) snapshot = driver_->snapshot();
-    state = state_;
     error = last_error_;
   }
   json status = owner ? owner->StatusJson() : json::object();
-  status["state"] = state;
+  state_.AddStatus(snapshot, status);
   if (!error.empty() || !status.contains("last_error")) status["last_error"] = error;
-  status["role"] = "primary";
   status["vm"] = config_.vm.name;
   status["owner_name"] = config_.failover.name;
-  status["controller_state"] = failover::ControllerStateName(snapshot.state);
-  status["released_epoch"] = snapshot.released;
   status["peer"] = PeerVerdict(snapshot.state);
-  status["peer_name"] = snapshot.peer;
-  status["pid"] = ::getpid();
-  status["process_space"] = ThisProcessSpace();
-  status["transitions"] = transitions_.ToJson();
   return status;
 }
 

@@ -33,7 +33,7 @@
 #include "failover/transition_log.h"
 #include "primary/primary_config.h"
 #include "primary/test_checkpoint_hold.h"
-#include "primary/owner_display_state.h"
+#include "primary/owner_state.h"
 #include "primary/vm_owner.h"
 
 namespace understudy::primary {
@@ -66,24 +66,22 @@ class PrimaryAgent : public failover::ActionHandler {
   // Follows the controller until it is done (stopped, refused) or a stop is requested.
   Status Watch();
   void Post(failover::Event event) EXCLUDES(mu_);
-  // The state as operators see it (the controller's, in the names the status always used).
-  std::string DisplayState(const failover::ControllerSnapshot& snapshot) EXCLUDES(mu_);
-  void NoteState(const std::string& state) EXCLUDES(mu_);
+  // The state as operators see it follows the controller's `snapshot`.
+  void FollowController(const failover::ControllerSnapshot& snapshot) EXCLUDES(mu_);
+  monitoring::AgentMetrics* metrics() const EXCLUDES(mu_);
   std::map<std::string, control::Handler> ControlHandlers();
 
   const PrimaryConfig config_;
   std::atomic<bool> stop_requested_{false};
   TestCheckpointHold test_hold_;  // TEST ONLY: armed only with config_.test_control_commands
   std::unique_ptr<failover::Arbiter> arbiter_;  // Run's thread, before the driver starts
-  failover::TransitionLog transitions_;
+  OwnerState state_{"primary", "state ", "starting", /*starts_alone=*/false};
 
   mutable Mutex mu_;
   // Set by Run before the control thread may use them; reset only after it stopped.
   std::unique_ptr<VmOwner> owner_ GUARDED_BY(mu_);
   std::unique_ptr<failover::ControllerDriver> driver_ GUARDED_BY(mu_);
-  std::string state_ GUARDED_BY(mu_) = "starting";
   std::string last_error_ GUARDED_BY(mu_);
-  OwnerDisplayState display_state_ GUARDED_BY(mu_);
 };
 
 }  // namespace understudy::primary

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "common/process_space.h"
 
 namespace understudy::secondary {
 
@@ -108,13 +107,12 @@ void VmOwnerRole::WatchLoop() {
   while (!stopping_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     const ControllerState controller = driver_->snapshot().state;
-    MutexLock lock(&mu_);
-    const std::string state = display_.Next(controller, owner_ && owner_->SecondaryCanTakeOver());
-    if (state == state_) continue;
-    Log("secondary", "owner state " + state_ + " -> " + state);
-    transitions_.Record(state_, state, "controller");
-    if (owner_) owner_->metrics().SetPairState(state);
-    state_ = state;
+    primary::VmOwner* owner;
+    {
+      MutexLock lock(&mu_);
+      owner = owner_.get();  // lives until Stop(), which joins this thread first
+    }
+    state_.Follow(controller, owner && owner->SecondaryCanTakeOver(), owner ? &owner->metrics() : nullptr);
   }
 }
 
@@ -122,15 +120,8 @@ json VmOwnerRole::StatusJson() const {
   const failover::ControllerSnapshot snapshot = driver_->snapshot();
   MutexLock lock(&mu_);
   json status = owner_ ? owner_->StatusJson() : json::object();
-  status["role"] = "primary";
-  status["state"] = state_;
-  status["controller_state"] = failover::ControllerStateName(snapshot.state);
-  status["released_epoch"] = snapshot.released;
-  status["peer_name"] = snapshot.peer;
+  state_.AddStatus(snapshot, status);
   status["vm"] = owner_ ? owner_->host().vm().name : "";
-  status["transitions"] = transitions_.ToJson();
-  status["pid"] = ::getpid();
-  status["process_space"] = ThisProcessSpace();
   return status;
 }
 

@@ -24,8 +24,7 @@
 #include "common/thread_annotations.h"
 #include "failover/controller_driver.h"
 #include "failover/failover_config.h"
-#include "failover/transition_log.h"
-#include "primary/owner_display_state.h"
+#include "primary/owner_state.h"
 #include "primary/reprotect_config.h"
 #include "primary/vm_host.h"
 #include "primary/vm_owner.h"
@@ -62,9 +61,7 @@ class VmOwnerRole : public OwnerRole {
   CondVar owner_set_;
   std::unique_ptr<primary::VmOwner> owner_ GUARDED_BY(mu_);
   bool start_failed_ GUARDED_BY(mu_) = false;
-  failover::TransitionLog transitions_;
-  primary::OwnerDisplayState display_ GUARDED_BY(mu_){/*starts_alone=*/true};
-  std::string state_ GUARDED_BY(mu_) = "promoted";
+  primary::OwnerState state_{"secondary", "owner state ", "promoted", /*starts_alone=*/true};
 };
 
 }  // namespace understudy::secondary
