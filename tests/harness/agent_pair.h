@@ -99,11 +99,10 @@ struct AgentPairOptions {
   // Both agents' heartbeat budget (failover.budget_ms: silence before the peer is dead);
   // std::nullopt: the agents' own default (150 ms), for what measures detection (the demo,
   // failover_drill_test). Suites default to kSuiteHeartbeatBudgetMs: on this 2-core machine,
-  // loaded by the suite's other test and its guests, an agent's heartbeat threads went
-  // unscheduled for 100-670 ms (their controller clocks' "this host stalled" logs in full
-  // runs), and the peer then rightly calls them dead. Each such false failover ended a test
-  // whose subject was not detection speed (a serial history, a disk resync, a pairing): 3 of
-  // 1226 tests in one run, 2 in the next.
+  // loaded by the suite's other test and its guests, agents' real-time threads ran 100-670 ms
+  // late (their controller clocks' "this host stalled" logs in full runs), and at a 150 ms
+  // budget false failovers followed. Each ended a test whose subject was not detection speed
+  // (a serial history, a disk resync, a pairing): 3 of 1226 tests in one run, 2 in the next.
   static constexpr uint32_t kSuiteHeartbeatBudgetMs = 1000;
   std::optional<uint32_t> heartbeat_budget_ms = kSuiteHeartbeatBudgetMs;
   // The secondary's own budget, when it differs from the primary's (hosts may be configured
