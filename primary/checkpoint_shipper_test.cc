@@ -88,30 +88,36 @@ TEST_F(ShipperWithEpochOneInFlight, AnAckInFlightWhenThePrimaryWentUnprotectedCh
   EXPECT_EQ(released.end(), 4u);
 }
 
+// A shipper's surroundings: the fake secondary, the guest's console and the released log.
+struct ShipperRig {
+  ShipperOptions options;
+  std::shared_ptr<Peer> peer = std::make_shared<Peer>();
+  OutputBuffer console{checkpoint::OutputStream::kConsole};
+  console::ReleasedLog released{64u << 20};
+  std::vector<std::string> crossed;  // on_cap_crossed's reports
+};
+
 // A lost secondary never gets another checkpoint on this channel: the owner is told once, so it
 // can end the pairing instead of holding output for good while heartbeats still arrive.
 TEST(CheckpointShipperLostTest, TheOwnerIsToldOnceThatTheSecondaryIsLost) {
-  auto peer = std::make_shared<Peer>();
-  OutputBuffer console{checkpoint::OutputStream::kConsole};
-  console::ReleasedLog released;
+  ShipperRig c;
   std::atomic<int> told{0};
-  ShipperOptions options;
-  options.on_lost = [&](const Status& why) {
+  c.options.on_lost = [&](const Status& why) {
     EXPECT_NE(why.message().find("never shipped"), std::string::npos) << why;
     told.fetch_add(1);
   };
-  CheckpointShipper shipper{std::make_unique<FakeChannel>(peer), console, released, options};
-  console.Append("one\n");
-  shipper.Submit(Capture(1, console));
-  ASSERT_TRUE(peer->WaitForSent(1));
-  peer->Send(replication::EncodeAck(1));  // the control: a true ack loses nothing
+  CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
+  c.console.Append("one\n");
+  shipper.Submit(Capture(1, c.console));
+  ASSERT_TRUE(c.peer->WaitForSent(1));
+  c.peer->Send(replication::EncodeAck(1));  // the control: a true ack loses nothing
   ASSERT_TRUE(Eventually([&] { return shipper.stats().acked_epoch == 1; }));
   EXPECT_EQ(told.load(), 0);
-  peer->Send(replication::EncodeAck(5));
+  c.peer->Send(replication::EncodeAck(5));
   ASSERT_TRUE(Eventually([&] { return told.load() == 1; })) << "the owner was never told";
   // A later failure (here: the next capture cannot be shipped) tells nobody again.
-  console.Append("two\n");
-  shipper.Submit(Capture(2, console));
+  c.console.Append("two\n");
+  shipper.Submit(Capture(2, c.console));
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(told.load(), 1);
   shipper.Stop(/*goodbye=*/false);
@@ -145,18 +151,10 @@ TEST(CheckpointShipperUnderAController, AnAckIsReportedAndReleasesNothing) {
 // Bounded memory in bytes (issue 16, item 5): crossing a cap is the pair event — the
 // secondary counts as lost, nothing is released until the primary goes unprotected — never a
 // wedge and never an early release.
-struct CapCase {
-  ShipperOptions options;
-  std::shared_ptr<Peer> peer = std::make_shared<Peer>();
-  OutputBuffer console{checkpoint::OutputStream::kConsole};
-  console::ReleasedLog released{64u << 20};
-  std::vector<std::string> crossed;  // on_cap_crossed's reports
-};
-
 TEST(CheckpointShipperCapsTest, HeldOutputOverItsCapIsThePairEventAndGoingUnprotectedReleasesIt) {
   for (size_t held : {size_t{512} << 10, size_t{2} << 20}) {  // under the 1 MiB cap (the control), over it
     SCOPED_TRACE(held);
-    CapCase c;
+    ShipperRig c;
     c.options.caps.held_output_bytes = 1u << 20;
     c.options.on_cap_crossed = [&](const CapCrossing& crossing) { c.crossed.push_back(crossing.cap); };
     CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
@@ -196,7 +194,7 @@ TEST(CheckpointShipperCapsTest, HeldOutputOverItsCapIsThePairEventAndGoingUnprot
 }
 
 TEST(CheckpointShipperCapsTest, UnacknowledgedBytesOverTheInFlightCapAreThePairEvent) {
-  CapCase c;
+  ShipperRig c;
   c.options.caps.in_flight_bytes = 96u << 10;
   CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
   c.console.Append(std::string(64u << 10, 'a'));
@@ -212,7 +210,7 @@ TEST(CheckpointShipperCapsTest, UnacknowledgedBytesOverTheInFlightCapAreThePairE
 }
 
 TEST(CheckpointShipperCapsTest, UnshippedDiskBytesOverTheirCapAreThePairEvent) {
-  CapCase c;
+  ShipperRig c;
   c.options.caps.unshipped_disk_bytes = 1u << 20;
   std::atomic<uint64_t> unshipped{1u << 20};
   c.options.unshipped_disk_bytes = [&] { return unshipped.load(); };
@@ -227,7 +225,7 @@ TEST(CheckpointShipperCapsTest, UnshippedDiskBytesOverTheirCapAreThePairEvent) {
 }
 
 TEST(CheckpointShipperCapsTest, ACheckpointOverTheFrameCapIsNeverSent) {
-  CapCase c;
+  ShipperRig c;
   c.options.max_message_bytes = 256u << 10;
   CheckpointShipper shipper(std::make_unique<FakeChannel>(c.peer), c.console, c.released, c.options);
   c.console.Append(std::string(128u << 10, 'a'));  // the control: fits
