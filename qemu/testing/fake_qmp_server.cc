@@ -208,7 +208,8 @@ json FakeQmpServer::Decide(const ReceivedCommand& received) {
   if (command == "getfd" && received.descriptors == 0) return QmpError("No file descriptor supplied via SCM_RIGHTS");
   json reply = responder_(command, received.arguments);
   if (!reply.is_object() || (reply.contains("return") == reply.contains("error"))) {
-    NoteViolation("the test's responder answered '" + command + "' with neither return nor error: " + reply.dump());
+    NoteViolation("the test's responder answered '" + command + "' with not exactly one of return and error: " + reply.dump());
+    return QmpError("the fake QMP server's responder gave no usable answer");
   }
   return reply;
 }
