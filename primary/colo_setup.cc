@@ -6,6 +6,17 @@
 #include <thread>
 
 namespace understudy::primary {
+namespace {
+
+// Between `migrate` attempts that QEMU refused for the previous migration's yank instance.
+constexpr std::chrono::milliseconds kYankRetryPause(10);
+// Time an attempt (getfd + migrate, each one QMP round trip) is given at least. An attempt
+// begun with less left would end in a timeout awaiting a reply: the caller would read "QEMU
+// did not answer" where QEMU had said why, and a `migrate` QEMU accepts after all would start
+// a migration the caller has given up on.
+constexpr std::chrono::milliseconds kYankRetryAttemptBudget(50);
+
+}  // namespace
 
 Status StartColoMigration(qemu::QmpClient& qmp, int migration_fd, std::chrono::milliseconds checkpoint_delay,
                           Deadline deadline) {
@@ -25,12 +36,13 @@ Status StartColoMigration(qemu::QmpClient& qmp, int migration_fd, std::chrono::m
     // A re-protection starts a new migration right after the previous one left COLO. QEMU 7.2
     // marks that one completed before its cleanup (a bottom half) unregisters the migration's
     // yank instance, and refuses a new `migrate` in between: that refusal (checked before the
-    // descriptor is touched) passes within milliseconds, so try again until the deadline.
+    // descriptor is touched) passes within milliseconds, so try again while the deadline leaves
+    // an attempt its time; at the end, QEMU's refusal is the error.
     const bool previous_still_cleaning_up = reply.status().message().find("duplicate yank instance") != std::string::npos;
-    if (!previous_still_cleaning_up || deadline.Expired()) {
+    if (!previous_still_cleaning_up || deadline.Remaining() < kYankRetryPause + kYankRetryAttemptBudget) {
       return reply.status().WithContext("starting the COLO migration");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(kYankRetryPause);
   }
 }
 

@@ -14,6 +14,11 @@ namespace understudy::primary {
 // sets x-checkpoint-delay, hands QEMU `migration_fd` (one end of a socketpair) and starts
 // `migrate fd:...`. The caller keeps its copy of the descriptor closed or not as it likes;
 // QEMU holds its own. The other end must be served by a ColoPeer.
+//
+// While QEMU refuses `migrate` because the previous migration's yank instance is still
+// registered (a re-protection right after a COLO exit), passes the descriptor again and
+// retries every 10 ms until `deadline` leaves too little for another attempt (60 ms), then
+// returns QEMU's refusal. Any other refusal is returned at once.
 Status StartColoMigration(qemu::QmpClient& qmp, int migration_fd, std::chrono::milliseconds checkpoint_delay,
                           Deadline deadline);
 
