@@ -21,7 +21,12 @@ Mutex::Mutex() {
   pthread_mutexattr_t attributes;
   Check(pthread_mutexattr_init(&attributes));
   Check(pthread_mutexattr_setprotocol(&attributes, PTHREAD_PRIO_INHERIT));
-  Check(pthread_mutex_init(&mu_, &attributes));
+  // Where the kernel has no PI futexes (some emulators and sandboxes) a plain mutex still
+  // excludes; only the inheritance is lost.
+  if (pthread_mutex_init(&mu_, &attributes) != 0) {
+    Check(pthread_mutexattr_setprotocol(&attributes, PTHREAD_PRIO_NONE));
+    Check(pthread_mutex_init(&mu_, &attributes));
+  }
   Check(pthread_mutexattr_destroy(&attributes));
 }
 

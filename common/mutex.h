@@ -64,7 +64,9 @@ class SCOPED_CAPABILITY MutexLock {
 };
 
 // A condition variable used with a Mutex; it measures time on the monotonic clock. Every wait
-// may also wake spuriously: re-check the condition in a loop.
+// may also wake spuriously: re-check the condition in a loop. Inheritance covers taking the
+// Mutex again after a wait, not the wait itself (glibc's condition variables are not
+// priority-aware): a real-time thread should wait on one only for work, never behind it.
 class CondVar {
  public:
   CondVar();
@@ -85,11 +87,17 @@ class CondVar {
     }
   }
 
-  // As Wait, but returns false once `timeout` has passed without a signal.
+  // As Wait, but returns false once `timeout` has passed without a signal. A timeout too long
+  // to represent waits as long as the clock can count.
   template <typename Rep, typename Period>
   bool WaitFor(Mutex* mu, const std::chrono::duration<Rep, Period>& timeout) REQUIRES(mu) {
-    return WaitUntil(mu, std::chrono::steady_clock::now() +
-                             std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout));
+    using Steady = std::chrono::steady_clock;
+    const auto now = Steady::now();
+    const auto room = std::chrono::duration_cast<std::chrono::duration<double>>(Steady::time_point::max() - now);
+    if (std::chrono::duration_cast<std::chrono::duration<double>>(timeout) >= room) {
+      return WaitUntilSteady(mu, Steady::time_point::max());
+    }
+    return WaitUntilSteady(mu, now + std::chrono::duration_cast<Steady::duration>(timeout));
   }
 
   void Signal();

@@ -122,5 +122,36 @@ TEST(CondVarTest, WaitUntilReturnsTrueWhenSignalledBeforeTheDeadline) {
   EXPECT_TRUE(signalled);
 }
 
+// A timeout beyond what the clock can count waits for the signal (it once overflowed into
+// a deadline in the past, and every wait returned at once). The system clock's deadlines
+// convert to the monotonic clock's.
+TEST(CondVarTest, HugeTimeoutsAndOtherClocksWaitForTheSignal) {
+  for (int clock = 0; clock < 2; ++clock) {
+    Mutex mu;
+    CondVar cond;
+    bool ready = false;
+    std::thread signaller([&] {
+      std::this_thread::sleep_for(20ms);
+      MutexLock lock(&mu);
+      ready = true;
+      cond.Signal();
+    });
+    int waits = 0;
+    {
+      MutexLock lock(&mu);
+      while (!ready) {
+        ++waits;
+        if (clock == 0) {
+          cond.WaitFor(&mu, std::chrono::milliseconds::max());
+        } else {
+          cond.WaitUntil(&mu, std::chrono::system_clock::now() + 10s);
+        }
+      }
+    }
+    signaller.join();
+    EXPECT_LE(waits, 3) << "the wait returned at once, again and again (clock " << clock << ")";
+  }
+}
+
 }  // namespace
 }  // namespace understudy

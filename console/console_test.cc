@@ -22,18 +22,22 @@ TEST(ReleasedLogTest, OverlapsAreDroppedAndGapsRefused) {
   EXPECT_EQ(log.ReadFrom(5, 10, Deadline::AfterMillis(20)).status().code(), Status::Code::kDeadlineExceeded);
 }
 
-TEST(ReleasedLogTest, SkipsForwardOnlyPastItsEnd) {
+TEST(ReleasedLogTest, ANewPairingRestartsTheCopyOnlyOutsideWhatItKeeps) {
   ReleasedLog log;
   ASSERT_TRUE(log.Append(0, "ab").ok());
-  ASSERT_TRUE(log.SkipTo(1).ok());  // inside what it has: nothing changes
+  ASSERT_TRUE(log.RestartAt(1).ok());  // inside what it has: nothing changes
   EXPECT_EQ(*log.ReadFrom(0, 10, Deadline::Now()), "ab");
-  ASSERT_TRUE(log.SkipTo(66).ok());
+  ASSERT_TRUE(log.RestartAt(66).ok());  // the owner released 2..65 alone
   EXPECT_EQ(log.end(), 66u);
   EXPECT_EQ(log.ReadFrom(0, 10, Deadline::Now()).status().code(), Status::Code::kNotFound);
   ASSERT_TRUE(log.Append(66, "cd").ok());
   EXPECT_EQ(*log.ReadFrom(66, 10, Deadline::Now()), "cd");
-  EXPECT_EQ(log.SkipTo(uint64_t{1} << 62).code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(log.end(), 68u);
+  // A copy placed wrongly (far ahead) is placed again by the next pairing, not stuck there.
+  ASSERT_TRUE(log.RestartAt(4).ok());
+  ASSERT_TRUE(log.Append(4, "ef").ok());
+  EXPECT_EQ(*log.ReadFrom(4, 10, Deadline::Now()), "ef");
+  EXPECT_EQ(log.RestartAt(uint64_t{1} << 62).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(log.end(), 6u);
 }
 
 TEST(ReleasedLogTest, KeepsOnlyItsCapacity) {

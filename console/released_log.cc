@@ -22,16 +22,23 @@ Status ReleasedLog::Append(uint64_t offset, std::string_view bytes) {
   return Status::Ok();
 }
 
-Status ReleasedLog::SkipTo(uint64_t offset) {
+Status ReleasedLog::CheckOffset(uint64_t offset) {
   // Far beyond any real stream, and far from wrapping start_ + data_.size().
   constexpr uint64_t kMaxOffset = uint64_t{1} << 62;
   if (offset >= kMaxOffset) {
     return Status::InvalidArgument("output offset " + std::to_string(offset) + " is beyond any stream");
   }
+  return Status::Ok();
+}
+
+Status ReleasedLog::RestartAt(uint64_t offset) {
+  UNDERSTUDY_RETURN_IF_ERROR(CheckOffset(offset));
   MutexLock lock(&mutex_);
-  if (offset <= start_ + data_.size()) return Status::Ok();
+  // Inside what is kept, the pairing re-sends bytes the copy has: Append drops them.
+  if (offset >= start_ && offset <= start_ + data_.size()) return Status::Ok();
   data_.clear();
   start_ = offset;
+  grew_.SignalAll();  // readers past the new end learn it now, not at their deadline
   return Status::Ok();
 }
 

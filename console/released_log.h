@@ -30,11 +30,14 @@ class ReleasedLog {
   // offset beyond end() would lose output.
   Status Append(uint64_t offset, std::string_view bytes);
 
-  // Continues the log at `offset` when that lies beyond end(), dropping the bytes kept: a
-  // standby's copy of the stream whose new pairing starts mid-stream (what came between was
-  // released by the owner alone, and readers asking for it get kNotFound). No effect when
-  // `offset` <= end(). kInvalidArgument for an offset no stream reaches (>= 2^62).
-  Status SkipTo(uint64_t offset);
+  // kInvalidArgument for an offset no stream reaches (>= 2^62).
+  static Status CheckOffset(uint64_t offset);
+  // A standby's copy of the stream, at the start of a new pairing whose output starts at
+  // `offset`. Within the bytes kept, nothing changes (Append drops what is re-sent); beyond
+  // end() (what came between was released by the owner alone) or before the bytes kept (an
+  // earlier pairing placed the copy wrongly) the copy starts afresh there, and readers asking
+  // for what it lacks get kNotFound. Errors as CheckOffset.
+  Status RestartAt(uint64_t offset);
 
   // Offset one past the last released byte.
   uint64_t end() const;

@@ -16,7 +16,6 @@
 
 #include "common/byte_order.h"
 #include "common/json_fields.h"
-#include "common/log.h"
 #include "failover/heartbeat_priority.h"
 
 namespace understudy::failover {
@@ -182,28 +181,28 @@ bool Heartbeat::Accept(const std::byte* buffer, size_t size) {
   return true;
 }
 
+void Heartbeat::NoteHoldUp(std::chrono::steady_clock::duration took) {
+  if (took < kHeldUp) return;
+  const double ms = std::chrono::duration<double, std::milli>(took).count();
+  MutexLock lock(&mutex_);
+  ++stats_.held_up;
+  stats_.longest_hold_up_ms = std::max(stats_.longest_hold_up_ms, ms);
+}
+
 void Heartbeat::Loop() {
   using Clock = std::chrono::steady_clock;
-  // A heartbeat thread that falls behind is the peer's evidence that this host died: say
-  // where the time went (sending late, or the listener holding the thread), at most once a
-  // second, so a false failover can be traced to its cause.
-  constexpr auto kLate = std::chrono::milliseconds(60);
-  auto next_report = Clock::now();
-  auto report = [&](const std::string& what, Clock::duration took) {
-    if (took < kLate || Clock::now() < next_report) return;
-    next_report = Clock::now() + std::chrono::seconds(1);
-    Log("failover", "heartbeat " + local_address_ + ": " + what + " " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()) + " ms");
-  };
+  // A thread that falls behind is the peer's evidence that this host died. It is counted here
+  // and logged by the agent's own sampler (HeartbeatPaths::TakeHoldUpReport): this thread
+  // never logs, since a log write may block.
   uint64_t sequence = 0;
   auto next_send = Clock::now();
   while (!stopping_.load()) {
     auto now = Clock::now();
     if (now >= next_send) {
-      report("sent late by", now - next_send);
+      NoteHoldUp(now - next_send);
       next_send = now + interval_;
       SendOne(++sequence);
-      report("took to send one datagram:", Clock::now() - now);
+      NoteHoldUp(Clock::now() - now);
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_send - Clock::now());
     pollfd entry{socket_.get(), POLLIN, 0};
@@ -216,7 +215,7 @@ void Heartbeat::Loop() {
       if (Accept(buffer, static_cast<size_t>(got))) ++valid;
     }
     if (valid > 0 && on_heard_) on_heard_();
-    report("held by what it heard for", Clock::now() - received);
+    NoteHoldUp(Clock::now() - received);
   }
 }
 

@@ -42,7 +42,14 @@ struct HeartbeatStats {
   uint64_t stale = 0;     // authentic, but echoing none of our recent datagrams: proves nothing
   double last_rtt_ms = 0;
   double smoothed_rtt_ms = 0;
+  // Times this heartbeat thread fell kHeldUp or more behind (a send due that late, a send or
+  // its listener taking that long): the peer heard nothing meanwhile. And the longest.
+  uint64_t held_up = 0;
+  double longest_hold_up_ms = 0;
 };
+
+// How far behind a heartbeat thread may fall before HeartbeatStats::held_up counts it.
+inline constexpr std::chrono::milliseconds kHeldUp{60};
 
 // What makes a datagram believable (see the top of this file).
 struct HeartbeatAuth {
@@ -74,6 +81,8 @@ class Heartbeat {
   Heartbeat() = default;
   void Loop();
   void SendOne(uint64_t sequence);
+  // Counts `took` in stats_.held_up when it is kHeldUp or more.
+  void NoteHoldUp(std::chrono::steady_clock::duration took) EXCLUDES(mutex_);
   // Checks one received datagram; true if it proves the peer alive now.
   bool Accept(const std::byte* datagram, size_t size);
 

@@ -2,6 +2,7 @@
 
 #include <openssl/sha.h>
 
+#include <string>
 #include <string_view>
 
 namespace understudy::failover {
@@ -37,6 +38,22 @@ Result<std::unique_ptr<HeartbeatPaths>> HeartbeatPaths::Start(const HeartbeatPat
     paths->b_ = std::move(*b);
   }
   return paths;
+}
+
+std::string HeartbeatPaths::TakeHoldUpReport() {
+  MutexLock lock(&mu_);
+  std::string report;
+  auto add = [&](const char* path, const HeartbeatStats& stats, uint64_t& reported) {
+    if (stats.held_up <= reported) return;
+    if (!report.empty()) report += "; ";
+    report += std::string("heartbeat path ") + path + " held up " + std::to_string(stats.held_up - reported) +
+              " times, longest so far " + std::to_string(static_cast<int64_t>(stats.longest_hold_up_ms)) + " ms";
+    reported = stats.held_up;
+  };
+  add("A", a_->stats(), reported_a_);
+  if (b_) add("B", b_->stats(), reported_b_);
+  if (!report.empty()) report += ": the peer heard nothing from this host meanwhile";
+  return report;
 }
 
 void HeartbeatPaths::Pause(bool paused) {

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/mutex.h"
 #include "failover/heartbeat.h"
 #include "failover/pair_controller.h"
 
@@ -69,12 +70,19 @@ class HeartbeatPaths {
   // Path A's counters, and path B's (zero without path B).
   HeartbeatStats stats() const { return a_->stats(); }
   HeartbeatStats second_stats() const { return b_ ? b_->stats() : HeartbeatStats{}; }
+  // For the agent's log, from its own (ordinary) thread: a sentence when a heartbeat thread
+  // was held up since the last call ("heartbeat path A held up 2 times, longest 312 ms: the
+  // peer heard nothing meanwhile"); empty otherwise.
+  std::string TakeHoldUpReport() EXCLUDES(mu_);
 
  private:
   HeartbeatPaths() = default;
 
   std::unique_ptr<Heartbeat> a_;
   std::unique_ptr<Heartbeat> b_;  // null: no second network
+  Mutex mu_;
+  uint64_t reported_a_ GUARDED_BY(mu_) = 0;  // held_up counts already reported
+  uint64_t reported_b_ GUARDED_BY(mu_) = 0;
 };
 
 // The key path B authenticates with, derived from the pair's key (exposed for tests).

@@ -75,6 +75,30 @@ struct Pair {
   std::unique_ptr<HeartbeatPaths> x, y;
 };
 
+// A listener that holds the heartbeat thread (here: 150 ms once) is counted as a hold-up and
+// reported once, for the agent to log. (No quick-side control: on a loaded test machine an
+// ordinary thread is itself held up now and then, which is what the count is for.)
+TEST(HeartbeatPathsTest, AHeldUpHeartbeatThreadIsReportedOnce) {
+  std::atomic<bool> hold_once{true};
+  auto slow = HeartbeatPaths::Start(Options(), [&](Path) {
+    if (hold_once.exchange(false)) std::this_thread::sleep_for(150ms);
+  });
+  auto quick = HeartbeatPaths::Start(Options(), [](Path) {});
+  ASSERT_TRUE(slow.ok() && quick.ok());
+  (*slow)->SetPeer((*quick)->address());
+  (*quick)->SetPeer((*slow)->address());
+  std::this_thread::sleep_for(400ms);
+  EXPECT_GE((*slow)->stats().held_up, 1u);
+  EXPECT_GE((*slow)->stats().longest_hold_up_ms, 140.0);
+  const uint64_t counted = (*slow)->stats().held_up;
+  std::string report = (*slow)->TakeHoldUpReport();
+  EXPECT_NE(report.find("heartbeat path A held up"), std::string::npos) << report;
+  std::string again = (*slow)->TakeHoldUpReport();
+  if ((*slow)->stats().held_up == counted) {
+    EXPECT_EQ(again, "") << "the same hold-ups reported twice";
+  }
+}
+
 TEST(HeartbeatPathsTest, OneNetworkStandsForBothPathsAndSaysItIsNotRedundant) {
   Pair pair(/*second=*/false);
   ASSERT_TRUE(pair.x && pair.y);

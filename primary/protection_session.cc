@@ -270,6 +270,8 @@ void ProtectionSession::RecordPause(const CheckpointTiming& timing) {
   if (pauses_ms_.size() > 2048) pauses_ms_.erase(pauses_ms_.begin(), pauses_ms_.begin() + 1024);
 }
 
+bool ProtectionSession::lost() const { return shipper_->stats().secondary_lost; }
+
 bool ProtectionSession::SecondaryCanTakeOver() const { return disk_.SecondaryHasDisk(acked_.load()); }
 
 }  // namespace understudy::primary

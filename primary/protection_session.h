@@ -96,6 +96,9 @@ class ProtectionSession {
   uint64_t last_sealed_epoch() const { return last_sealed_.load(); }
   // Whether a secondary that committed `acked_epoch` (session numbering) could take over.
   bool SecondaryCanTakeOver() const;
+  // The shipper lost the secondary (its channel failed, or the peer misbehaved): this pairing
+  // can never ship again.
+  bool lost() const;
   // Fills the status fields a session knows (epochs, pauses, shipping, disk, pacing).
   void AddStatus(nlohmann::json& status) const EXCLUDES(mu_);
   void SampleMetrics() const;

@@ -53,8 +53,9 @@ void VmOwner::OnHeartbeat(failover::Path path) {
   Event heard;
   heard.kind = EventKind::kHeard;
   heard.path = path;
-  heard.peer_incarnation = paired_incarnation_.load();
-  if (pairing_over_.load()) heard.peer_says = failover::PeerSays::kAlone;
+  const uint64_t paired = paired_incarnation_.load();
+  heard.peer_incarnation = paired;
+  if (paired != 0 && over_incarnation_.load() == paired) heard.peer_says = failover::PeerSays::kAlone;
   post_(heard);
 }
 
@@ -124,6 +125,9 @@ void VmOwner::OnSessionEvent(Event event) {
 }
 
 void VmOwner::Carry(const failover::Action& action) {
+  // After Shutdown (an owner role stopping while its driver still carries): nothing is left
+  // to act on, the heartbeats included.
+  if (stopping_.load()) return;
   switch (action.kind) {
     case ActionKind::kPair: return Pair(action);
     case ActionKind::kUnpair:
@@ -199,6 +203,7 @@ void VmOwner::Pair(const failover::Action& action) {
     alone_ = false;
     seal_paused_ = true;  // the session seals from now on
     base = sealed_epoch_;
+    paired_incarnation_.store(action.peer_incarnation);
   }
   if (previous) {
     // The VM ran alone with checkpoints taken locally: end them; QEMU runs on and the new
@@ -206,8 +211,6 @@ void VmOwner::Pair(const failover::Action& action) {
     base = std::max(base, previous->EndCheckpointing());
     previous->Stop(/*goodbye=*/false);
   }
-  pairing_over_.store(false);
-  paired_incarnation_.store(action.peer_incarnation);
   heartbeat_->Pause(false);
   record_revision_.store(action.revision);
   Log("primary", "paired with secondary '" + action.peer + "' at record revision " + std::to_string(action.revision));
@@ -220,7 +223,11 @@ void VmOwner::Pair(const failover::Action& action) {
     Log("primary", "starting the pairing: " + paired.ToString() + "; the pairing ends");
     EndPairing(action.peer_incarnation);
     session->Stop(/*goodbye=*/false);
+    return;
   }
+  // Its channel may have failed before this pairing was the owner's (the shipper says so
+  // once, and EndPairing ignored it then): end it now.
+  if (session->lost()) EndPairing(action.peer_incarnation);
 }
 
 void VmOwner::EndPairing(uint64_t incarnation) {
@@ -229,11 +236,13 @@ void VmOwner::EndPairing(uint64_t incarnation) {
     // A replaced or offered session, one stopping after a decision, or an owner shutting down:
     // not the pairing that runs.
     if (session_incarnation_ != incarnation || alone_ || done_ || stopping_.load()) return;
-    if (pairing_over_.exchange(true)) return;
+    over_incarnation_.store(incarnation);
   }
+  // Also before the controller paired with it (then the event is ignored, and Pair ends the
+  // pairing again once it is paired).
   Event over = Event::Of(EventKind::kHeard, 0);
   over.path = failover::Path::kReplication;
-  over.peer_incarnation = paired_incarnation_.load();
+  over.peer_incarnation = incarnation;
   over.peer_says = failover::PeerSays::kAlone;
   post_(over);
 }
@@ -247,6 +256,7 @@ void VmOwner::SealLoop() {
     next_sample += std::chrono::milliseconds(250);
     failover::HeartbeatStats heartbeats = heartbeat_->stats();
     metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
+    if (std::string held_up = heartbeat_->TakeHoldUpReport(); !held_up.empty()) Log("primary", held_up);
     WithSession([](ProtectionSession& session) { session.SampleMetrics(); });
   }
 }

@@ -75,6 +75,7 @@ class VmOwner {
   // A channel to a secondary is up: a session reads its hello and offers it (kHello).
   void Offer(std::unique_ptr<transport::Channel> channel) EXCLUDES(mu_);
   // Carries out one owner action (see the top of this file); any other kind is ignored.
+  // Drops every action once Shutdown began.
   void Carry(const failover::Action& action) EXCLUDES(mu_);
   // Ends every session (no goodbye) and the owner's threads. Idempotent.
   void Shutdown() EXCLUDES(mu_);
@@ -114,9 +115,10 @@ class VmOwner {
   std::unique_ptr<failover::HeartbeatPaths> heartbeat_;  // set in Start, before any thread reads it
   std::atomic<uint64_t> paired_incarnation_{0};
   std::atomic<uint64_t> record_revision_{0};  // of the current pairing, as the controller paired
-  // A byte cap or a failed channel ended the pairing: every path then tells the controller the
-  // peer is gone ("alone"), since the secondary itself may be alive and well.
-  std::atomic<bool> pairing_over_{false};
+  // The pairing (its incarnation) a byte cap or a failed channel ended: while it is the paired
+  // one, every path tells the controller the peer is gone ("alone"), since the secondary
+  // itself may be alive and well. 0: none.
+  std::atomic<uint64_t> over_incarnation_{0};
   std::atomic<int64_t> last_heard_ns_{0};  // steady_clock, when the peer last gave a sign of life
   std::atomic<bool> stopping_{false};
   std::thread seal_thread_;

@@ -191,15 +191,19 @@ Status Committer::CommitFirst(const checkpoint::Checkpoint& checkpoint) {
   UNDERSTUDY_ASSIGN_OR_RETURN(
       std::unique_ptr<checkpoint::RamImage> image,
       checkpoint::RamImage::Create(*checkpoint.ram_blocks, checkpoint::RamImage::MaxImageBytes(definition.memory_mib)));
-  UNDERSTUDY_RETURN_IF_ERROR(CommitFirstDisk(checkpoint, definition, *image));
+  const checkpoint::OutputChunk* console = nullptr;
   for (const checkpoint::OutputChunk& chunk : checkpoint.outputs) {
-    // A pairing's console starts mid-stream (a re-protected VM's, or this secondary's again
-    // after its primary ran alone): this copy continues where the first checkpoint's output
-    // starts. Within a pairing a gap stays an error (ReleasedLog::Append).
-    if (chunk.stream == checkpoint::OutputStream::kConsole) {
-      UNDERSTUDY_RETURN_IF_ERROR(console_.SkipTo(chunk.stream_offset).WithContext("the first checkpoint's console output"));
-    }
+    if (chunk.stream == checkpoint::OutputStream::kConsole && !console) console = &chunk;
   }
+  if (console) {
+    UNDERSTUDY_RETURN_IF_ERROR(console::ReleasedLog::CheckOffset(console->stream_offset)
+                                   .WithContext("the first checkpoint's console output"));
+  }
+  UNDERSTUDY_RETURN_IF_ERROR(CommitFirstDisk(checkpoint, definition, *image));
+  // A pairing's console starts mid-stream (a re-protected VM's, or this secondary's again
+  // after its primary ran alone): this copy continues where the first checkpoint's output
+  // starts. Within a pairing a gap stays an error (ReleasedLog::Append).
+  if (console) UNDERSTUDY_RETURN_IF_ERROR(console_.RestartAt(console->stream_offset));
   UNDERSTUDY_RETURN_IF_ERROR(AppendOutputs(checkpoint));
   definition_ = std::move(definition);
   stream_info_ = checkpoint.stream_info;

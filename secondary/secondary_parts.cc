@@ -144,13 +144,16 @@ void SecondaryAgent::Sample() {
   auto now = std::chrono::steady_clock::now();
   if (now < next_sample_) return;
   next_sample_ = now + std::chrono::milliseconds(250);
+  std::string held_up;
   {
     MutexLock lock(&status_mutex_);
     if (heartbeat_) {
       failover::HeartbeatStats heartbeats = heartbeat_->stats();
       metrics_->SetHeartbeat(heartbeats.smoothed_rtt_ms / 1000, heartbeats.lost);
+      held_up = heartbeat_->TakeHoldUpReport();
     }
   }
+  if (!held_up.empty()) Log("secondary", held_up);
   // Never verified counts from the agent's start, so a verifier that never runs still ages
   // into the alert.
   std::optional<VerificationResult> verified = verifier_ ? verifier_->last() : std::nullopt;

@@ -54,7 +54,7 @@ Status VmOwnerRole::Start(const primary::ReprotectConfig& config, const failover
 
 void VmOwnerRole::Carry(const failover::Action& action) {
   if (action.kind == failover::ActionKind::kPromote) return;  // the secondary promoted it already
-  primary::VmOwner* owner;
+  std::shared_ptr<primary::VmOwner> owner;
   {
     // The first secondary is offered inside Start: its kPair may come before the owner is
     // stored. Other actions before that concern no session yet.
@@ -64,7 +64,7 @@ void VmOwnerRole::Carry(const failover::Action& action) {
            !built.Expired()) {
       owner_set_.WaitFor(&mu_, std::chrono::milliseconds(10));
     }
-    owner = owner_.get();
+    owner = owner_;
   }
   if (owner) {
     owner->Carry(action);
@@ -91,7 +91,7 @@ void VmOwnerRole::Stop() {
       Log("secondary", "stopping the promoted VM's owner without the controller's clean stop: " + verdict.ToString());
     }
   }
-  std::unique_ptr<primary::VmOwner> owner;
+  std::shared_ptr<primary::VmOwner> owner;
   {
     MutexLock lock(&mu_);
     owner = std::move(owner_);

@@ -59,7 +59,8 @@ class VmOwnerRole : public OwnerRole {
   std::thread watch_thread_;
   mutable Mutex mu_;
   CondVar owner_set_;
-  std::unique_ptr<primary::VmOwner> owner_ GUARDED_BY(mu_);
+  // Shared with a Carry in progress on the driver thread: Stop() may end the owner meanwhile.
+  std::shared_ptr<primary::VmOwner> owner_ GUARDED_BY(mu_);
   bool start_failed_ GUARDED_BY(mu_) = false;
   primary::OwnerState state_{"secondary", "owner state ", "promoted", /*starts_alone=*/true};
 };
