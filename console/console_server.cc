@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <system_error>
 #include <cstring>
 
 #include "common/byte_order.h"
@@ -28,18 +29,46 @@ void ConsoleServer::Stop() {
   if (stopping_.exchange(true)) return;
   if (acceptor_.joinable()) acceptor_.join();
   MutexLock lock(&readers_mutex_);
-  for (std::thread& reader : readers_) reader.join();
+  for (Reader& reader : readers_) reader.thread.join();
   readers_.clear();
   ::unlink(socket_path_.c_str());
+}
+
+size_t ConsoleServer::reader_threads() const {
+  MutexLock lock(&readers_mutex_);
+  return readers_.size();
+}
+
+size_t ConsoleServer::ReapLocked() {
+  for (auto reader = readers_.begin(); reader != readers_.end();) {
+    if (!reader->done->load()) {
+      ++reader;
+      continue;
+    }
+    reader->thread.join();
+    reader = readers_.erase(reader);
+  }
+  return readers_.size();
 }
 
 void ConsoleServer::AcceptLoop() {
   while (!stopping_.load()) {
     if (!WaitForFd(listener_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) continue;
-    int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client.valid()) continue;
     MutexLock lock(&readers_mutex_);
-    readers_.emplace_back([this, fd] { Serve(UniqueFd(fd)); });
+    if (ReapLocked() >= kMaxReaders) continue;  // refused: the client sees its socket close
+    Reader reader;
+    auto owned = std::make_shared<UniqueFd>(std::move(client));  // closed here if no thread starts
+    try {
+      reader.thread = std::thread([this, owned, done = reader.done] {
+        Serve(std::move(*owned));
+        done->store(true);
+      });
+    } catch (const std::system_error&) {
+      continue;  // no thread to be had now: this reader is refused, the agent goes on
+    }
+    readers_.push_back(std::move(reader));
   }
 }
 

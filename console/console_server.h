@@ -1,7 +1,9 @@
 // ConsoleServer: serves a ReleasedLog to readers on a UNIX socket (console_protocol.h).
 //
-// One thread accepts; one thread per reader streams. Stop() (or destruction) closes the
-// socket and joins every thread. Thread-safe.
+// One thread accepts; one thread per reader streams, at most kMaxReaders at once (more are
+// refused: closed at once), and finished readers' threads are joined as new ones arrive, so
+// clients that connect and leave in a loop cannot exhaust the agent's threads. Stop() (or
+// destruction) closes the socket and joins every thread. Thread-safe.
 #ifndef UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_
 #define UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_
 
@@ -24,12 +26,22 @@ class ConsoleServer {
   static Result<std::unique_ptr<ConsoleServer>> Start(const std::string& socket_path, const ReleasedLog& log);
   ~ConsoleServer();
 
+  static constexpr size_t kMaxReaders = 64;
+
   void Stop();
   const std::string& socket_path() const { return socket_path_; }
+  // Reader threads not yet joined (finished ones are joined when the next reader arrives).
+  size_t reader_threads() const EXCLUDES(readers_mutex_);
 
  private:
+  struct Reader {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
+  };
   ConsoleServer(std::string socket_path, UniqueFd listener, const ReleasedLog& log);
   void AcceptLoop();
+  // Joins the readers that finished; returns how many still run.
+  size_t ReapLocked() REQUIRES(readers_mutex_);
   void Serve(UniqueFd client);
 
   const std::string socket_path_;
@@ -37,8 +49,8 @@ class ConsoleServer {
   const ReleasedLog& log_;
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  Mutex readers_mutex_;
-  std::list<std::thread> readers_ GUARDED_BY(readers_mutex_);
+  mutable Mutex readers_mutex_;
+  std::list<Reader> readers_ GUARDED_BY(readers_mutex_);
 };
 
 }  // namespace understudy::console

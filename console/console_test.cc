@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include "common/byte_order.h"
+#include "common/test_poll.h"
 #include "common/test_scratch_dir.h"
 #include "console/console_follower.h"
 #include "console/console_server.h"
@@ -70,6 +74,49 @@ TEST(ConsoleFollowerTest, FollowsToTheOtherAgentAndShowsEveryByteOnce) {
   EXPECT_EQ(follower.switches(), 1);
   EXPECT_EQ(follower.offset(), 8u);
   (*second)->Stop();
+}
+
+// Clients that connect and leave in a loop (a follower asking for bytes the log no longer
+// keeps does exactly that) leave no threads behind, and no more than kMaxReaders run at once.
+TEST(ConsoleServerTest, ReadersThatLeaveAreJoinedAndTheirNumberIsCapped) {
+  Result<TestScratchDir> scratch = TestScratchDir::Create("console-readers");
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  ReleasedLog log(4);
+  ASSERT_TRUE(log.Append(0, "abcdef").ok());  // keeps "cdef": offset 0 is gone
+  auto server = ConsoleServer::Start(scratch->File("c.sock"), log);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto connect = [&]() -> UniqueFd {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", scratch->File("c.sock").c_str());
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    return fd;
+  };
+  auto ask = [](const UniqueFd& fd, uint64_t offset) {
+    std::string request;
+    AppendLittleEndian<uint64_t>(request, offset);
+    EXPECT_EQ(::write(fd.get(), request.data(), request.size()), 8);
+  };
+  for (int i = 0; i < 200; ++i) {
+    UniqueFd fd = connect();
+    ask(fd, 0);  // too old: the server closes
+    char byte;
+    EXPECT_EQ(::read(fd.get(), &byte, 1), 0);
+  }
+  EXPECT_TRUE(PollUntil([&] { return (*server)->reader_threads() <= 1; }, std::chrono::seconds(5)))
+      << (*server)->reader_threads() << " reader threads left behind";
+  // Readers that stay (waiting for bytes) count against the cap; one more is refused.
+  std::vector<UniqueFd> staying;
+  for (size_t i = 0; i < ConsoleServer::kMaxReaders; ++i) {
+    staying.push_back(connect());
+    ask(staying.back(), 6);  // the next byte: they wait
+  }
+  ASSERT_TRUE(PollUntil([&] { return (*server)->reader_threads() == ConsoleServer::kMaxReaders; }, std::chrono::seconds(5)));
+  UniqueFd refused = connect();
+  char byte;
+  EXPECT_EQ(::read(refused.get(), &byte, 1), 0) << "a reader beyond the cap was served";
+  (*server)->Stop();
 }
 
 }  // namespace
