@@ -53,7 +53,11 @@ size_t ConsoleServer::ReapLocked() {
 
 void ConsoleServer::AcceptLoop() {
   while (!stopping_.load()) {
-    if (!WaitForFd(listener_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) continue;
+    if (!WaitForFd(listener_.get(), /*for_write=*/false, Deadline::AfterMillis(100)).ok()) {
+      MutexLock lock(&readers_mutex_);
+      ReapLocked();
+      continue;
+    }
     UniqueFd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!client.valid()) continue;
     MutexLock lock(&readers_mutex_);

@@ -1,8 +1,9 @@
 // ConsoleServer: serves a ReleasedLog to readers on a UNIX socket (console_protocol.h).
 //
 // One thread accepts; one thread per reader streams, at most kMaxReaders at once (more are
-// refused: closed at once), and finished readers' threads are joined as new ones arrive, so
-// clients that connect and leave in a loop cannot exhaust the agent's threads. Stop() (or
+// refused: closed at once), and finished readers' threads are joined by the accepting thread
+// (as new ones arrive, and every 100 ms), so clients that connect and leave in a loop cannot
+// exhaust the agent's threads. Stop() (or
 // destruction) closes the socket and joins every thread. Thread-safe.
 #ifndef UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_
 #define UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_
@@ -30,7 +31,7 @@ class ConsoleServer {
 
   void Stop();
   const std::string& socket_path() const { return socket_path_; }
-  // Reader threads not yet joined (finished ones are joined when the next reader arrives).
+  // Reader threads not yet joined.
   size_t reader_threads() const EXCLUDES(readers_mutex_);
 
  private:

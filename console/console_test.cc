@@ -104,7 +104,7 @@ TEST(ConsoleServerTest, ReadersThatLeaveAreJoinedAndTheirNumberIsCapped) {
     char byte;
     EXPECT_EQ(::read(fd.get(), &byte, 1), 0);
   }
-  EXPECT_TRUE(PollUntil([&] { return (*server)->reader_threads() <= 1; }, std::chrono::seconds(5)))
+  EXPECT_TRUE(PollUntil([&] { return (*server)->reader_threads() == 0; }, std::chrono::seconds(5)))
       << (*server)->reader_threads() << " reader threads left behind";
   // Readers that stay (waiting for bytes) count against the cap; one more is refused.
   std::vector<UniqueFd> staying;
