@@ -65,27 +65,35 @@ TEST(MutexTest, TryLockFailsWhileHeldAndSucceedsAfter) {
   EXPECT_TRUE(taken_after);
 }
 
-TEST(CondVarTest, WaitReturnsOnceSignalledWithTheLockHeld) {
+// A flag another thread sets under `mu` after `delay`, signalling `cond`.
+struct DelayedSignal {
   Mutex mu;
   CondVar cond;
-  bool ready = false;
-  std::thread signaller([&] {
-    std::this_thread::sleep_for(20ms);
-    MutexLock lock(&mu);
-    ready = true;
-    cond.SignalAll();
-  });
+  bool ready GUARDED_BY(mu) = false;
+  std::thread signaller;
+  explicit DelayedSignal(std::chrono::milliseconds delay)
+      : signaller([this, delay] {
+          std::this_thread::sleep_for(delay);
+          MutexLock lock(&mu);
+          ready = true;
+          cond.SignalAll();
+        }) {}
+  ~DelayedSignal() { signaller.join(); }
+};
+
+TEST(CondVarTest, WaitReturnsOnceSignalledWithTheLockHeld) {
+  DelayedSignal signal(20ms);
   {
-    MutexLock lock(&mu);
-    while (!ready) cond.Wait(&mu);
-    EXPECT_TRUE(ready);
+    MutexLock lock(&signal.mu);
+    while (!signal.ready) signal.cond.Wait(&signal.mu);
+    EXPECT_TRUE(signal.ready);
   }
-  signaller.join();
-  // The waiter gave the lock back when its MutexLock ended: it is free now.
+  // The waiter gave the lock back when its MutexLock ended (the signaller let go of it before
+  // the waiter could wake): it is free now.
   bool free_again = false;
-  if (mu.TryLock()) {
+  if (signal.mu.TryLock()) {
     free_again = true;
-    mu.Unlock();
+    signal.mu.Unlock();
   }
   EXPECT_TRUE(free_again);
 }
@@ -127,28 +135,17 @@ TEST(CondVarTest, WaitUntilReturnsTrueWhenSignalledBeforeTheDeadline) {
 // convert to the monotonic clock's.
 TEST(CondVarTest, HugeTimeoutsAndOtherClocksWaitForTheSignal) {
   for (int clock = 0; clock < 2; ++clock) {
-    Mutex mu;
-    CondVar cond;
-    bool ready = false;
-    std::thread signaller([&] {
-      std::this_thread::sleep_for(20ms);
-      MutexLock lock(&mu);
-      ready = true;
-      cond.Signal();
-    });
+    DelayedSignal signal(20ms);
     int waits = 0;
-    {
-      MutexLock lock(&mu);
-      while (!ready) {
-        ++waits;
-        if (clock == 0) {
-          cond.WaitFor(&mu, std::chrono::milliseconds::max());
-        } else {
-          cond.WaitUntil(&mu, std::chrono::system_clock::now() + 10s);
-        }
+    MutexLock lock(&signal.mu);
+    while (!signal.ready) {
+      ++waits;
+      if (clock == 0) {
+        signal.cond.WaitFor(&signal.mu, std::chrono::milliseconds::max());
+      } else {
+        signal.cond.WaitUntil(&signal.mu, std::chrono::system_clock::now() + 10s);
       }
     }
-    signaller.join();
     EXPECT_LE(waits, 3) << "the wait returned at once, again and again (clock " << clock << ")";
   }
 }
