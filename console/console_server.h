@@ -3,8 +3,8 @@
 // One thread accepts; one thread per reader streams, at most kMaxReaders at once (more are
 // refused: closed at once), and finished readers' threads are joined by the accepting thread
 // (as new ones arrive, and every 100 ms), so clients that connect and leave in a loop cannot
-// exhaust the agent's threads. Stop() (or
-// destruction) closes the socket and joins every thread. Thread-safe.
+// exhaust the agent's threads. Stop() (or destruction) closes the socket and joins every
+// thread. Thread-safe.
 #ifndef UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_
 #define UNDERSTUDY_CONSOLE_CONSOLE_SERVER_H_
 

@@ -1,10 +1,9 @@
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/byte_order.h"
+#include "common/fd_io.h"
 #include "common/test_poll.h"
 #include "common/test_scratch_dir.h"
 #include "console/console_follower.h"
@@ -86,23 +85,24 @@ TEST(ConsoleServerTest, ReadersThatLeaveAreJoinedAndTheirNumberIsCapped) {
   auto server = ConsoleServer::Start(scratch->File("c.sock"), log);
   ASSERT_TRUE(server.ok()) << server.status();
   auto connect = [&]() -> UniqueFd {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::snprintf(address.sun_path, sizeof(address.sun_path), "%s", scratch->File("c.sock").c_str());
-    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-    return fd;
+    Result<UniqueFd> fd = ConnectUnixSocket(scratch->File("c.sock"), Deadline::AfterMillis(2000));
+    EXPECT_TRUE(fd.ok()) << fd.status();
+    return fd.ok() ? std::move(*fd) : UniqueFd();
+  };
+  // The server ends the connection without sending a byte.
+  auto closed_by_server = [](const UniqueFd& fd) {
+    std::byte byte[1];
+    return ReadSome(fd.get(), byte, Deadline::AfterMillis(5000)).status().code() == Status::Code::kPeerClosed;
   };
   auto ask = [](const UniqueFd& fd, uint64_t offset) {
     std::string request;
     AppendLittleEndian<uint64_t>(request, offset);
-    EXPECT_EQ(::write(fd.get(), request.data(), request.size()), 8);
+    EXPECT_TRUE(WriteAll(fd.get(), request, Deadline::AfterMillis(2000)).ok());
   };
   for (int i = 0; i < 200; ++i) {
     UniqueFd fd = connect();
     ask(fd, 0);  // too old: the server closes
-    char byte;
-    EXPECT_EQ(::read(fd.get(), &byte, 1), 0);
+    EXPECT_TRUE(closed_by_server(fd));
   }
   EXPECT_TRUE(PollUntil([&] { return (*server)->reader_threads() == 0; }, std::chrono::seconds(5)))
       << (*server)->reader_threads() << " reader threads left behind";
@@ -114,8 +114,7 @@ TEST(ConsoleServerTest, ReadersThatLeaveAreJoinedAndTheirNumberIsCapped) {
   }
   ASSERT_TRUE(PollUntil([&] { return (*server)->reader_threads() == ConsoleServer::kMaxReaders; }, std::chrono::seconds(5)));
   UniqueFd refused = connect();
-  char byte;
-  EXPECT_EQ(::read(refused.get(), &byte, 1), 0) << "a reader beyond the cap was served";
+  EXPECT_TRUE(closed_by_server(refused)) << "a reader beyond the cap was served";
   (*server)->Stop();
 }
 
